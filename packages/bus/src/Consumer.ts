@@ -1,0 +1,841 @@
+/**
+ * Consumes typed events. Every subscription is its own consumer group (a stable name, given or
+ * derived from the app group and the event or pattern), so one handler's failure never re-runs
+ * another's.
+ *
+ * - `subscribe(event | pattern)` is a `Stream` of `Delivery` values the caller settles.
+ * - `handle(event | pattern, handler)` forks a supervised worker into the current scope: ack on
+ *   success, the retry policy on failure, dead-letter when exhausted, a concurrency bound
+ *   (in order at concurrency 1), a per-handler timeout and optional idempotency.
+ *
+ * Inside, each subscription runs three producers into one bounded queue: the reader (new entries
+ * of the main stream and of the group's re-delivery stream), the retry poller (due retries) and
+ * the sweeper (entries left pending by dead consumers). Entries of other types are acked unread
+ * by their `type` field; undecodable ones are dead-lettered with the parse error. Entries this
+ * consumer holds are re-claimed to itself on a heartbeat so nobody takes them while a handler
+ * runs. Redis errors back off on a capped, jittered exponential schedule; after
+ * `circuitThreshold` consecutive errors the subscription reports its circuit open until Redis
+ * answers again. Closing the scope stops the producers, drains in-flight handlers (bounded by
+ * `shutdownTimeout`), flushes their acks, then lets the connection close.
+ *
+ * @since 0.1.0
+ */
+import { Catalog, Envelope, EventPattern, EventType } from "@hyvve/schema"
+import type { EventError } from "@hyvve/schema"
+import {
+  Cause,
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberSet,
+  Layer,
+  Option,
+  Queue,
+  Ref,
+  Schedule,
+  Schema,
+  Scope,
+  Semaphore,
+  Stream,
+  Tracer
+} from "effect"
+import * as BusConfig from "./BusConfig.ts"
+import * as Correlation from "./Correlation.ts"
+import type { Delivery, DeliveryInfo } from "./Delivery.ts"
+import * as Dlq from "./Dlq.ts"
+import * as Keys from "./Keys.ts"
+import * as Metrics from "./Metrics.ts"
+import * as RedisStream from "./RedisStream.ts"
+import * as Retry from "./Retry.ts"
+
+// ---------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The event types a subscription to `S` (an event type, or a pattern over the catalog `C`)
+ * receives.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EventsOf<S, C extends EventType.Any = Catalog.Event> = S extends EventType.Any ? S
+  : S extends string ? EventPattern.Filter<C, S>
+  : never
+
+/**
+ * Options of a subscription.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SubscribeOptions<C extends EventType.Any = Catalog.Event> {
+  /**
+   * The consumer group. Defaults to `<app group>:<event type or pattern>`.
+   *
+   * **Gotchas**: renaming a group creates a new group, which starts at `startFrom`; two
+   * subscriptions to the same event in one app must name their groups, or they compete.
+   */
+  readonly group?: string | undefined
+  /** Where a new group starts: `"new"` events only (default) or `"all"` retained events. */
+  readonly startFrom?: "new" | "all" | undefined
+  /** The retry delays. Defaults to `Retry.defaultSchedule` (1 min, 5 min, 30 min, then DLQ). */
+  readonly retry?: Schedule.Schedule<unknown, Retry.Failure> | Schedule.Schedule<unknown, unknown> | undefined
+  /** Which failures are retried. Defaults to `Retry.isRetryable`. */
+  readonly retryable?: ((failure: Retry.Failure) => boolean) | undefined
+  /** The events a pattern is resolved against. Defaults to the platform catalog. */
+  readonly catalog?: Catalog.Catalog<C> | undefined
+}
+
+/**
+ * Options of a handler.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface HandleOptions<C extends EventType.Any = Catalog.Event> extends SubscribeOptions<C> {
+  /** Handlers running at once. Defaults to 1: events are then handled in stream order. */
+  readonly concurrency?: number | undefined
+  /** A run longer than this fails with `HandlerTimeout` (and is retried). Defaults to none. */
+  readonly timeout?: Duration.Input | undefined
+  /** Skip events this group already completed (a marker per event id, kept for the retention). */
+  readonly idempotent?: boolean | undefined
+}
+
+/**
+ * What a subscription reports to health checks.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface SubscriptionStatus {
+  readonly group: string
+  readonly source: string
+  readonly circuit: "closed" | "open"
+  readonly consecutiveErrors: number
+  readonly lastError: string | undefined
+  readonly inFlight: number
+}
+
+// ---------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A handler ran longer than its `timeout`.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class HandlerTimeout extends Schema.TaggedError<HandlerTimeout>("@hyvve/bus/Consumer/HandlerTimeout")(
+  "HandlerTimeout",
+  { millis: Schema.Finite }
+) {
+  override get message(): string {
+    return `the handler did not finish within ${this.millis} ms`
+  }
+}
+
+/**
+ * Why a subscription could not start: the pattern is invalid or Redis refused to create the group.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type SubscribeError = EventError.InvalidPattern | RedisStream.RedisStreamError
+
+// ---------------------------------------------------------------------------------------------
+// service
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Subscribes to events as Streams and runs supervised handlers.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class Consumer extends Context.Service<
+  Consumer,
+  {
+    /** A Stream of deliveries the caller settles (see `Delivery`). */
+    readonly subscribe: <S extends EventType.Any | string, C extends EventType.Any = Catalog.Event>(
+      source: S,
+      options?: SubscribeOptions<C>
+    ) => Stream.Stream<Delivery<EventsOf<S, C>>, SubscribeError>
+    /**
+     * Starts a worker in the current scope that runs `handler` for every event and settles each
+     * delivery. Returns once the group exists and the worker runs.
+     */
+    readonly handle: <S extends EventType.Any | string, Err, R, C extends EventType.Any = Catalog.Event>(
+      source: S,
+      handler: (event: Envelope.Envelope<EventsOf<S, C>>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
+      options?: HandleOptions<C>
+    ) => Effect.Effect<void, SubscribeError, R | Scope.Scope>
+    /** The status of every running subscription of this process. */
+    readonly status: Effect.Effect<ReadonlyArray<SubscriptionStatus>>
+  }
+>()("@hyvve/bus/Consumer") {}
+
+/**
+ * Consecutive Redis errors after which a subscription reports its circuit open.
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
+export const circuitThreshold = 20
+
+/**
+ * Creates the consumer over `RedisStream`, `Retry` and `Dlq`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<
+  Consumer["Service"],
+  never,
+  RedisStream.RedisStream | BusConfig.BusConfig | Retry.Retry | Dlq.Dlq
+> = Effect.gen(function*() {
+  const redis = yield* RedisStream.RedisStream
+  const settings = yield* BusConfig.BusConfig
+  const retry = yield* Retry.Retry
+  const dlq = yield* Dlq.Dlq
+  const statuses = new Map<number, () => SubscriptionStatus>()
+  let nextSubscription = 0
+
+  const start = (spec: Spec) =>
+    Effect.gen(function*() {
+      const engine = yield* makeEngine(spec, { redis, settings, retry, dlq })
+      const id = nextSubscription++
+      statuses.set(id, engine.status)
+      yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
+      return engine
+    })
+
+  const subscribe = <S extends EventType.Any | string, C extends EventType.Any = Catalog.Event>(
+    source: S,
+    options?: SubscribeOptions<C>
+  ): Stream.Stream<Delivery<EventsOf<S, C>>, SubscribeError> =>
+    Stream.unwrap(
+      Effect.gen(function*() {
+        const spec = yield* resolve(source, options, settings)
+        const engine = yield* start(spec)
+        return Stream.fromQueue(engine.queue)
+      })
+    ) as Stream.Stream<Delivery<EventsOf<S, C>>, SubscribeError> // the engine decodes with the event types of `S`
+
+  const handle = <S extends EventType.Any | string, Err, R, C extends EventType.Any = Catalog.Event>(
+    source: S,
+    handler: (event: Envelope.Envelope<EventsOf<S, C>>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
+    options?: HandleOptions<C>
+  ) =>
+    Effect.gen(function*() {
+      const spec = yield* resolve(source, options, settings)
+      const engine = yield* start(spec)
+      const run = yield* runHandler(engine, spec, {
+        handler: handler as (event: Envelope.Envelope<EventType.Any>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
+        concurrency: Math.max(1, options?.concurrency ?? 1),
+        timeout: options?.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
+        idempotent: options?.idempotent ?? false
+      }, { redis, settings })
+      return run
+    }).pipe(Effect.annotateLogs({ package: "@hyvve/bus", module: "Consumer" }))
+
+  return Consumer.of({
+    subscribe,
+    handle,
+    status: Effect.sync(() => Array.from(statuses.values(), (status) => status()))
+  })
+})
+
+/**
+ * Provides the consumer; needs `RedisStream`, `BusConfig`, `Retry` and `Dlq`.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Consumer, never, RedisStream.RedisStream | BusConfig.BusConfig | Retry.Retry | Dlq.Dlq> =
+  Layer.effect(Consumer, make)
+
+/**
+ * Subscribes through the `Consumer` in context: `Consumer.subscribe(ApprovalApproved)`.
+ *
+ * @category accessors
+ * @since 0.1.0
+ */
+export const subscribe = <S extends EventType.Any | string, C extends EventType.Any = Catalog.Event>(
+  source: S,
+  options?: SubscribeOptions<C>
+): Stream.Stream<Delivery<EventsOf<S, C>>, SubscribeError, Consumer> =>
+  Stream.unwrap(Effect.map(Consumer.asEffect(), (consumer) => consumer.subscribe(source, options)))
+
+/**
+ * Starts a handler through the `Consumer` in context (see `Consumer.handle`).
+ *
+ * @category accessors
+ * @since 0.1.0
+ */
+export const handle = <S extends EventType.Any | string, Err, R, C extends EventType.Any = Catalog.Event>(
+  source: S,
+  handler: (event: Envelope.Envelope<EventsOf<S, C>>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
+  options?: HandleOptions<C>
+): Effect.Effect<void, SubscribeError, R | Scope.Scope | Consumer> =>
+  Effect.flatMap(Consumer.asEffect(), (consumer) => consumer.handle(source, handler, options))
+
+/**
+ * A handler as a layer: the worker runs as long as the layer. Compose it into the app layer.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const handler = <S extends EventType.Any | string, Err, R, C extends EventType.Any = Catalog.Event>(
+  source: S,
+  handler: (event: Envelope.Envelope<EventsOf<S, C>>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
+  options?: HandleOptions<C>
+): Layer.Layer<never, SubscribeError, Exclude<R, Scope.Scope> | Consumer> =>
+  Layer.effectDiscard(handle(source, handler, options))
+
+// ---------------------------------------------------------------------------------------------
+// internal
+// ---------------------------------------------------------------------------------------------
+
+interface Spec {
+  readonly source: string
+  readonly group: string
+  readonly startFrom: "new" | "all"
+  readonly policy: Retry.Policy
+  /** Cheap test on the entry's `type` field. */
+  readonly matches: (type: string) => boolean
+  /** The event type to decode `type` with (undefined: not decodable by this subscription). */
+  readonly lookup: (type: string) => EventType.Any | undefined
+}
+
+const resolve = <C extends EventType.Any>(
+  source: EventType.Any | string,
+  options: SubscribeOptions<C> | undefined,
+  settings: BusConfig.BusSettings
+): Effect.Effect<Spec, EventError.InvalidPattern> =>
+  Effect.gen(function*() {
+    const policy = Retry.policy(options?.retry ?? Retry.defaultSchedule, { retryable: options?.retryable })
+    const base = { startFrom: options?.startFrom ?? "new", policy } as const
+    if (typeof source !== "string") {
+      return {
+        ...base,
+        source: source.type,
+        group: options?.group ?? `${settings.group}:${source.type}`,
+        matches: (type) => type === source.type,
+        lookup: (type) => (type === source.type ? source : undefined)
+      }
+    }
+    const pattern = yield* EventPattern.make(source)
+    const catalog: Catalog.Catalog<EventType.Any> = options?.catalog ?? Catalog.platform
+    return {
+      ...base,
+      source,
+      group: options?.group ?? `${settings.group}:${source}`,
+      matches: (type) => EventPattern.matches(pattern, type),
+      lookup: (type) => Option.getOrUndefined(catalog.get(type))
+    }
+  })
+
+interface Deps {
+  readonly redis: RedisStream.RedisStream["Service"]
+  readonly settings: BusConfig.BusSettings
+  readonly retry: Retry.Retry["Service"]
+  readonly dlq: Dlq.Dlq["Service"]
+}
+
+// What the engine hands out: a public Delivery plus a way to fail it with a Failure as is.
+interface EngineDelivery extends Delivery<EventType.Any> {
+  readonly failWith: (failure: Retry.Failure) => Effect.Effect<void, RedisStream.RedisStreamError>
+}
+
+interface Engine {
+  readonly queue: Queue.Queue<EngineDelivery, Cause.Done>
+  readonly status: () => SubscriptionStatus
+  /** Stops the producers: nothing new is read, retried or claimed. */
+  readonly stop: Effect.Effect<void>
+  /** Sends every ack still buffered. */
+  readonly flush: Effect.Effect<void>
+  readonly inFlight: () => number
+}
+
+interface PendingAck {
+  readonly key: string
+  readonly id: string
+  readonly retried: boolean
+}
+
+// Redis errors back off from 100 ms to 30 s, jittered, for as long as Redis is away.
+const backoff = Schedule.exponential("100 millis", 2).pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(30)))),
+  Schedule.jittered
+)
+
+const makeEngine = (spec: Spec, deps: Deps): Effect.Effect<Engine, RedisStream.RedisStreamError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { dlq, redis, retry, settings } = deps
+    const { group } = spec
+    const consumer = settings.consumer
+    const main = Keys.main(settings.prefix)
+    const redeliver = Keys.redeliver(settings.prefix, group)
+    const keys = [main, redeliver] as const
+    const claimTimeoutMs = Duration.toMillis(settings.claimTimeout)
+
+    const ensureGroups = Effect.andThen(
+      redis.createGroup(main, group, spec.startFrom === "all" ? "0" : "$"),
+      redis.createGroup(redeliver, group, "0")
+    )
+    yield* ensureGroups
+
+    const queue = yield* Queue.bounded<EngineDelivery, Cause.Done>(settings.batchSize * 2)
+    const acks = yield* Queue.unbounded<PendingAck>()
+    // Entries delivered to this consumer and not settled yet, per stream: the heartbeat keeps
+    // them fresh so the sweep of another consumer does not take them.
+    const held = new Map<string, Set<string>>(keys.map((key) => [key, new Set<string>()]))
+    let circuit: "closed" | "open" = "closed"
+    let consecutiveErrors = 0
+    let lastError: string | undefined
+
+    const release = (key: string, id: string) => held.get(key)?.delete(id)
+
+    // --- settling ---------------------------------------------------------------------------
+
+    const ackCommands = (batch: ReadonlyArray<PendingAck>): ReadonlyArray<RedisStream.Command> => {
+      const byKey = new Map<string, Array<string>>()
+      const retried = new Map<string, Array<string>>()
+      for (const ack of batch) {
+        const ids = byKey.get(ack.key) ?? []
+        ids.push(ack.id)
+        byKey.set(ack.key, ids)
+        if (ack.retried) {
+          const r = retried.get(ack.key) ?? []
+          r.push(ack.id)
+          retried.set(ack.key, r)
+        }
+      }
+      const commands: Array<RedisStream.Command> = []
+      for (const [key, ids] of byKey) commands.push({ _tag: "XAck", key, group, ids })
+      for (const [key, ids] of retried) commands.push(...retry.clearCommands(key, group, ids))
+      return commands
+    }
+
+    const sendAcks = (batch: ReadonlyArray<PendingAck>) => {
+      const commands = ackCommands(batch)
+      const only = commands[0]
+      return commands.length === 1 && only !== undefined && only._tag === "XAck" ?
+        Effect.asVoid(redis.ack(only.key, group, only.ids)) :
+        Effect.asVoid(redis.transaction(commands))
+    }
+
+    // One XACK per batch: under load the queue holds many acks and they leave together.
+    const flusher = Effect.gen(function*() {
+      const batch = yield* Queue.takeBetween(acks, 1, 1000)
+      yield* sendAcks(batch).pipe(Effect.retry(backoff))
+    }).pipe(Effect.forever)
+
+    const flush = Effect.gen(function*() {
+      const rest = yield* Queue.clear(acks)
+      if (rest.length > 0) yield* sendAcks(rest).pipe(Effect.retry({ schedule: backoff, times: 5 }), Effect.ignore)
+    })
+
+    const deadLetter = (entry: RedisStream.GroupEntry, failure: Retry.Failure, eventId: string | undefined) =>
+      Effect.gen(function*() {
+        release(entry.key, entry.id)
+        const now = yield* Clock.currentTimeMillis
+        const record = yield* retry.record(entry.key, group, entry.id)
+        yield* dlq.move({
+          stream: entry.key,
+          group,
+          entry,
+          eventId,
+          attempts: entry.deliveries,
+          error: { tag: failure.tag, message: failure.message },
+          firstFailedAt: record?.firstFailedAt ?? now,
+          lastFailedAt: now
+        })
+      })
+
+    const fail = (entry: RedisStream.GroupEntry, failure: Retry.Failure, eventId: string) =>
+      Effect.gen(function*() {
+        release(entry.key, entry.id)
+        const decision = yield* retry.onFailure({
+          stream: entry.key,
+          group,
+          entryId: entry.id,
+          attempt: entry.deliveries,
+          failure,
+          policy: spec.policy
+        })
+        if (decision._tag === "Scheduled") {
+          yield* Effect.logInfo("retry scheduled").pipe(
+            Effect.annotateLogs({
+              group,
+              eventId,
+              entryId: entry.id,
+              attempt: entry.deliveries,
+              delayMs: Duration.toMillis(decision.delay),
+              error: failure.tag
+            })
+          )
+          return
+        }
+        const now = yield* Clock.currentTimeMillis
+        yield* dlq.move({
+          stream: entry.key,
+          group,
+          entry,
+          eventId,
+          attempts: entry.deliveries,
+          error: decision.record.error,
+          firstFailedAt: decision.record.firstFailedAt,
+          lastFailedAt: now
+        })
+      })
+
+    // --- decoding ---------------------------------------------------------------------------
+
+    const poison = (entry: RedisStream.GroupEntry, tag: string, message: string) =>
+      deadLetter(entry, { tag, message, error: undefined }, undefined).pipe(
+        Effect.catch((error) =>
+          Effect.logError("could not dead-letter an undecodable entry; it stays pending").pipe(
+            Effect.annotateLogs({ group, entryId: entry.id, error: error.message })
+          )
+        )
+      )
+
+    const toDelivery = (entry: RedisStream.GroupEntry) =>
+      Effect.gen(function*() {
+        const type = entry.fields["type"]
+        if (type !== undefined && !spec.matches(type)) {
+          // Not for this subscription: acknowledged unread, never parsed.
+          yield* Queue.offer(acks, { key: entry.key, id: entry.id, retried: false })
+          return undefined
+        }
+        const json = entry.fields["event"]
+        if (json === undefined) return yield* poison(entry, "MalformedEnvelope", "the entry has no `event` field")
+        const raw = yield* Effect.result(Envelope.decodeJson(json))
+        if (raw._tag === "Failure") return yield* poison(entry, raw.failure._tag, raw.failure.message)
+        if (type === undefined && !spec.matches(raw.success.type)) {
+          yield* Queue.offer(acks, { key: entry.key, id: entry.id, retried: false })
+          return undefined
+        }
+        const eventType = spec.lookup(raw.success.type)
+        if (eventType === undefined) {
+          return yield* poison(entry, "UnknownEventType", `no event type "${raw.success.type}" in the catalog`)
+        }
+        const decoded = yield* Effect.result(EventType.fromRaw(eventType, raw.success))
+        if (decoded._tag === "Failure") return yield* poison(entry, decoded.failure._tag, decoded.failure.message)
+        const event = decoded.success
+        const failWith = (failure: Retry.Failure) =>
+          Effect.andThen(Metrics.failed(group, event.type), fail(entry, failure, event.id))
+        const delivery: EngineDelivery = {
+          event,
+          group,
+          stream: entry.key,
+          entryId: entry.id,
+          attempt: entry.deliveries,
+          ack: Effect.suspend(() => {
+            release(entry.key, entry.id)
+            return Queue.offer(acks, { key: entry.key, id: entry.id, retried: entry.deliveries > 1 })
+          }).pipe(Effect.andThen(Metrics.acked(group, event.type))),
+          fail: (error) => failWith(Retry.failureFromError(error)),
+          failWith,
+          deadLetter: (error) => deadLetter(entry, Retry.failureFromError(error), event.id)
+        }
+        return delivery
+      })
+
+    const deliver = (entries: ReadonlyArray<RedisStream.GroupEntry>) =>
+      Effect.gen(function*() {
+        const out: Array<EngineDelivery> = []
+        for (const entry of entries) {
+          held.get(entry.key)?.add(entry.id)
+          const delivery = yield* toDelivery(entry)
+          if (delivery === undefined) release(entry.key, entry.id)
+          else out.push(delivery)
+        }
+        if (out.length > 0) yield* Queue.offerAll(queue, out)
+      })
+
+    // --- producers --------------------------------------------------------------------------
+
+    const recordSuccess = Effect.sync(() => {
+      if (circuit === "open") {
+        circuit = "closed"
+        return true
+      }
+      consecutiveErrors = 0
+      return false
+    }).pipe(
+      Effect.flatMap((closed) => {
+        consecutiveErrors = 0
+        return closed ? Effect.logInfo("Redis answers again: circuit closed").pipe(Effect.annotateLogs({ group })) : Effect.void
+      })
+    )
+
+    const recordError = (error: RedisStream.RedisStreamError) =>
+      Effect.suspend(() => {
+        consecutiveErrors++
+        lastError = error.message
+        if (consecutiveErrors === 1) {
+          return Effect.logWarning("Redis error; backing off").pipe(Effect.annotateLogs({ group, error: error.message }))
+        }
+        if (consecutiveErrors === circuitThreshold && circuit === "closed") {
+          circuit = "open"
+          return Effect.logError("circuit open: Redis keeps failing; probing on backoff").pipe(
+            Effect.annotateLogs({ group, consecutiveErrors, error: error.message })
+          )
+        }
+        return Effect.void
+      }).pipe(Effect.andThen(error.kind === "NoGroup" ? Effect.ignore(ensureGroups) : Effect.void))
+
+    // Runs one producer step forever; Redis errors back off and count toward the circuit.
+    const supervise = (name: string, step: Effect.Effect<void, RedisStream.RedisStreamError>) =>
+      step.pipe(
+        Effect.tap(() => (consecutiveErrors > 0 || circuit === "open" ? recordSuccess : Effect.void)),
+        Effect.tapError(recordError),
+        Effect.retry(backoff),
+        Effect.forever,
+        Effect.annotateLogs({ package: "@hyvve/bus", module: "Consumer", fiber: name, group })
+      )
+
+    const read = Effect.flatMap(
+      redis.readGroup({ keys, group, consumer, count: settings.batchSize, block: settings.block }),
+      deliver
+    )
+
+    const takeDue = Effect.gen(function*() {
+      for (const key of keys) {
+        const due = yield* retry.takeDue({ stream: key, group, consumer, count: settings.batchSize })
+        yield* deliver(due)
+      }
+    }).pipe(Effect.andThen(Effect.sleep(settings.retryPoll)))
+
+    // Claims entries pending longer than the claim timeout, except those this consumer holds
+    // and those waiting for a scheduled retry. `owner` limits the scan to one consumer (used at
+    // start-up to resume this consumer's own pending entries at once).
+    const sweep = (owner: string | undefined, minIdleMs: number) =>
+      Effect.gen(function*() {
+        for (const key of keys) {
+          let start = "-"
+          while (true) {
+            const rows = yield* redis.pending({
+              key,
+              group,
+              count: settings.batchSize,
+              start,
+              consumer: owner,
+              minIdle: minIdleMs
+            })
+            const mine = held.get(key)
+            const candidates = rows.filter((row) => !mine?.has(row.id)).map((row) => row.id)
+            const waiting = yield* retry.scheduled(key, group, candidates)
+            const ids = candidates.filter((id) => !waiting.has(id))
+            if (ids.length > 0) {
+              const claimed = yield* redis.claim({ key, group, consumer, minIdle: minIdleMs, ids })
+              if (claimed.length > 0) {
+                yield* Effect.logInfo("claimed stale entries").pipe(Effect.annotateLogs({ count: claimed.length, key }))
+              }
+              yield* deliver(claimed)
+            }
+            if (rows.length < settings.batchSize) break
+            start = nextId(rows[rows.length - 1]!.id)
+          }
+        }
+      })
+
+    const heartbeat = Effect.gen(function*() {
+      for (const [key, ids] of held) {
+        if (ids.size > 0) yield* redis.claim({ key, group, consumer, minIdle: 0, ids: Array.from(ids), justId: true })
+      }
+    })
+
+    const every = (interval: Duration.Duration, step: Effect.Effect<void, RedisStream.RedisStreamError>) =>
+      Effect.andThen(Effect.sleep(interval), step)
+
+    const sweepInterval = Duration.millis(Math.max(50, claimTimeoutMs / 2))
+    const heartbeatInterval = Duration.millis(Math.max(20, claimTimeoutMs / 3))
+
+    // Registration order is shutdown order reversed: the final flush runs last, after the
+    // heartbeat stops, which is after the producers stop.
+    yield* Effect.addFinalizer(() => flush)
+    yield* Effect.forkScoped(supervise("flusher", flusher.pipe(Effect.asVoid)))
+    yield* Effect.forkScoped(supervise("heartbeat", every(heartbeatInterval, heartbeat)))
+    const producers = yield* FiberSet.make<never, never>()
+    // This consumer's own pending entries (a restart under the same name) are resumed before
+    // new entries are read, so none is delivered twice in this process.
+    yield* FiberSet.run(
+      producers,
+      Effect.andThen(
+        sweep(consumer, 0).pipe(Effect.tapError(recordError), Effect.retry(backoff)),
+        supervise("reader", read)
+      )
+    )
+    yield* FiberSet.run(producers, supervise("retries", takeDue))
+    yield* FiberSet.run(producers, supervise("sweeper", every(sweepInterval, sweep(undefined, claimTimeoutMs))))
+
+    const inFlight = () => {
+      let n = 0
+      for (const ids of held.values()) n += ids.size
+      return n
+    }
+
+    return {
+      queue,
+      stop: FiberSet.clear(producers),
+      flush,
+      inFlight,
+      status: () => ({ group, source: spec.source, circuit, consecutiveErrors, lastError, inFlight: inFlight() })
+    } satisfies Engine
+  })
+
+const runHandler = <Err, R>(
+  engine: Engine,
+  spec: Spec,
+  options: {
+    readonly handler: (event: Envelope.Envelope<EventType.Any>, info: DeliveryInfo) => Effect.Effect<void, Err, R>
+    readonly concurrency: number
+    readonly timeout: Duration.Duration | undefined
+    readonly idempotent: boolean
+  },
+  deps: Pick<Deps, "redis" | "settings">
+): Effect.Effect<void, never, R | Scope.Scope> =>
+  Effect.gen(function*() {
+    const { redis, settings } = deps
+    const markerTtl = settings.retention
+
+    const runOne = (delivery: EngineDelivery): Effect.Effect<void, never, R> => {
+      const event = delivery.event
+      const info: DeliveryInfo = {
+        group: delivery.group,
+        stream: delivery.stream,
+        entryId: delivery.entryId,
+        attempt: delivery.attempt
+      }
+      const marker = Keys.done(settings.prefix, spec.group, event.id)
+      let body: Effect.Effect<void, Err | HandlerTimeout, R> = options.handler(event, info)
+      if (options.timeout !== undefined) {
+        const timeout = options.timeout
+        body = Effect.timeoutOrElse(body, {
+          duration: timeout,
+          orElse: () => Effect.fail(new HandlerTimeout({ millis: Duration.toMillis(timeout) }))
+        })
+      }
+      const traced = withTrace(
+        Correlation.withEvent(event)(body).pipe(
+          Effect.withSpan("Consumer.handle", {
+            kind: "consumer",
+            attributes: {
+              "messaging.system": "redis",
+              "messaging.consumer.group.name": spec.group,
+              "messaging.message.id": event.id,
+              "hyvve.event.type": event.type,
+              "hyvve.attempt": delivery.attempt
+            }
+          })
+        ),
+        event.traceparent
+      )
+      return Effect.gen(function*() {
+        if (options.idempotent) {
+          const [done] = yield* redis.markersExist([marker])
+          if (done === true) {
+            yield* Effect.logDebug("skipping an event this group already completed").pipe(
+              Effect.annotateLogs({ eventId: event.id })
+            )
+            return yield* delivery.ack
+          }
+        }
+        yield* Metrics.delivered(spec.group, event.type)
+        const startedAt = yield* Clock.currentTimeMillis
+        const exit = yield* Effect.exit(traced)
+        const endedAt = yield* Clock.currentTimeMillis
+        yield* Metrics.handlerDuration(spec.group, endedAt - startedAt)
+        if (Exit.isSuccess(exit)) {
+          if (options.idempotent) yield* redis.setMarker(marker, markerTtl)
+          return yield* delivery.ack
+        }
+        // Interrupted at shutdown: not handled, so not settled; the entry stays pending.
+        if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
+        const failure = Retry.failureFromCause(exit.cause)
+        yield* Effect.logWarning("handler failed").pipe(
+          Effect.annotateLogs({ eventId: event.id, type: event.type, attempt: delivery.attempt, error: failure.message })
+        )
+        yield* delivery.failWith(failure)
+      }).pipe(
+        Effect.catch((error) =>
+          Effect.logError("could not settle a delivery; it stays pending and will be redelivered").pipe(
+            Effect.annotateLogs({ entryId: delivery.entryId, error: error.message })
+          )
+        ),
+        Effect.annotateLogs({ group: spec.group, eventId: event.id, correlationId: event.correlationId, tenantId: event.tenantId })
+      )
+    }
+
+    const stopping = yield* Deferred.make<void>()
+    const inflight = yield* FiberSet.make<void, never>()
+    const permits = yield* Semaphore.make(options.concurrency)
+
+    // Takes the next batch, or nothing once shutdown began.
+    const next = Effect.raceFirst(
+      Queue.takeBetween(engine.queue, 1, settings.batchSize),
+      Effect.as(Deferred.await(stopping), [])
+    )
+
+    const dispatch = options.concurrency === 1 ?
+      Effect.gen(function*() {
+        while (!(yield* Deferred.isDone(stopping))) {
+          const batch = yield* next
+          for (const delivery of batch) {
+            if (yield* Deferred.isDone(stopping)) break
+            yield* runOne(delivery)
+          }
+        }
+      }) :
+      Effect.gen(function*() {
+        while (!(yield* Deferred.isDone(stopping))) {
+          const batch = yield* next
+          for (const delivery of batch) {
+            yield* Semaphore.take(permits, 1)
+            yield* FiberSet.run(inflight, Effect.ensuring(runOne(delivery), Semaphore.release(permits, 1)))
+          }
+        }
+      })
+
+    const dispatcher = yield* Effect.forkDetach(dispatch.pipe(Effect.catchCause(() => Effect.void)))
+
+    // Graceful shutdown: stop reading, let in-flight handlers finish (bounded), then the
+    // engine's own finalizers flush their acks.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* engine.stop
+        yield* Deferred.succeed(stopping, undefined)
+        const drained = yield* Effect.gen(function*() {
+          yield* Fiber.await(dispatcher)
+          yield* FiberSet.awaitEmpty(inflight)
+        }).pipe(Effect.timeoutOption(settings.shutdownTimeout))
+        if (Option.isNone(drained)) {
+          yield* Effect.logWarning("shutdown timeout: interrupting handlers still running; their events stay pending")
+          yield* Fiber.interrupt(dispatcher)
+        }
+        yield* engine.flush
+      }).pipe(Effect.annotateLogs({ package: "@hyvve/bus", module: "Consumer", group: spec.group }))
+    )
+  })
+
+// Continues the publisher's trace: the consume span is a child of the span in `traceparent`.
+const withTrace = <A, E, R>(effect: Effect.Effect<A, E, R>, traceparent: string | undefined) => {
+  if (traceparent === undefined) return effect
+  const [, traceId, spanId, flags] = traceparent.split("-")
+  if (traceId === undefined || spanId === undefined) return effect
+  return Effect.withParentSpan(effect, Tracer.externalSpan({ traceId, spanId, sampled: flags === "01" }))
+}
+
+const nextId = (id: string): string => {
+  const dash = id.indexOf("-")
+  return `${id.slice(0, dash)}-${Number(id.slice(dash + 1)) + 1}`
+}

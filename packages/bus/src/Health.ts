@@ -1,0 +1,117 @@
+/**
+ * The health of the bus as an operator (and the admin API) sees it: Redis reachable and how fast,
+ * every group on the main stream with its pending count and lag, the subscriptions of this
+ * process with their circuit state, and the DLQ's size against its maximum.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Effect, Layer } from "effect"
+import * as BusConfig from "./BusConfig.ts"
+import * as Consumer from "./Consumer.ts"
+import * as Keys from "./Keys.ts"
+import * as Metrics from "./Metrics.ts"
+import * as RedisStream from "./RedisStream.ts"
+
+/**
+ * One health report. `healthy` is false when Redis does not answer or a circuit is open.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Report {
+  readonly healthy: boolean
+  readonly reasons: ReadonlyArray<string>
+  readonly redis: { readonly reachable: boolean; readonly latencyMs: number | undefined; readonly error: string | undefined }
+  readonly stream: { readonly key: string; readonly length: number }
+  readonly groups: ReadonlyArray<RedisStream.GroupInfo>
+  readonly subscriptions: ReadonlyArray<Consumer.SubscriptionStatus>
+  readonly dlq: { readonly size: number; readonly maxLength: number; readonly usage: number }
+}
+
+/**
+ * Reports the bus's health.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class Health extends Context.Service<Health, {
+  /** Checks Redis and reads group and DLQ state; never fails (an unreachable Redis is reported). */
+  readonly check: Effect.Effect<Report>
+}>()("@hyvve/bus/Health") {}
+
+/**
+ * Creates the health service.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStream | BusConfig.BusConfig | Consumer.Consumer> =
+  Effect.gen(function*() {
+    const redis = yield* RedisStream.RedisStream
+    const settings = yield* BusConfig.BusConfig
+    const consumer = yield* Consumer.Consumer
+    const main = Keys.main(settings.prefix)
+    const dlqKey = Keys.dlq(settings.prefix)
+
+    const check = Effect.gen(function*() {
+      const subscriptions = yield* consumer.status
+      const reasons: Array<string> = []
+      for (const sub of subscriptions) {
+        if (sub.circuit === "open") reasons.push(`circuit open for group ${sub.group}: ${sub.lastError ?? "Redis errors"}`)
+      }
+      const startedAt = yield* Clock.currentTimeMillis
+      const probe = yield* Effect.result(
+        Effect.all([redis.ping, redis.length(main), redis.groups(main), redis.length(dlqKey)]).pipe(
+          Effect.timeoutOrElse({
+            duration: "2 seconds",
+            orElse: () => Effect.fail(new RedisStream.RedisStreamError({ command: "PING", kind: "Unavailable", detail: "no answer within 2 s" }))
+          })
+        )
+      )
+      const latencyMs = (yield* Clock.currentTimeMillis) - startedAt
+      if (probe._tag === "Failure") {
+        reasons.push(`Redis unreachable: ${probe.failure.message}`)
+        return {
+          healthy: false,
+          reasons,
+          redis: { reachable: false, latencyMs: undefined, error: probe.failure.message },
+          stream: { key: main, length: 0 },
+          groups: [],
+          subscriptions,
+          dlq: { size: 0, maxLength: settings.dlqMaxLength, usage: 0 }
+        } satisfies Report
+      }
+      const [, length, groups, dlqSize] = probe.success
+      for (const group of groups) yield* Metrics.groupState(group.name, group.lag ?? 0, group.pending)
+      const usage = dlqSize / settings.dlqMaxLength
+      if (usage >= 0.8) reasons.push(`DLQ at ${Math.round(usage * 100)} % of its maximum (${dlqSize}/${settings.dlqMaxLength})`)
+      return {
+        healthy: reasons.every((reason) => reason.startsWith("DLQ")),
+        reasons,
+        redis: { reachable: true, latencyMs, error: undefined },
+        stream: { key: main, length },
+        groups,
+        subscriptions,
+        dlq: { size: dlqSize, maxLength: settings.dlqMaxLength, usage }
+      } satisfies Report
+    })
+
+    return Health.of({ check })
+  })
+
+/**
+ * Provides the health service.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Health, never, RedisStream.RedisStream | BusConfig.BusConfig | Consumer.Consumer> =
+  Layer.effect(Health, make)
+
+/**
+ * Checks health through the `Health` service in context.
+ *
+ * @category accessors
+ * @since 0.1.0
+ */
+export const check: Effect.Effect<Report, never, Health> = Health.use((health) => health.check)

@@ -1,0 +1,226 @@
+/**
+ * Publishes typed events to the main stream. `publish` validates the payload with the event
+ * type's Schema, fills the envelope (id, timestamp, source, correlation and causation inherited
+ * from the event being handled, W3C `traceparent` of the current span), encodes JSON once and
+ * appends with time-based trimming. `publishBatch` appends many events atomically.
+ *
+ * Wire format: every entry has `type`, `tenant` and `event` (the envelope JSON, as the NestJS
+ * publisher wrote it), so consumers skip entries of other types without parsing JSON.
+ *
+ * @since 0.1.0
+ */
+import type { EventError } from "@hyvve/schema"
+import { EventId, EventType } from "@hyvve/schema"
+import { Clock, Context, Duration, Effect, Layer } from "effect"
+import * as BusConfig from "./BusConfig.ts"
+import * as Correlation from "./Correlation.ts"
+import * as Keys from "./Keys.ts"
+import * as Metrics from "./Metrics.ts"
+import * as RedisStream from "./RedisStream.ts"
+
+/**
+ * Who and what an event is published for. `correlationId` and `causationId` default to the
+ * handled event's (see `Correlation`), else a new correlation id; `source` defaults to the
+ * configured source.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PublishContext {
+  readonly tenantId: string
+  readonly userId: string
+  readonly correlationId?: string | undefined
+  readonly causationId?: string | undefined
+  readonly source?: string | undefined
+  readonly traceparent?: string | undefined
+}
+
+/**
+ * One event of a batch, built with `item` so that its payload is checked against its type.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Item<E extends EventType.Any = EventType.Any> {
+  readonly event: E
+  readonly payload: EventType.Payload<E>
+  readonly context: PublishContext
+}
+
+/**
+ * Builds one event of a batch.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const item = <E extends EventType.Any>(
+  event: E,
+  payload: EventType.Payload<E>,
+  context: PublishContext
+): Item<E> => ({ event, payload, context })
+
+/**
+ * Why a publish failed: the payload did not match its Schema, or Redis refused the append.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type PublishError = EventError.InvalidPayload | RedisStream.RedisStreamError
+
+/**
+ * Publishes typed events.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class Publisher extends Context.Service<
+  Publisher,
+  {
+    /** Validates, appends and returns the new event's id. */
+    readonly publish: <E extends EventType.Any>(
+      event: E,
+      payload: EventType.Payload<E>,
+      context: PublishContext
+    ) => Effect.Effect<EventId.EventId, PublishError>
+    /** Appends all events or none (one `MULTI`); ids come back in order. */
+    readonly publishBatch: (
+      items: ReadonlyArray<Item>
+    ) => Effect.Effect<ReadonlyArray<EventId.EventId>, PublishError>
+  }
+>()("@hyvve/bus/Publisher") {}
+
+/**
+ * Creates the publisher over the `RedisStream` contract.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisStream | BusConfig.BusConfig> = Effect
+  .gen(function*() {
+    const redis = yield* RedisStream.RedisStream
+    const settings = yield* BusConfig.BusConfig
+    const stream = Keys.main(settings.prefix)
+    const retentionMs = Duration.toMillis(settings.retention)
+
+    // Encodes one event into stream fields: the payload is validated by encoding it with its
+    // Schema, and the envelope is serialised once.
+    const encode = Effect.fnUntraced(function*(
+      event: EventType.Any,
+      payload: unknown,
+      context: PublishContext,
+      now: number,
+      traceparent: string | undefined
+    ) {
+      const data = yield* EventType.encodePayload(event, payload)
+      const handled = yield* Correlation.CurrentEvent
+      const id = yield* EventId.make
+      const envelope = {
+        id,
+        type: event.type,
+        source: context.source ?? settings.source,
+        timestamp: new Date(now).toISOString(),
+        correlationId: context.correlationId ?? handled?.correlationId ?? id,
+        tenantId: context.tenantId,
+        userId: context.userId,
+        version: event.version,
+        data,
+        ...(context.causationId ?? handled?.id ? { causationId: context.causationId ?? handled?.id } : {}),
+        ...(context.traceparent ?? traceparent ? { traceparent: context.traceparent ?? traceparent } : {})
+      }
+      const fields: RedisStream.Fields = { type: event.type, tenant: context.tenantId, event: JSON.stringify(envelope) }
+      return { id, fields, envelope }
+    })
+
+    const trimFor = (now: number): RedisStream.Trim => ({ minId: `${Math.max(0, now - retentionMs)}-0` })
+
+    const publish = <E extends EventType.Any>(event: E, payload: EventType.Payload<E>, context: PublishContext) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const span = yield* Effect.currentSpan
+        const { envelope, fields, id } = yield* encode(event, payload, context, now, traceparentOf(span))
+        const entryId = yield* redis.append(stream, fields, trimFor(now))
+        yield* Metrics.published(event.type)
+        yield* Effect.logDebug("published").pipe(
+          Effect.annotateLogs({
+            eventId: id,
+            type: event.type,
+            correlationId: envelope.correlationId,
+            tenantId: envelope.tenantId,
+            entryId
+          })
+        )
+        return id
+      }).pipe(
+        Effect.withSpan("Publisher.publish", {
+          kind: "producer",
+          attributes: { "messaging.system": "redis", "messaging.destination.name": stream, "hyvve.event.type": event.type }
+        })
+      )
+
+    const publishBatch = (items: ReadonlyArray<Item>) =>
+      Effect.gen(function*() {
+        if (items.length === 0) return []
+        const now = yield* Clock.currentTimeMillis
+        const span = yield* Effect.currentSpan
+        const traceparent = traceparentOf(span)
+        const trim = trimFor(now)
+        const ids: Array<EventId.EventId> = []
+        const commands: Array<RedisStream.Command> = []
+        for (const one of items) {
+          const encoded = yield* encode(one.event, one.payload, one.context, now, traceparent)
+          ids.push(encoded.id)
+          commands.push({ _tag: "XAdd", key: stream, fields: encoded.fields, trim })
+        }
+        yield* redis.transaction(commands)
+        for (const one of items) yield* Metrics.published(one.event.type)
+        yield* Effect.logDebug("published batch").pipe(Effect.annotateLogs({ count: items.length, first: ids[0] }))
+        return ids
+      }).pipe(
+        Effect.withSpan("Publisher.publishBatch", {
+          kind: "producer",
+          attributes: { "messaging.system": "redis", "messaging.destination.name": stream, "messaging.batch.message_count": items.length }
+        })
+      )
+
+    return Publisher.of({ publish, publishBatch })
+  })
+
+/**
+ * Provides the publisher; needs `RedisStream` and `BusConfig`.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Publisher, never, RedisStream.RedisStream | BusConfig.BusConfig> = Layer.effect(
+  Publisher,
+  make
+)
+
+/**
+ * Publishes one event through the `Publisher` in context.
+ *
+ * @category accessors
+ * @since 0.1.0
+ */
+export const publish = <E extends EventType.Any>(
+  event: E,
+  payload: EventType.Payload<E>,
+  context: PublishContext
+): Effect.Effect<EventId.EventId, PublishError, Publisher> =>
+  Publisher.use((publisher) => publisher.publish(event, payload, context))
+
+/**
+ * Publishes a batch atomically through the `Publisher` in context.
+ *
+ * @category accessors
+ * @since 0.1.0
+ */
+export const publishBatch = (
+  items: ReadonlyArray<Item>
+): Effect.Effect<ReadonlyArray<EventId.EventId>, PublishError, Publisher> =>
+  Publisher.use((publisher) => publisher.publishBatch(items))
+
+// --- internal ---
+
+const traceparentOf = (span: { readonly traceId: string; readonly spanId: string; readonly sampled: boolean }) =>
+  `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`

@@ -1,0 +1,419 @@
+/**
+ * The one service that speaks Redis: stream appends with time-based trimming, consumer groups,
+ * pending-entry lists, claims, sorted-set retry schedules and small atomic transactions.
+ * Everything else in `@hyvve/bus` depends on this contract and never on ioredis.
+ *
+ * Backends: `layer` / `layerConfig` (a single Redis node through ioredis, see
+ * `internal/redisStream.ts` for the connection design) and `layerMemory` (an in-memory engine with
+ * the same semantics: groups, pending entries with delivery counts and idle times, claims, trimming
+ * by minimum id, lag; it reads time through `Clock`, so `TestClock` drives it).
+ *
+ * @since 0.1.0
+ */
+import type { Duration } from "effect"
+import { Config, Context, Effect, Layer, Redacted, Schema } from "effect"
+import * as internal from "./internal/redisStream.ts"
+import * as internalMemory from "./internal/memoryStream.ts"
+
+// ---------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A Redis stream entry id, `<ms>-<seq>`. Ids are ms timestamps, which is what makes trimming by
+ * time possible (`MINID`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EntryId = string
+
+/**
+ * The field/value pairs of one stream entry, in insertion order.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Fields = Readonly<Record<string, string>>
+
+/**
+ * One stream entry as read from a key.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Entry {
+  readonly key: string
+  readonly id: EntryId
+  readonly fields: Fields
+}
+
+/**
+ * An entry read through a consumer group: `deliveries` is the delivery count of the entry in
+ * that group's pending-entries list after this read (1 on the first delivery).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface GroupEntry extends Entry {
+  readonly deliveries: number
+}
+
+/**
+ * How an append trims its stream. `minId` drops entries older than that id (time-based
+ * retention: `now - retention`), `maxLen` caps the length. Trimming is approximate (`~`) unless
+ * `exact` is set.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Trim {
+  readonly minId?: EntryId | undefined
+  readonly maxLen?: number | undefined
+  readonly exact?: boolean | undefined
+}
+
+/**
+ * One command inside an atomic `transaction`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Command =
+  | { readonly _tag: "XAdd"; readonly key: string; readonly fields: Fields; readonly trim?: Trim | undefined }
+  | { readonly _tag: "XAck"; readonly key: string; readonly group: string; readonly ids: ReadonlyArray<EntryId> }
+  | { readonly _tag: "XDel"; readonly key: string; readonly ids: ReadonlyArray<EntryId> }
+  | { readonly _tag: "ZAdd"; readonly key: string; readonly score: number; readonly member: string }
+  | { readonly _tag: "ZRem"; readonly key: string; readonly members: ReadonlyArray<string> }
+  | { readonly _tag: "HSet"; readonly key: string; readonly field: string; readonly value: string }
+  | { readonly _tag: "HDel"; readonly key: string; readonly fields: ReadonlyArray<string> }
+
+/**
+ * The reply of one transaction command, in order: the new id for `XAdd`, a count otherwise.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type CommandReply = EntryId | number
+
+/**
+ * One row of a pending-entries list (`XPENDING` extended form).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PendingEntry {
+  readonly id: EntryId
+  readonly consumer: string
+  /** Milliseconds since the entry was last delivered (or claimed) to `consumer`. */
+  readonly idleMs: number
+  readonly deliveries: number
+}
+
+/**
+ * The summary form of `XPENDING`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PendingSummary {
+  readonly count: number
+  readonly minId: EntryId | undefined
+  readonly maxId: EntryId | undefined
+  readonly consumers: ReadonlyArray<{ readonly name: string; readonly pending: number }>
+}
+
+/**
+ * `XINFO STREAM` (the parts the bus uses).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface StreamInfo {
+  readonly length: number
+  readonly lastGeneratedId: EntryId
+  readonly firstEntry: Entry | undefined
+  readonly lastEntry: Entry | undefined
+}
+
+/**
+ * `XINFO GROUPS` (one row). `lag` is undefined when Redis cannot compute it (after deletions).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface GroupInfo {
+  readonly name: string
+  readonly consumers: number
+  readonly pending: number
+  readonly lastDeliveredId: EntryId
+  readonly lag: number | undefined
+}
+
+/**
+ * `XINFO CONSUMERS` (one row).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ConsumerInfo {
+  readonly name: string
+  readonly pending: number
+  readonly idleMs: number
+}
+
+/**
+ * What went wrong with a Redis command: `Unavailable` (connection refused, closed or timed out:
+ * retry later), `NoGroup` (the group or stream does not exist), `Aborted` (a transaction was
+ * discarded), `Command` (Redis rejected the command).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const ErrorKind = Schema.Literals(["Unavailable", "NoGroup", "Aborted", "Command"])
+
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type ErrorKind = typeof ErrorKind.Type
+
+// ---------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A Redis command failed. Names the command; `kind` tells whether retrying can help. No raw
+ * driver error escapes this module.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class RedisStreamError extends Schema.TaggedError<RedisStreamError>("@hyvve/bus/RedisStreamError")(
+  "RedisStreamError",
+  {
+    command: Schema.String,
+    kind: ErrorKind,
+    detail: Schema.String
+  }
+) {
+  override get message(): string {
+    return `Redis ${this.command} failed (${this.kind}): ${this.detail}`
+  }
+  /** True when the same command may succeed later (Redis down or restarting). */
+  get isRetryable(): boolean {
+    return this.kind === "Unavailable"
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// service
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Appends, reads, acknowledges and claims Redis Stream entries through consumer groups.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class RedisStream extends Context.Service<
+  RedisStream,
+  {
+    /** Appends one entry (`XADD key * ...`), trimming as asked, and returns its id. */
+    readonly append: (key: string, fields: Fields, trim?: Trim) => Effect.Effect<EntryId, RedisStreamError>
+    /**
+     * Runs the commands atomically (`MULTI`/`EXEC`): all of them take effect or none does. Replies
+     * come back in order. A command Redis rejects fails the whole call and nothing is applied.
+     */
+    readonly transaction: (
+      commands: ReadonlyArray<Command>
+    ) => Effect.Effect<ReadonlyArray<CommandReply>, RedisStreamError>
+    /**
+     * Creates a consumer group (and the stream, `MKSTREAM`) if it does not exist yet. `startId`
+     * is where a new group starts reading: `"$"` (only new entries, the default) or `"0"` (all
+     * retained entries). Idempotent.
+     */
+    readonly createGroup: (key: string, group: string, startId?: EntryId) => Effect.Effect<void, RedisStreamError>
+    /** Removes a consumer group and its pending-entries list. Returns whether it existed. */
+    readonly destroyGroup: (key: string, group: string) => Effect.Effect<boolean, RedisStreamError>
+    /**
+     * Reads up to `count` entries never delivered to the group (`>`) from each of `keys`, waiting
+     * at most `block` when none is there. An empty array means the wait timed out. The backend
+     * multiplexes waiting readers: many concurrent `readGroup` calls do not each hold a
+     * connection. Interrupting a waiting read returns promptly.
+     */
+    readonly readGroup: (options: {
+      readonly keys: ReadonlyArray<string>
+      readonly group: string
+      readonly consumer: string
+      readonly count: number
+      readonly block: Duration.Input
+    }) => Effect.Effect<ReadonlyArray<GroupEntry>, RedisStreamError>
+    /**
+     * Re-reads entries already pending on `consumer` (`XREADGROUP ... 0`), oldest first, after
+     * `after` (exclusive, default from the start). A consumer restarting under the same name
+     * resumes with these. Does not change delivery counts.
+     */
+    readonly readOwnPending: (options: {
+      readonly key: string
+      readonly group: string
+      readonly consumer: string
+      readonly count: number
+      readonly after?: EntryId | undefined
+    }) => Effect.Effect<ReadonlyArray<Entry>, RedisStreamError>
+    /** Acknowledges ids in a group (`XACK`), returning how many were pending. */
+    readonly ack: (key: string, group: string, ids: ReadonlyArray<EntryId>) => Effect.Effect<number, RedisStreamError>
+    /** The summary of a group's pending-entries list. */
+    readonly pendingSummary: (key: string, group: string) => Effect.Effect<PendingSummary, RedisStreamError>
+    /** Rows of a group's pending-entries list, oldest first, optionally only idle ≥ `minIdle`. */
+    readonly pending: (options: {
+      readonly key: string
+      readonly group: string
+      readonly count: number
+      readonly start?: EntryId | undefined
+      readonly consumer?: string | undefined
+      readonly minIdle?: Duration.Input | undefined
+    }) => Effect.Effect<ReadonlyArray<PendingEntry>, RedisStreamError>
+    /**
+     * Transfers pending entries idle ≥ `minIdle` to `consumer` (`XCLAIM`), resetting their idle
+     * time. Without `justId` the delivery count is incremented and the entries are returned;
+     * with it (a heartbeat for entries the consumer still handles) counts are unchanged and
+     * the entries come back with empty fields. Entries deleted from the stream meanwhile are
+     * dropped from the pending list and not returned.
+     */
+    readonly claim: (options: {
+      readonly key: string
+      readonly group: string
+      readonly consumer: string
+      readonly minIdle: Duration.Input
+      readonly ids: ReadonlyArray<EntryId>
+      readonly justId?: boolean | undefined
+    }) => Effect.Effect<ReadonlyArray<GroupEntry>, RedisStreamError>
+    /**
+     * Scans the pending list from `start` and claims up to `count` entries idle ≥ `minIdle`
+     * (`XAUTOCLAIM`). `next` is the cursor for the next call (`"0-0"` when the scan is done);
+     * `deleted` lists pending ids whose entries no longer exist (removed from the list).
+     */
+    readonly autoClaim: (options: {
+      readonly key: string
+      readonly group: string
+      readonly consumer: string
+      readonly minIdle: Duration.Input
+      readonly start: EntryId
+      readonly count: number
+    }) => Effect.Effect<
+      { readonly next: EntryId; readonly entries: ReadonlyArray<GroupEntry>; readonly deleted: ReadonlyArray<EntryId> },
+      RedisStreamError
+    >
+    /** Entries with ids in `[start, end]` (`-` and `+` are the ends), oldest first. */
+    readonly range: (options: {
+      readonly key: string
+      readonly start: EntryId
+      readonly end: EntryId
+      readonly count?: number | undefined
+      readonly reverse?: boolean | undefined
+    }) => Effect.Effect<ReadonlyArray<Entry>, RedisStreamError>
+    /** Number of entries in the stream (0 when it does not exist). */
+    readonly length: (key: string) => Effect.Effect<number, RedisStreamError>
+    /** Stream facts, or undefined when the stream does not exist. */
+    readonly info: (key: string) => Effect.Effect<StreamInfo | undefined, RedisStreamError>
+    /** The stream's consumer groups with pending count and lag (empty when no stream). */
+    readonly groups: (key: string) => Effect.Effect<ReadonlyArray<GroupInfo>, RedisStreamError>
+    /** A group's consumers with their pending count and idle time. */
+    readonly consumers: (key: string, group: string) => Effect.Effect<ReadonlyArray<ConsumerInfo>, RedisStreamError>
+    /** Deletes entries by id (`XDEL`), returning how many existed. */
+    readonly delete: (key: string, ids: ReadonlyArray<EntryId>) => Effect.Effect<number, RedisStreamError>
+    /** Trims the stream (`XTRIM`), returning how many entries were removed. */
+    readonly trim: (key: string, trim: Trim) => Effect.Effect<number, RedisStreamError>
+    /** Scores of `members` in a sorted set (undefined for absent members), in order. */
+    readonly scores: (
+      key: string,
+      members: ReadonlyArray<string>
+    ) => Effect.Effect<ReadonlyArray<number | undefined>, RedisStreamError>
+    /**
+     * Atomically takes up to `count` members of the sorted set `scheduleKey` with score ≤ `now`
+     * and claims each, as an entry of stream `key`, to `consumer` in `group` (incrementing its
+     * delivery count). Each due member is taken by exactly one caller, whichever process asks
+     * first. Members whose entry is no longer pending are dropped.
+     */
+    readonly takeDue: (options: {
+      readonly scheduleKey: string
+      readonly key: string
+      readonly group: string
+      readonly consumer: string
+      readonly now: number
+      readonly count: number
+    }) => Effect.Effect<ReadonlyArray<GroupEntry>, RedisStreamError>
+    /** Values of `fields` in the hash `key` (`HMGET`), undefined where absent, in order. */
+    readonly hashGet: (
+      key: string,
+      fields: ReadonlyArray<string>
+    ) => Effect.Effect<ReadonlyArray<string | undefined>, RedisStreamError>
+    /** Sets `key` to `"1"` with a TTL if it is absent (`SET NX PX`); true when it was set. */
+    readonly setMarker: (key: string, ttl: Duration.Input) => Effect.Effect<boolean, RedisStreamError>
+    /** Which of `keys` exist, in order. */
+    readonly markersExist: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<boolean>, RedisStreamError>
+    /** Deletes plain keys (streams, sorted sets, markers). Returns how many existed. */
+    readonly deleteKeys: (keys: ReadonlyArray<string>) => Effect.Effect<number, RedisStreamError>
+    /** Round-trips to Redis (`PING`): the liveness probe used by health and circuit breakers. */
+    readonly ping: Effect.Effect<void, RedisStreamError>
+  }
+>()("@hyvve/bus/RedisStream") {}
+
+// ---------------------------------------------------------------------------------------------
+// layers
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Options of the ioredis backend.
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
+export interface RedisStreamOptions {
+  /** `redis://host:port/db` (with credentials if any). */
+  readonly url: Redacted.Redacted<string>
+  /** Prefix of the connection names shown by `CLIENT LIST`. Defaults to `"hyvve"`. */
+  readonly connectionName?: string | undefined
+}
+
+/**
+ * Provides `RedisStream` over a single Redis node through ioredis. Opens its connections when
+ * built and closes them when the layer's scope closes.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (options: RedisStreamOptions): Layer.Layer<RedisStream, RedisStreamError> =>
+  Layer.effect(RedisStream, internal.make(options))
+
+/**
+ * Provides `RedisStream` over a single Redis node with its URL read from `REDIS_URL`.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerConfig = (
+  options: Config.Wrap<RedisStreamOptions> = { url: Config.Redacted("REDIS_URL") }
+): Layer.Layer<RedisStream, RedisStreamError | Config.ConfigError> =>
+  Layer.effect(RedisStream, Effect.flatMap(Config.unwrap(options), internal.make))
+
+/**
+ * Provides `RedisStream` from an in-memory engine with Redis semantics, for unit tests and for
+ * the demo when no Redis is reachable. Each build is a fresh, empty "server".
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<RedisStream> = Layer.effect(RedisStream, internalMemory.make)
+
+/**
+ * Builds the URL option from a plain string (tests and scripts).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const options = (url: string, connectionName?: string): RedisStreamOptions => ({
+  url: Redacted.make(url),
+  connectionName
+})
