@@ -1,0 +1,373 @@
+/**
+ * Event types: one value per kind of event, carrying its literal wire name, payload schema and version.
+ *
+ * `make("approval.approved", payload)` defines an event type. The functions of this module are what publishers
+ * and consumers run per event: `validate` and `encodePayload` on the way out, `decodePayload` and `fromRaw` on the
+ * way in. An event type may declare previous payload versions with a migration to the current one; consumers
+ * always see the current shape.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as JsonSchema from "effect/JsonSchema"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+import type * as Envelope from "./Envelope.ts"
+import * as EventError from "./EventError.ts"
+import type * as EventId from "./EventId.ts"
+import * as internal from "./internal/eventType.ts"
+import * as issues from "./internal/issues.ts"
+
+/**
+ * Identifies event type values at runtime, see {@link isEventType}.
+ *
+ * @category type IDs
+ * @since 0.1.0
+ */
+export const TypeId: TypeId = "~@hyvve/schema/EventType"
+
+/**
+ * Identifies event type values at runtime.
+ *
+ * @category type IDs
+ * @since 0.1.0
+ */
+export type TypeId = "~@hyvve/schema/EventType"
+
+/**
+ * Constrains payload schemas: any schema that decodes and encodes without services.
+ *
+ * **Gotchas**
+ *
+ * The payload travels in its canonical JSON form (`Schema.toCodecJson`), so a field such as `Schema.Date` is sent as
+ * an ISO string. Prefer `Schema.Finite` over `Schema.Number` (JSON has no `NaN`) and `Schema.optionalKey` over
+ * `Schema.optional` (JSON has no `undefined`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type PayloadSchema = Schema.Codec<unknown, unknown, never, never>
+
+/**
+ * Describes an older payload version of an event type. Envelopes at this version are decoded with `payload` and
+ * migrated to the current shape.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PreviousVersion {
+  readonly version: string
+  readonly payload: PayloadSchema
+}
+
+/**
+ * Represents one kind of event: its literal wire name, payload schema and current version.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface EventType<out Name extends string, out Payload extends PayloadSchema> {
+  readonly [TypeId]: TypeId
+  /** The wire name, e.g. `"approval.approved"`. */
+  readonly type: Name
+  /** The schema of the current payload version. */
+  readonly payload: Payload
+  /** The current payload version. Defaults to `"1.0"`. */
+  readonly version: string
+  /** What the event means, for documentation. */
+  readonly description: string | undefined
+  /** Older payload versions that can still be decoded, newest first as declared. */
+  readonly previous: ReadonlyArray<PreviousVersion>
+  /** @internal */
+  readonly [internal.CodecId]: internal.Codec<Payload["Type"]>
+}
+
+/**
+ * Represents any event type; the constraint of every generic in this package.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Any = EventType<string, PayloadSchema>
+
+/**
+ * Extracts the literal wire name of an event type (a union for a union of event types).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Name<E extends Any> = E["type"]
+
+/**
+ * Extracts the decoded payload type of an event type.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Payload<E extends Any> = Schema.Schema.Type<E["payload"]>
+
+/**
+ * Extracts the encoded payload type of an event type (its schema's `Encoded` side).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Encoded<E extends Any> = Schema.Codec.Encoded<E["payload"]>
+
+/**
+ * Describes a previous payload version given to {@link make}: its version, its schema, and a migration from a decoded
+ * old payload to the current payload's encoded shape. The migration's output is validated with the current schema.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface PreviousOptions<Old extends Schema.Top, Current extends PayloadSchema>
+  extends internal.PreviousInput<Old, Current["Encoded"]>
+{}
+
+/**
+ * Creates an event type from its wire name and payload schema.
+ *
+ * **Details**
+ *
+ * `version` defaults to `"1.0"`. `previous` lists older versions, each with the schema it was published with and
+ * a `migrate` function to the current encoded shape. The name is written out explicitly, never derived from an
+ * identifier, so renaming a variable never changes the wire.
+ *
+ * **Gotchas**
+ *
+ * An invalid definition throws when the module loads, since it is a programmer error: a name that is not two or more
+ * dot-separated segments of `a-z`, `0-9` and `_`, an empty version, or a version declared twice.
+ *
+ * TypeScript widens string literals returned by an inline `migrate` (`decision: "approved"` becomes `string`).
+ * Annotate its return type with the current payload's encoded type, `(old): typeof Payload.Encoded => ...`.
+ *
+ * **Example** (Defining an event type)
+ *
+ * ```ts
+ * import { Schema } from "effect"
+ * import { EventType } from "@hyvve/schema"
+ *
+ * export const InvoicePaid = EventType.make(
+ *   "invoice.paid",
+ *   Schema.Struct({ invoiceId: Schema.String, amountCents: Schema.Int }),
+ *   { description: "An invoice was paid in full" }
+ * )
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = <
+  const Name extends string,
+  Payload extends PayloadSchema,
+  const Previous extends ReadonlyArray<PayloadSchema> = readonly []
+>(
+  type: Name,
+  payload: Payload,
+  options?: {
+    readonly version?: string | undefined
+    readonly description?: string | undefined
+    readonly previous?: { readonly [K in keyof Previous]: PreviousOptions<Previous[K], Payload> } | undefined
+  }
+): EventType<Name, Payload> => {
+  const version = options?.version ?? defaultVersion
+  const previous: ReadonlyArray<PreviousOptions<PayloadSchema, Payload>> = options?.previous ?? []
+  internal.assertDefinition(type, version, previous)
+  return {
+    [TypeId]: TypeId,
+    type,
+    payload,
+    version,
+    description: options?.description,
+    previous: previous.map((old) => ({ version: old.version, payload: old.payload })),
+    [internal.CodecId]: internal.compile(payload, previous)
+  }
+}
+
+/**
+ * Returns `true` when a value is an event type created by {@link make}.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isEventType = (u: unknown): u is Any => Predicate.hasProperty(u, TypeId)
+
+/**
+ * Checks an in-memory payload against the event type's schema. Fails with `InvalidPayload` listing every offending
+ * field.
+ *
+ * @category validation
+ * @since 0.1.0
+ */
+export const validate = <const Name extends string, Payload extends PayloadSchema>(
+  eventType: EventType<Name, Payload>,
+  payload: unknown
+): Effect.Effect<Payload["Type"], EventError.InvalidPayload> =>
+  Effect.mapError(eventType[internal.CodecId].validate(payload), invalidPayload(eventType))
+
+/**
+ * Checks a payload and encodes it to the JSON value that goes into an envelope's `data`. Fails with `InvalidPayload`
+ * listing every offending field.
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
+export const encodePayload = <const Name extends string, Payload extends PayloadSchema>(
+  eventType: EventType<Name, Payload>,
+  payload: NoInfer<Payload["Type"]>
+): Effect.Effect<Schema.Json, EventError.InvalidPayload> =>
+  Effect.mapError(eventType[internal.CodecId].encode(payload), invalidPayload(eventType))
+
+/**
+ * Decodes an envelope's `data` published at `version`. The current version is decoded with the current schema; a
+ * previous version is decoded with its own schema and migrated, so the result always has the current shape.
+ *
+ * **Details**
+ *
+ * Fails with `UnknownVersion` when `version` is neither the current one nor a declared previous one, and with
+ * `InvalidPayload` when the data (or a migration's output) does not match its schema.
+ *
+ * @category decoding
+ * @since 0.1.0
+ */
+export const decodePayload = <const Name extends string, Payload extends PayloadSchema>(
+  eventType: EventType<Name, Payload>,
+  version: string,
+  data: unknown
+): Effect.Effect<Payload["Type"], EventError.InvalidPayload | EventError.UnknownVersion> => {
+  const codec = eventType[internal.CodecId]
+  if (version === eventType.version) return Effect.mapError(codec.decode(data), invalidPayload(eventType))
+  const upgrade = codec.upgrades.get(version)
+  if (upgrade === undefined) {
+    return Effect.fail(
+      new EventError.UnknownVersion({
+        eventType: eventType.type,
+        version,
+        known: [eventType.version, ...eventType.previous.map((old) => old.version)]
+      })
+    )
+  }
+  return Effect.mapError(upgrade(data), invalidPayload(eventType))
+}
+
+/**
+ * Describes the header fields of an envelope that the publisher supplies: everything except `type`, `version` and
+ * `data`, which come from the event type and the payload.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Meta {
+  readonly id: EventId.EventId
+  readonly timestamp: Envelope.Timestamp
+  readonly source: string
+  readonly correlationId: string
+  readonly tenantId: string
+  readonly userId: string
+  readonly causationId?: string | undefined
+  readonly traceparent?: Envelope.Traceparent | undefined
+  readonly replay?: Envelope.ReplayMarker | undefined
+}
+
+/**
+ * Creates an envelope of an event type: making an event validates its payload. Fails with `InvalidPayload` listing
+ * every offending field.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeEnvelope = <const Name extends string, Payload extends PayloadSchema>(
+  eventType: EventType<Name, Payload>,
+  payload: NoInfer<Payload["Type"]>,
+  meta: Meta
+): Effect.Effect<Envelope.Of<Name, Payload["Type"]>, EventError.InvalidPayload> =>
+  Effect.map(validate(eventType, payload), (data) => ({ ...header(meta), type: eventType.type, version: eventType.version, data }))
+
+/**
+ * Creates a wire-ready envelope straight from a payload, validating and encoding the payload in one pass.
+ *
+ * **When to use**
+ *
+ * Use on the publish path: it is `makeEnvelope` followed by `toRaw` without checking the payload twice.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeRaw = <const Name extends string, Payload extends PayloadSchema>(
+  eventType: EventType<Name, Payload>,
+  payload: NoInfer<Payload["Type"]>,
+  meta: Meta
+): Effect.Effect<Envelope.Raw, EventError.InvalidPayload> =>
+  Effect.map(encodePayload(eventType, payload), (data) => ({ ...header(meta), type: eventType.type, version: eventType.version, data }))
+
+/**
+ * Encodes the payload of an envelope, producing the {@link Envelope.Raw} form that `Envelope.encodeJson` writes.
+ *
+ * @category encoding
+ * @since 0.1.0
+ */
+export const toRaw = <const Name extends string, Payload extends PayloadSchema>(
+  eventType: EventType<Name, Payload>,
+  envelope: NoInfer<Envelope.Of<Name, Payload["Type"]>>
+): Effect.Effect<Envelope.Raw, EventError.InvalidPayload> =>
+  Effect.map(encodePayload(eventType, envelope.data), (data) => ({ ...envelope, data }))
+
+/**
+ * Decodes a {@link Envelope.Raw} envelope read off the wire as an envelope of this event type.
+ *
+ * **Details**
+ *
+ * Fails with `TypeMismatch` when the envelope's `type` is another event type, then decodes `data` as
+ * {@link decodePayload} does. An envelope published at a previous version is migrated, and its `version` becomes
+ * the current one, so that `version` always describes `data`.
+ *
+ * @category decoding
+ * @since 0.1.0
+ */
+export const fromRaw = <const Name extends string, Payload extends PayloadSchema>(
+  eventType: EventType<Name, Payload>,
+  raw: Envelope.Raw
+): Effect.Effect<
+  Envelope.Of<Name, Payload["Type"]>,
+  EventError.InvalidPayload | EventError.UnknownVersion | EventError.TypeMismatch
+> => {
+  if (raw.type !== eventType.type) {
+    return Effect.fail(new EventError.TypeMismatch({ expected: eventType.type, actual: raw.type }))
+  }
+  return Effect.map(
+    decodePayload(eventType, raw.version, raw.data),
+    (data) => ({ ...raw, type: eventType.type, version: eventType.version, data })
+  )
+}
+
+/**
+ * Returns the JSON Schema (draft 2020-12) of the event type's current payload, as it appears in an envelope's
+ * `data`. `Envelope.jsonSchema` documents the whole envelope.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const jsonSchema = <const Name extends string, Payload extends PayloadSchema>(
+  eventType: EventType<Name, Payload>
+): JsonSchema.Document<"draft-2020-12"> => Schema.toJsonSchemaDocument(eventType.payload)
+
+// --- internal ---
+
+const defaultVersion = "1.0"
+
+const invalidPayload = (eventType: Any) => (error: Schema.SchemaError) =>
+  new EventError.InvalidPayload({ eventType: eventType.type, issues: issues.fromSchemaError(error) })
+
+// Copies the header fields, leaving out absent optional ones: the envelope's optional keys are exact.
+const header = (meta: Meta): Omit<Envelope.Header, "version"> => ({
+  id: meta.id,
+  source: meta.source,
+  timestamp: meta.timestamp,
+  correlationId: meta.correlationId,
+  tenantId: meta.tenantId,
+  userId: meta.userId,
+  ...(meta.causationId === undefined ? {} : { causationId: meta.causationId }),
+  ...(meta.traceparent === undefined ? {} : { traceparent: meta.traceparent }),
+  ...(meta.replay === undefined ? {} : { replay: meta.replay })
+})

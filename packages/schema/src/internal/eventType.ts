@@ -1,0 +1,64 @@
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as name from "./name.ts"
+
+/** Key of the compiled codecs an event type carries. */
+export const CodecId: unique symbol = Symbol.for("@hyvve/schema/EventType/Codec")
+
+/** Decoders and encoders compiled once per event type, so the per-event path only runs them. */
+export interface Codec<out A> {
+  /** Checks an in-memory (decoded) payload. */
+  readonly validate: (payload: unknown) => Effect.Effect<A, Schema.SchemaError>
+  /** Checks and encodes an in-memory payload to its JSON form. */
+  readonly encode: (payload: unknown) => Effect.Effect<Schema.Json, Schema.SchemaError>
+  /** Decodes the JSON form of the current version. */
+  readonly decode: (data: unknown) => Effect.Effect<A, Schema.SchemaError>
+  /** Decodes the JSON form of each previous version and migrates it to the current one, by version. */
+  readonly upgrades: ReadonlyMap<string, (data: unknown) => Effect.Effect<A, Schema.SchemaError>>
+}
+
+/** A previous version as given to `EventType.make`: its schema and the migration to the current encoded shape. */
+export interface PreviousInput<Old extends Schema.Top, Current> {
+  readonly version: string
+  readonly payload: Old
+  readonly migrate: (previous: Old["Type"]) => Current
+}
+
+type PayloadSchema = Schema.Codec<unknown, unknown, never, never>
+
+export const compile = <P extends PayloadSchema>(
+  payload: P,
+  previous: ReadonlyArray<PreviousInput<PayloadSchema, P["Encoded"]>>
+): Codec<P["Type"]> => {
+  // `decodeUnknownEffect(payload)` reads the schema's Encoded side, which is what a migration returns.
+  const fromEncoded = Schema.decodeUnknownEffect(payload, options)
+  return {
+    validate: Schema.decodeUnknownEffect(Schema.toType(payload), options),
+    encode: Schema.encodeUnknownEffect(Schema.toCodecJson(payload), options),
+    decode: Schema.decodeUnknownEffect(Schema.toCodecJson(payload), options),
+    upgrades: new Map(previous.map((old) => {
+      const decodeOld = Schema.decodeUnknownEffect(Schema.toCodecJson(old.payload), options)
+      return [old.version, (data: unknown) => Effect.flatMap(decodeOld(data), (value) => fromEncoded(old.migrate(value)))]
+    }))
+  }
+}
+
+/** Throws when an event type definition is invalid: these are programmer errors caught at module load. */
+export const assertDefinition = (
+  type: string,
+  version: string,
+  previous: ReadonlyArray<{ readonly version: string }>
+): void => {
+  if (!name.eventName.test(type)) {
+    throw new globalThis.Error(
+      `Invalid event type name "${type}": expected dot-separated lowercase segments of a-z, 0-9 and _ (at least two, e.g. "approval.approved")`
+    )
+  }
+  const versions = [version, ...previous.map((old) => old.version)]
+  for (const [index, v] of versions.entries()) {
+    if (v === "") throw new globalThis.Error(`Event type "${type}" declares an empty version`)
+    if (versions.indexOf(v) !== index) throw new globalThis.Error(`Event type "${type}" declares version "${v}" twice`)
+  }
+}
+
+const options = { errors: "all" } as const
