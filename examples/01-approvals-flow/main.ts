@@ -115,7 +115,7 @@ const Handlers = Layer.effectDiscard(
 
 // --- the scenario --------------------------------------------------------------------------
 
-const waitFor = <A>(label: string, read: Effect.Effect<A>, done: (a: A) => boolean) =>
+const waitFor = <A, E>(label: string, read: Effect.Effect<A, E>, done: (a: A) => boolean) =>
   read.pipe(
     Effect.repeat({ until: done, schedule: Schedule.spaced("50 millis") }),
     Effect.timeoutOrElse({ duration: "20 seconds", orElse: () => Effect.die(new Error(`timed out waiting for ${label}`)) })

@@ -225,7 +225,9 @@ export const make: Effect.Effect<
         const engine = yield* start(spec)
         return Stream.fromQueue(engine.queue)
       })
-    ) as Stream.Stream<Delivery<EventsOf<S, C>>, SubscribeError> // the engine decodes with the event types of `S`
+      // The engine decoded every envelope with the event type `spec.lookup` found for `S`, so
+      // each delivery is of `EventsOf<S, C>`; TypeScript cannot follow that runtime lookup.
+    ) as unknown as Stream.Stream<Delivery<EventsOf<S, C>>, SubscribeError>
 
   const handle = <S extends EventType.Any | string, Err, R, C extends EventType.Any = Catalog.Event>(
     source: S,
@@ -270,7 +272,7 @@ export const subscribe = <S extends EventType.Any | string, C extends EventType.
   source: S,
   options?: SubscribeOptions<C>
 ): Stream.Stream<Delivery<EventsOf<S, C>>, SubscribeError, Consumer> =>
-  Stream.unwrap(Effect.map(Consumer.asEffect(), (consumer) => consumer.subscribe(source, options)))
+  Stream.unwrap(Consumer.useSync((consumer) => consumer.subscribe(source, options)))
 
 /**
  * Starts a handler through the `Consumer` in context (see `Consumer.handle`).
@@ -283,7 +285,7 @@ export const handle = <S extends EventType.Any | string, Err, R, C extends Event
   handler: (event: Envelope.Envelope<EventsOf<S, C>>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
   options?: HandleOptions<C>
 ): Effect.Effect<void, SubscribeError, R | Scope.Scope | Consumer> =>
-  Effect.flatMap(Consumer.asEffect(), (consumer) => consumer.handle(source, handler, options))
+  Consumer.use((consumer) => consumer.handle(source, handler, options))
 
 /**
  * A handler as a layer: the worker runs as long as the layer. Compose it into the app layer.
@@ -600,6 +602,8 @@ const makeEngine = (spec: Spec, deps: Deps): Effect.Effect<Engine, RedisStream.R
         Effect.tapError(recordError),
         Effect.retry(backoff),
         Effect.forever,
+        // The backoff never gives up: Redis errors cannot escape this loop.
+        Effect.orDie,
         Effect.annotateLogs({ package: "@hyvve/bus", module: "Consumer", fiber: name, group })
       )
 
@@ -671,7 +675,7 @@ const makeEngine = (spec: Spec, deps: Deps): Effect.Effect<Engine, RedisStream.R
     yield* FiberSet.run(
       producers,
       Effect.andThen(
-        sweep(consumer, 0).pipe(Effect.tapError(recordError), Effect.retry(backoff)),
+        sweep(consumer, 0).pipe(Effect.tapError(recordError), Effect.retry(backoff), Effect.orDie),
         supervise("reader", read)
       )
     )

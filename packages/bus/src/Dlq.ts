@@ -184,15 +184,15 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
 
     const checkLimit = Effect.gen(function*() {
       const size = yield* redis.length(key)
-      yield* Metrics.update(Metrics.dlqSize, size)
+      yield* Metrics.dlqLength(size)
       const usage = size / settings.dlqMaxLength
       if (usage >= 1) {
-        yield* Metrics.update(Metrics.dlqNearLimit, 1)
+        yield* Metrics.dlqWarning
         yield* Effect.logError("DLQ at or over its maximum length: entries are kept, act now").pipe(
           Effect.annotateLogs({ size, maxLength: settings.dlqMaxLength })
         )
       } else if (usage >= 0.8) {
-        yield* Metrics.update(Metrics.dlqNearLimit, 1)
+        yield* Metrics.dlqWarning
         yield* Effect.logWarning("DLQ near its maximum length").pipe(
           Effect.annotateLogs({ size, maxLength: settings.dlqMaxLength, usage: Math.round(usage * 100) / 100 })
         )
@@ -342,7 +342,7 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
       Effect.gen(function*() {
         let count = 0
         yield* forEachMatching(filter, (entry) => Effect.map(redis.delete(key, [entry.id]), (n) => void (count += n)))
-        yield* Metrics.update(Metrics.dlqSize, yield* redis.length(key))
+        yield* Metrics.dlqLength(yield* redis.length(key))
         return count
       })
 

@@ -142,3 +142,19 @@ export const handlerDuration = (group: string, millis: number): Effect.Effect<vo
  */
 export const groupState = (group: string, lag: number, pending: number): Effect.Effect<void> =>
   Effect.andThen(Metric.update(lagBy(group), lag), Metric.update(pendingBy(group), pending))
+
+/**
+ * Sets the DLQ length gauge.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const dlqLength = (size: number): Effect.Effect<void> => Metric.update(dlqSize, size)
+
+/**
+ * Counts one DLQ near-limit warning.
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const dlqWarning: Effect.Effect<void> = Metric.update(dlqNearLimit, 1)

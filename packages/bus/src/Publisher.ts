@@ -136,8 +136,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
     const publish = <E extends EventType.Any>(event: E, payload: EventType.Payload<E>, context: PublishContext) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const span = yield* Effect.currentSpan
-        const { envelope, fields, id } = yield* encode(event, payload, context, now, traceparentOf(span))
+        const { envelope, fields, id } = yield* encode(event, payload, context, now, yield* currentTraceparent)
         const entryId = yield* redis.append(stream, fields, trimFor(now))
         yield* Metrics.published(event.type)
         yield* Effect.logDebug("published").pipe(
@@ -161,8 +160,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
       Effect.gen(function*() {
         if (items.length === 0) return []
         const now = yield* Clock.currentTimeMillis
-        const span = yield* Effect.currentSpan
-        const traceparent = traceparentOf(span)
+        const traceparent = yield* currentTraceparent
         const trim = trimFor(now)
         const ids: Array<EventId.EventId> = []
         const commands: Array<RedisStream.Command> = []
@@ -222,5 +220,9 @@ export const publishBatch = (
 
 // --- internal ---
 
-const traceparentOf = (span: { readonly traceId: string; readonly spanId: string; readonly sampled: boolean }) =>
-  `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+// The W3C traceparent of the current span (the publish span), so consumers continue the trace.
+const currentTraceparent: Effect.Effect<string | undefined> = Effect.map(
+  Effect.option(Effect.currentSpan),
+  (span) =>
+    span._tag === "Some" ? `00-${span.value.traceId}-${span.value.spanId}-${span.value.sampled ? "01" : "00"}` : undefined
+)

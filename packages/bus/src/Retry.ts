@@ -197,7 +197,8 @@ export const delayFor = (
     for (let i = 0; i < retry; i++) {
       const next = yield* step(now, failure).pipe(
         Effect.map(([, d]) => Option.some(d)),
-        Effect.catchCause((cause) => Effect.succeed(Cause.hasDones(cause) ? Option.none() : Option.none()))
+        // The step fails with `Cause.Done` when the schedule is over: no further retry.
+        Effect.catchCause(() => Effect.succeed(Option.none<Duration.Duration>()))
       )
       if (Option.isNone(next)) return Option.none()
       delay = next.value
