@@ -42,6 +42,11 @@ export interface BusSettings {
   readonly retryPoll: Duration.Duration
   /** How long closing a consumer waits for in-flight handlers. Defaults to 10 seconds. */
   readonly shutdownTimeout: Duration.Duration
+  /**
+   * Consecutive Redis errors (over all of a subscription's loops) after which its circuit opens
+   * and health reports it. Defaults to 20.
+   */
+  readonly circuitThreshold: number
 }
 
 /**
@@ -70,7 +75,8 @@ export const defaults: BusSettings = {
   dlqMaxLength: 10_000,
   claimTimeout: Duration.seconds(60),
   retryPoll: Duration.seconds(1),
-  shutdownTimeout: Duration.seconds(10)
+  shutdownTimeout: Duration.seconds(10),
+  circuitThreshold: 20
 }
 
 /**
@@ -104,10 +110,14 @@ export const make = (options: Options = {}): BusSettings => {
     dlqMaxLength: options.dlqMaxLength ?? defaults.dlqMaxLength,
     claimTimeout: duration(options.claimTimeout, defaults.claimTimeout),
     retryPoll: duration(options.retryPoll, defaults.retryPoll),
-    shutdownTimeout: duration(options.shutdownTimeout, defaults.shutdownTimeout)
+    shutdownTimeout: duration(options.shutdownTimeout, defaults.shutdownTimeout),
+    circuitThreshold: options.circuitThreshold ?? defaults.circuitThreshold
   }
   if (settings.batchSize < 1 || !Number.isInteger(settings.batchSize)) {
     throw new RangeError(`batchSize must be a positive integer, got ${settings.batchSize}`)
+  }
+  if (settings.circuitThreshold < 1 || !Number.isInteger(settings.circuitThreshold)) {
+    throw new RangeError(`circuitThreshold must be a positive integer, got ${settings.circuitThreshold}`)
   }
   if (settings.prefix === "" || settings.prefix.includes(" ")) {
     throw new RangeError(`prefix must be a non-empty string without spaces, got "${settings.prefix}"`)
@@ -127,7 +137,8 @@ export const layer = (options: Options = {}): Layer.Layer<BusConfig> =>
 /**
  * The settings read from the environment: `HYVVE_PREFIX`, `HYVVE_GROUP`, `HYVVE_CONSUMER`,
  * `HYVVE_SOURCE`, `HYVVE_BLOCK`, `HYVVE_BATCH_SIZE`, `HYVVE_RETENTION`, `HYVVE_DLQ_RETENTION`,
- * `HYVVE_DLQ_MAX_LENGTH`, `HYVVE_CLAIM_TIMEOUT`, `HYVVE_RETRY_POLL`, `HYVVE_SHUTDOWN_TIMEOUT`
+ * `HYVVE_DLQ_MAX_LENGTH`, `HYVVE_CLAIM_TIMEOUT`, `HYVVE_RETRY_POLL`, `HYVVE_SHUTDOWN_TIMEOUT`,
+ * `HYVVE_CIRCUIT_THRESHOLD`
  * (durations as `"5 seconds"`), each optional.
  *
  * @category configuration
@@ -145,7 +156,8 @@ export const config: Config.Config<Options> = Config.all({
   dlqMaxLength: Config.option(Config.Int("DLQ_MAX_LENGTH")),
   claimTimeout: Config.option(Config.Duration("CLAIM_TIMEOUT")),
   retryPoll: Config.option(Config.Duration("RETRY_POLL")),
-  shutdownTimeout: Config.option(Config.Duration("SHUTDOWN_TIMEOUT"))
+  shutdownTimeout: Config.option(Config.Duration("SHUTDOWN_TIMEOUT")),
+  circuitThreshold: Config.option(Config.Int("CIRCUIT_THRESHOLD"))
 }).pipe(
   Config.map((read) => {
     const out: { -readonly [K in keyof Options]: Options[K] } = {}

@@ -14,8 +14,8 @@
  * by their `type` field; undecodable ones are dead-lettered with the parse error. Entries this
  * consumer holds are re-claimed to itself on a heartbeat so nobody takes them while a handler
  * runs. Redis errors back off on a capped, jittered exponential schedule; after
- * `circuitThreshold` consecutive errors the subscription reports its circuit open until Redis
- * answers again. Closing the scope stops the producers, drains in-flight handlers (bounded by
+ * `BusConfig.circuitThreshold` consecutive errors (counted over all of a subscription's loops)
+ * the subscription reports its circuit open until Redis answers again. Closing the scope stops the producers, drains in-flight handlers (bounded by
  * `shutdownTimeout`), flushes their acks, then lets the connection close.
  *
  * @since 0.1.0
@@ -179,14 +179,6 @@ export class Consumer extends Context.Service<
     readonly status: Effect.Effect<ReadonlyArray<SubscriptionStatus>>
   }
 >()("@hyvve/bus/Consumer") {}
-
-/**
- * Consecutive Redis errors after which a subscription reports its circuit open.
- *
- * @category configuration
- * @since 0.1.0
- */
-export const circuitThreshold = 20
 
 /**
  * Creates the consumer over `RedisStream`, `Retry` and `Dlq`.
@@ -371,8 +363,10 @@ interface PendingAck {
   readonly retried: boolean
 }
 
-// Redis errors back off from 100 ms to 30 s, jittered, for as long as Redis is away.
-const backoff = Schedule.exponential("100 millis", 2).pipe(
+// Redis errors back off from 100 ms to 30 s (×1.5 per error, jittered) for as long as Redis is
+// away: a short outage is noticed and recovered from within a second or two, a long one costs
+// one probe per loop every 30 s.
+const backoff = Schedule.exponential("100 millis", 1.5).pipe(
   Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(30)))),
   Schedule.jittered
 )
@@ -586,7 +580,7 @@ const makeEngine = (spec: Spec, deps: Deps): Effect.Effect<Engine, RedisStream.R
         if (consecutiveErrors === 1) {
           return Effect.logWarning("Redis error; backing off").pipe(Effect.annotateLogs({ group, error: error.message }))
         }
-        if (consecutiveErrors === circuitThreshold && circuit === "closed") {
+        if (consecutiveErrors >= settings.circuitThreshold && circuit === "closed") {
           circuit = "open"
           return Effect.logError("circuit open: Redis keeps failing; probing on backoff").pipe(
             Effect.annotateLogs({ group, consecutiveErrors, error: error.message })
@@ -805,6 +799,11 @@ const runHandler = <Err, R>(
           const batch = yield* next
           for (const delivery of batch) {
             yield* Semaphore.take(permits, 1)
+            // Shutdown may have begun while this waited for a permit: start nothing new.
+            if (yield* Deferred.isDone(stopping)) {
+              yield* Semaphore.release(permits, 1)
+              break
+            }
             yield* FiberSet.run(inflight, Effect.ensuring(runOne(delivery), Semaphore.release(permits, 1)))
           }
         }
