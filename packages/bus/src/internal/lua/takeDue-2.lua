@@ -1,0 +1,30 @@
+-- Takes the due members of a retry schedule and claims each one, as an entry of a stream, to a
+-- consumer. Atomic, so every due member is taken by exactly one caller. Claiming (XCLAIM with a
+-- minimum idle time of 0) increments the entry's delivery count; members whose entry is no longer
+-- pending in the group (acknowledged, or deleted from the stream) are removed and not returned.
+--
+-- KEYS[1]  the schedule: a sorted set of entry ids scored by due time (ms)
+-- KEYS[2]  the stream the entries belong to
+-- ARGV[1]  consumer group
+-- ARGV[2]  consumer that takes the entries
+-- ARGV[3]  now (ms): members scored at or below it are due
+-- ARGV[4]  maximum number of members to take
+-- Returns  { { id, fields, deliveries }, ... } in schedule order.
+
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, ARGV[4])
+local taken = {}
+-- The first XCLAIM is the first write: a missing group or a wrong key type fails it before
+-- anything changed, so the schedule is never emptied by a call that cannot claim.
+for _, id in ipairs(due) do
+  local claimed = redis.call('XCLAIM', KEYS[2], ARGV[1], ARGV[2], 0, id)
+  local entry = claimed[1]
+  if entry and entry[2] then
+    local row = redis.call('XPENDING', KEYS[2], ARGV[1], id, id, 1)[1]
+    taken[#taken + 1] = { entry[1], entry[2], row[4] }
+  end
+end
+-- In slices: Lua's unpack has a stack limit of about 8000 values.
+for i = 1, #due, 4000 do
+  redis.call('ZREM', KEYS[1], unpack(due, i, math.min(i + 3999, #due)))
+end
+return taken

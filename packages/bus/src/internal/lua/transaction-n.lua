@@ -1,0 +1,105 @@
+-- Applies a batch of stream and sorted-set writes all or nothing. MULTI/EXEC would still apply
+-- the other commands when one fails at run time (WRONGTYPE), so this script checks the type of
+-- every key before the first write; the caller has already validated the arguments (ids,
+-- scores, counts, non-empty field lists). Both checks together leave no run-time error for the
+-- writes, and the script runs atomically, so no other client can change a key in between.
+--
+-- KEYS[i]  every key the commands touch, each listed once; commands refer to a key by its index.
+-- ARGV     the commands, one after another (`approx` is "1" for `~` trimming, "0" for exact):
+--            XADD key# minId maxLen approx nFields field value ...   (minId / maxLen "" when unused)
+--            XACK key# group nIds id ...
+--            XDEL key# nIds id ...
+--            ZADD key# score member
+--            ZREM key# nMembers member ...
+-- Returns  one reply per command: the new entry id for XADD, a count otherwise.
+
+-- Lua's unpack has a stack limit (about 8000 values); commands with long id lists run in slices.
+local SLICE = 4000
+
+local function sliced(command, key, prefix, first, count)
+  local total = 0
+  local i = first
+  local last = first + count - 1
+  while i <= last do
+    local j = math.min(i + SLICE - 1, last)
+    if prefix then
+      total = total + redis.call(command, key, prefix, unpack(ARGV, i, j))
+    else
+      total = total + redis.call(command, key, unpack(ARGV, i, j))
+    end
+    i = j + 1
+  end
+  return total
+end
+
+-- Pass 1: find each command's extent and the type each key must have.
+local ops = {}
+local wanted = {}
+local i = 1
+while i <= #ARGV do
+  local op = ARGV[i]
+  local k = tonumber(ARGV[i + 1])
+  local kind
+  local nextAt
+  if op == 'XADD' then
+    kind, nextAt = 'stream', i + 6 + 2 * tonumber(ARGV[i + 5])
+  elseif op == 'XACK' then
+    kind, nextAt = 'stream', i + 4 + tonumber(ARGV[i + 3])
+  elseif op == 'XDEL' then
+    kind, nextAt = 'stream', i + 3 + tonumber(ARGV[i + 2])
+  elseif op == 'ZADD' then
+    kind, nextAt = 'zset', i + 4
+  elseif op == 'ZREM' then
+    kind, nextAt = 'zset', i + 3 + tonumber(ARGV[i + 2])
+  else
+    return redis.error_reply('ERR unknown transaction command ' .. tostring(op))
+  end
+  if wanted[k] and wanted[k] ~= kind then
+    return redis.error_reply('ERR ' .. KEYS[k] .. ' is used both as a stream and as a sorted set')
+  end
+  wanted[k] = kind
+  ops[#ops + 1] = i
+  i = nextAt
+end
+
+for k, kind in pairs(wanted) do
+  local actual = redis.call('TYPE', KEYS[k]).ok
+  if actual ~= 'none' and actual ~= kind then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[k] .. ' holds a ' .. actual .. ', not a ' .. kind)
+  end
+end
+
+-- Pass 2: apply.
+local replies = {}
+for n, at in ipairs(ops) do
+  local op = ARGV[at]
+  local key = KEYS[tonumber(ARGV[at + 1])]
+  if op == 'XADD' then
+    local minId, maxLen = ARGV[at + 2], ARGV[at + 3]
+    local mark = ARGV[at + 4] == '1' and '~' or '='
+    local args = { 'XADD', key }
+    if minId ~= '' then
+      args[3], args[4], args[5] = 'MINID', mark, minId
+    elseif maxLen ~= '' then
+      args[3], args[4], args[5] = 'MAXLEN', mark, maxLen
+    end
+    args[#args + 1] = '*'
+    for j = at + 6, at + 5 + 2 * tonumber(ARGV[at + 5]) do
+      args[#args + 1] = ARGV[j]
+    end
+    replies[n] = redis.call(unpack(args))
+    -- XADD takes one trimming strategy; the second one runs as an XTRIM.
+    if minId ~= '' and maxLen ~= '' then
+      redis.call('XTRIM', key, 'MAXLEN', mark, maxLen)
+    end
+  elseif op == 'XACK' then
+    replies[n] = sliced('XACK', key, ARGV[at + 2], at + 4, tonumber(ARGV[at + 3]))
+  elseif op == 'XDEL' then
+    replies[n] = sliced('XDEL', key, nil, at + 3, tonumber(ARGV[at + 2]))
+  elseif op == 'ZADD' then
+    replies[n] = redis.call('ZADD', key, ARGV[at + 2], ARGV[at + 3])
+  else
+    replies[n] = sliced('ZREM', key, nil, at + 3, tonumber(ARGV[at + 2]))
+  end
+end
+return replies

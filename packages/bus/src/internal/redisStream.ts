@@ -1,0 +1,946 @@
+/**
+ * The ioredis backend of `RedisStream`.
+ *
+ * **Connections.** Two per layer, however many fibers read concurrently:
+ * - `<name>:cmd` carries every non-blocking command. ioredis writes a command as soon as it is
+ *   issued and matches replies in order, so concurrent fibers pipeline on it for free.
+ * - `<name>:notify` runs a single blocking `XREAD BLOCK … STREAMS k1 k2 … id1 id2 …` over the
+ *   keys readers wait on, from the newest id it has seen on each. It reads for no group: it only
+ *   tells waiting readers that a key moved.
+ *
+ * **Reading.** `readGroup` is a non-blocking `XREADGROUP … >` on `:cmd`. When that comes back empty
+ * the reader waits on its keys' generations (a `Deferred` per key that the notifier completes, and
+ * replaces, whenever the key moves) until one changes or `block` runs out, then reads again. The
+ * generation is taken *before* the non-blocking read, so an entry appended between that read and
+ * the wait is never lost: either the read saw it or the notifier reports it. A key the notifier
+ * starts watching is initialised with its newest id (`XREVRANGE key + - COUNT 1`) and its
+ * generation is bumped once, which covers appends between a reader's read and the watch. A new key
+ * interrupts the blocked XREAD with `CLIENT UNBLOCK` from `:cmd`; keys that nobody waits on are
+ * dropped lazily (on their next append, or after `watchLinger`), so readers that loop do not make
+ * the notifier restart. Interrupting a waiting reader touches no connection and returns at once.
+ *
+ * **Outages.** Both connections use `enableOfflineQueue: false` and `maxRetriesPerRequest: 0`: a
+ * command issued while Redis is unreachable, or in flight when the connection drops, fails at once
+ * with kind `Unavailable` instead of queueing, and a write whose reply was lost is never resent
+ * behind the caller's back. ioredis keeps reconnecting in the background (capped backoff) and the
+ * notifier restarts on a `Schedule`, so the layer recovers without being rebuilt.
+ *
+ * **Atomic multi-key work** (`transaction`, `takeDue`, claims with delivery counts, reading a
+ * consumer's own pending entries without touching them) runs as Lua scripts, see `lua/`.
+ */
+import { Clock, Deferred, Duration, Effect, Redacted, Schedule } from "effect"
+import type { Scope } from "effect"
+import { Redis } from "ioredis"
+import type * as RedisStream from "../RedisStream.ts"
+import { RedisStreamError } from "../RedisStream.ts"
+import * as Scripts from "./scripts.ts"
+
+type Service = RedisStream.RedisStream["Service"]
+type Args = Array<string | number>
+
+/**
+ * Builds the service over two connections that live as long as the enclosing scope. Fails with
+ * kind `Unavailable` when Redis cannot be reached at build time.
+ */
+export const make: (options: RedisStream.RedisStreamOptions) => Effect.Effect<Service, RedisStreamError, Scope.Scope> =
+  Effect.fnUntraced(function*(options: RedisStream.RedisStreamOptions) {
+    const name = options.connectionName ?? "hyvve"
+    const url = Redacted.value(options.url)
+    // Acquired first, released last: the notifier below is stopped before its connections close.
+    const cmd = yield* connect(url, `${name}:cmd`)
+    const notify = yield* connect(url, `${name}:notify`)
+    const scope = yield* Effect.scope
+    const notifier = makeNotifier(cmd, notify, scope)
+    yield* notifier.run.pipe(
+      Effect.annotateLogs({ package: "@hyvve/bus", module: "RedisStream", fiber: "notifier" }),
+      // The notifier's backoff must run on real time even when the layer is built under a TestClock.
+      Effect.provideService(Clock.Clock, wallClock),
+      Effect.forkScoped
+    )
+
+    const send = <A>(command: string, args: Args, parse: (reply: unknown) => A) => call(cmd, command, args, parse)
+    const script = <A>(s: Scripts.Script, keys: ReadonlyArray<string>, args: Args, parse: (reply: unknown) => A) =>
+      evalScript(cmd, s, keys, args, parse)
+
+    const readGroup: Service["readGroup"] = (o) => {
+      const keys = o.keys
+      if (keys.length === 0) return Effect.succeed(noEntries)
+      const args: Args = ["GROUP", o.group, o.consumer, "COUNT", o.count, "STREAMS"]
+      for (let i = 0; i < keys.length; i++) args.push(keys[i]!)
+      for (let i = 0; i < keys.length; i++) args.push(">")
+      const read = send("XREADGROUP", args, parseGroupRead)
+      const blockMs = Duration.toMillis(o.block)
+      return Effect.suspend(() => {
+        // Taken before the read: see the module doc.
+        const generations = notifier.generations(keys)
+        return Effect.flatMap(read, (entries) =>
+          entries.length > 0 || !(blockMs > 0)
+            ? Effect.succeed(entries)
+            : waitThenRead(notifier, keys, read, generations, blockMs))
+      })
+    }
+
+    const service: Service = {
+      append: (key, fields, trim) => {
+        const invalidTrim = checkTrim(trim, "XADD")
+        if (invalidTrim !== undefined) return Effect.fail(invalidTrim)
+        const args: Args = [key]
+        pushTrim(args, trim)
+        args.push("*")
+        if (pushFields(args, fields) === 0) return Effect.fail(invalid("XADD", "an entry needs at least one field"))
+        const xadd = send("XADD", args, asString)
+        // XADD takes one trimming strategy; the second one (both minId and maxLen) runs as an XTRIM.
+        const maxLen = trim?.minId === undefined ? undefined : trim.maxLen
+        return maxLen === undefined
+          ? xadd
+          : Effect.tap(xadd, () => send("XTRIM", [key, "MAXLEN", trim?.exact === true ? "=" : "~", maxLen], asInteger))
+      },
+
+      transaction: (commands) => {
+        if (commands.length === 0) return Effect.succeed(noReplies)
+        const keys: Array<string> = []
+        const args: Args = []
+        for (let i = 0; i < commands.length; i++) {
+          const failure = encodeCommand(commands[i]!, keys, args)
+          if (failure !== undefined) return Effect.fail(failure)
+        }
+        return script(Scripts.transaction, keys, args, (reply) => parseReplies(reply, commands.length))
+      },
+
+      createGroup: (key, group, startId = "$") =>
+        attempt("XGROUP", () =>
+          cmd.call("XGROUP", ["CREATE", key, group, startId, "MKSTREAM"]).then(
+            () => undefined,
+            // The group already exists: creating it is idempotent.
+            (error) => replyStartsWith(error, "BUSYGROUP") ? undefined : Promise.reject(error)
+          )),
+
+      destroyGroup: (key, group) =>
+        attempt("XGROUP", () =>
+          cmd.call("XGROUP", ["DESTROY", key, group]).then(
+            (reply) => asInteger(reply) > 0,
+            // No stream, so no group either.
+            (error) => replyStartsWith(error, "ERR The XGROUP subcommand requires the key to exist")
+              ? false
+              : Promise.reject(error)
+          )),
+
+      readGroup,
+
+      readOwnPending: (o) =>
+        script(
+          Scripts.readPending,
+          [o.key],
+          [o.group, o.consumer, o.after === undefined ? "-" : `(${o.after}`, o.count],
+          (reply) => parseEntries(o.key, reply)
+        ),
+
+      ack: (key, group, ids) =>
+        ids.length === 0 ? Effect.succeed(0) : send("XACK", [key, group, ...ids], asInteger),
+
+      pendingSummary: (key, group) => send("XPENDING", [key, group], parsePendingSummary),
+
+      pending: (o) => {
+        const args: Args = [o.key, o.group]
+        if (o.minIdle !== undefined) args.push("IDLE", millis(o.minIdle))
+        args.push(o.start ?? "-", "+", o.count)
+        if (o.consumer !== undefined) args.push(o.consumer)
+        return send("XPENDING", args, parsePendingRows)
+      },
+
+      claim: (o) =>
+        o.ids.length === 0 ? Effect.succeed(noEntries) : script(
+          Scripts.claim,
+          [o.key],
+          [o.group, o.consumer, millis(o.minIdle), o.justId === true ? "1" : "0", ...o.ids],
+          (reply) => parseClaimed(o.key, reply)
+        ),
+
+      autoClaim: (o) =>
+        script(
+          Scripts.autoClaim,
+          [o.key],
+          [o.group, o.consumer, millis(o.minIdle), o.start, o.count],
+          (reply) => parseAutoClaim(o.key, reply)
+        ),
+
+      range: (o) => {
+        const args: Args = o.reverse === true ? [o.key, o.end, o.start] : [o.key, o.start, o.end]
+        if (o.count !== undefined) args.push("COUNT", o.count)
+        return send(o.reverse === true ? "XREVRANGE" : "XRANGE", args, (reply) => parseEntries(o.key, reply))
+      },
+
+      length: (key) => send("XLEN", [key], asInteger),
+
+      info: (key) =>
+        attempt("XINFO", () =>
+          cmd.call("XINFO", ["STREAM", key]).then(
+            (reply) => parseStreamInfo(key, reply),
+            (error) => noSuchKey(error) ? undefined : Promise.reject(error)
+          )),
+
+      groups: (key) =>
+        attempt("XINFO", () =>
+          cmd.call("XINFO", ["GROUPS", key]).then(
+            parseGroups,
+            (error) => noSuchKey(error) ? noGroups : Promise.reject(error)
+          )),
+
+      consumers: (key, group) =>
+        attempt("XINFO", () =>
+          cmd.call("XINFO", ["CONSUMERS", key, group]).then(
+            parseConsumers,
+            // Without a stream there is no group: report it as such, like a missing group.
+            (error) =>
+              Promise.reject(
+                noSuchKey(error) ? new RedisStreamError({ command: "XINFO", kind: "NoGroup", detail: error.message }) : error
+              )
+          )),
+
+      delete: (key, ids) => ids.length === 0 ? Effect.succeed(0) : send("XDEL", [key, ...ids], asInteger),
+
+      trim: (key, trim) => {
+        const invalidTrim = checkTrim(trim, "XTRIM")
+        if (invalidTrim !== undefined) return Effect.fail(invalidTrim)
+        const args: Args = [key]
+        pushTrim(args, trim)
+        if (args.length === 1) return Effect.succeed(0)
+        const xtrim = send("XTRIM", args, asInteger)
+        // XTRIM takes one strategy at a time: with both, the second pass trims by length.
+        return trim.minId !== undefined && trim.maxLen !== undefined
+          ? Effect.zipWith(
+            xtrim,
+            send("XTRIM", [key, "MAXLEN", trim.exact === true ? "=" : "~", trim.maxLen], asInteger),
+            (byId, byLength) => byId + byLength
+          )
+          : xtrim
+      },
+
+      scores: (key, members) =>
+        members.length === 0 ? Effect.succeed([]) : send("ZMSCORE", [key, ...members], parseScores),
+
+      takeDue: (o) =>
+        script(
+          Scripts.takeDue,
+          [o.scheduleKey, o.key],
+          [o.group, o.consumer, o.now, o.count],
+          (reply) => parseClaimed(o.key, reply)
+        ),
+
+      hashGet: (key, fields) =>
+        fields.length === 0 ? Effect.succeed([]) : send("HMGET", [key, ...fields], parseOptionalStrings),
+
+      setMarker: (key, ttl) =>
+        send("SET", [key, "1", "NX", "PX", Math.max(1, millis(ttl))], (reply) => reply === "OK"),
+
+      // MGET answers for every key in one pass (a missing key, or one that is not a string, is nil);
+      // markers are always strings.
+      markersExist: (keys) =>
+        keys.length === 0 ? Effect.succeed([]) : send("MGET", keys.slice(), parseExists),
+
+      // UNLINK frees large streams in the background instead of blocking the server.
+      deleteKeys: (keys) => keys.length === 0 ? Effect.succeed(0) : send("UNLINK", keys.slice(), asInteger),
+
+      ping: send("PING", [], () => undefined)
+    }
+    return service
+  })
+
+// ---------------------------------------------------------------------------------------------
+// connections
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Redis' `BLOCK` timeout is wall-clock time, so the waits that stand in for it are too: a
+ * `TestClock` in the caller's context must not freeze a real backend.
+ */
+const wallClock: Clock.Clock = Clock.Clock.defaultValue()
+
+/** How long a connection may take to close politely (`QUIT`) before it is dropped. */
+const quitTimeout = Duration.seconds(1)
+
+const connectionOptions = {
+  lazyConnect: true,
+  // ioredis 6 speaks RESP3 by default, which reshapes stream replies; the parsers expect RESP2.
+  protocol: 2,
+  // Fail fast while Redis is unreachable instead of queueing commands for later.
+  enableOfflineQueue: false,
+  // Commands in flight when the connection drops fail at once (kind Unavailable) rather than
+  // being resent after the reconnect: a resent XADD whose first reply was lost would duplicate.
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+  // Reconnect in the background for as long as the layer lives: 50 ms, 100 ms, … capped at 1 s.
+  retryStrategy: (attempt: number) => Math.min(25 * 2 ** attempt, 1000),
+  connectTimeout: 5000
+} as const
+
+const connect = (url: string, connectionName: string): Effect.Effect<Redis, RedisStreamError, Scope.Scope> => {
+  // ioredis prints 'error' events that nobody listens to; every error that matters reaches the
+  // promise of a command. The last one explains a failed connect ("Connection is closed" does not).
+  let lastError: unknown
+  return Effect.acquireRelease(
+    Effect.sync(() =>
+      new Redis(url, { ...connectionOptions, connectionName }).on("error", (error: unknown) => {
+        lastError = error
+      })
+    ),
+    disconnect
+  ).pipe(
+    Effect.tap((conn) => attempt("CONNECT", () => conn.connect().catch((error) => Promise.reject(lastError ?? error))))
+  )
+}
+
+/** `QUIT` (replies in flight are delivered), bounded by `quitTimeout`, then a hard close. */
+const disconnect = (conn: Redis): Effect.Effect<void> =>
+  Effect.raceFirst(
+    Effect.ignore(Effect.tryPromise(() => conn.quit())),
+    wallClock.sleep(quitTimeout)
+  ).pipe(
+    // Also cancels the reconnect timer of a connection that is down.
+    Effect.ensuring(Effect.sync(() => conn.disconnect()))
+  )
+
+const attempt = <A>(command: string, run: () => Promise<A>): Effect.Effect<A, RedisStreamError> =>
+  Effect.tryPromise({ try: run, catch: (cause) => toError(command, cause) })
+
+const call = <A>(conn: Redis, command: string, args: Args, parse: (reply: unknown) => A) =>
+  attempt(command, () => conn.call(command, args).then(parse))
+
+/** `EVALSHA`, falling back to `EVAL` (which caches the script again) after a `NOSCRIPT`. */
+const evalScript = <A>(
+  conn: Redis,
+  script: Scripts.Script,
+  keys: ReadonlyArray<string>,
+  args: Args,
+  parse: (reply: unknown) => A
+): Effect.Effect<A, RedisStreamError> => {
+  const command: Args = [script.sha, keys.length]
+  for (let i = 0; i < keys.length; i++) command.push(keys[i]!)
+  for (let i = 0; i < args.length; i++) command.push(args[i]!)
+  return attempt(`EVALSHA ${script.name}`, () =>
+    conn.call("EVALSHA", command).then(parse, (error) => {
+      if (!replyStartsWith(error, "NOSCRIPT")) return Promise.reject(error)
+      command[0] = script.lua
+      return conn.call("EVAL", command).then(parse)
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// notifier
+// ---------------------------------------------------------------------------------------------
+
+/** What the notifier knows about one key. */
+interface Watch {
+  readonly key: string
+  /** The key's generation: completed, and replaced by a fresh one, whenever the key moves. */
+  changed: Deferred.Deferred<void>
+  /** Readers waiting on the key right now. */
+  waiters: number
+  /** The newest id the notifier has seen on the key; undefined while it does not watch the key. */
+  lastId: string | undefined
+  /** Since when (wall-clock ms) the notifier has seen the key without waiters. */
+  idleSince: number | undefined
+}
+
+interface Notifier {
+  /** The current generation of each key, to take before a non-blocking read. */
+  readonly generations: (keys: ReadonlyArray<string>) => Array<Deferred.Deferred<void>>
+  /** Waits until one of the generations is over (a key moved) or `ms` have passed. */
+  readonly wait: (
+    keys: ReadonlyArray<string>,
+    generations: ReadonlyArray<Deferred.Deferred<void>>,
+    ms: number
+  ) => Effect.Effect<void>
+  /** The notifier loop, restarted with backoff on Redis errors (so it never actually fails). */
+  readonly run: Effect.Effect<never, RedisStreamError>
+}
+
+/** How long one XREAD of the notifier blocks at most; also how often idle keys are reconsidered. */
+const notifyBlockMs = 10_000
+/** How long a key nobody waits on stays watched (readers that loop come straight back). */
+const watchLinger = 30_000
+/** `CLIENT UNBLOCK` is retried this often when it arrives before the XREAD it should interrupt. */
+const unblockAttempts = 50
+const unblockGap = Duration.millis(2)
+
+const notifierBackoff = Schedule.min([Schedule.exponential("50 millis"), Schedule.spaced("2 seconds")]).pipe(
+  Schedule.jittered
+)
+
+const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier => {
+  const watches = new Map<string, Watch>()
+  /** The keys of the round being prepared or blocked in XREAD. */
+  let roundKeys: ReadonlySet<string> = new Set()
+  /** Set when a reader waits on a key outside `roundKeys`: the round must start over. */
+  let restart = false
+  /** Number of the round whose XREAD is in flight, 0 when none is. */
+  let blockedRound = 0
+  let rounds = 0
+  /** The round an UNBLOCK is under way for (one at a time per round). */
+  let unblockingRound = 0
+  /** `CLIENT ID` of the notify connection (it changes when the connection is re-established). */
+  let clientId: number | undefined
+  /** Completed to wake the notifier when it has nothing to watch. */
+  let parked: Deferred.Deferred<void> | undefined
+  let failing = false
+
+  const watchOf = (key: string): Watch => {
+    let watch = watches.get(key)
+    if (watch === undefined) {
+      watch = { key, changed: Deferred.makeUnsafe(), waiters: 0, lastId: undefined, idleSince: undefined }
+      watches.set(key, watch)
+    }
+    return watch
+  }
+
+  const bump = (watch: Watch): void => {
+    const over = watch.changed
+    watch.changed = Deferred.makeUnsafe()
+    Deferred.doneUnsafe(over, Effect.void)
+  }
+
+  const generations = (keys: ReadonlyArray<string>) => {
+    const out = new Array<Deferred.Deferred<void>>(keys.length)
+    for (let i = 0; i < keys.length; i++) out[i] = watchOf(keys[i]!).changed
+    return out
+  }
+
+  /** `CLIENT UNBLOCK` the round's XREAD, retrying while it has not reached the server yet. */
+  const unblock = (round: number, attempts: number): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (blockedRound !== round || clientId === undefined) return Effect.void
+      return call(cmd, "CLIENT", ["UNBLOCK", clientId], asInteger).pipe(
+        Effect.flatMap((unblocked) =>
+          unblocked === 1 || attempts <= 1
+            ? Effect.void
+            : Effect.andThen(wallClock.sleep(unblockGap), unblock(round, attempts - 1))
+        ),
+        // Redis is down: the XREAD fails on its own and the notifier restarts.
+        Effect.ignore
+      )
+    })
+
+  const register = (keys: ReadonlyArray<string>) =>
+    Effect.suspend(() => {
+      let outside = false
+      for (let i = 0; i < keys.length; i++) {
+        const watch = watchOf(keys[i]!)
+        watch.waiters++
+        watch.idleSince = undefined
+        if (!roundKeys.has(watch.key)) outside = true
+      }
+      if (!outside) return Effect.void
+      restart = true
+      if (parked !== undefined) {
+        Deferred.doneUnsafe(parked, Effect.void)
+        parked = undefined
+        return Effect.void
+      }
+      if (blockedRound === 0 || unblockingRound === blockedRound) return Effect.void
+      unblockingRound = blockedRound
+      // Forked into the layer's scope: the reader neither waits for it nor cancels it.
+      return Effect.asVoid(Effect.forkIn(unblock(blockedRound, unblockAttempts), scope))
+    })
+
+  const unregister = (keys: ReadonlyArray<string>) =>
+    Effect.sync(() => {
+      for (let i = 0; i < keys.length; i++) {
+        const watch = watches.get(keys[i]!)
+        if (watch !== undefined) watch.waiters--
+      }
+    })
+
+  const wait: Notifier["wait"] = (keys, generations, ms) => {
+    const changed = Effect.raceAll(generations.map((generation) => Deferred.await(generation)))
+    return Effect.acquireUseRelease(
+      register(keys),
+      () => Number.isFinite(ms) ? Effect.raceFirst(changed, wallClock.sleep(Duration.millis(ms))) : changed,
+      () => unregister(keys)
+    )
+  }
+
+  /** Newest id of a key, "0-0" for an empty or missing stream; undefined when it is no stream. */
+  const newestId = (watch: Watch) =>
+    call(notify, "XREVRANGE", [watch.key, "+", "-", "COUNT", 1], parseNewestId).pipe(
+      Effect.catchIf((error) => error.kind !== "Unavailable", () => Effect.succeed(undefined))
+    )
+
+  /** Parks the notifier until a reader waits on a key, or `watchLinger` passes (to prune). */
+  const park = Effect.suspend(() => {
+    const wake = Deferred.makeUnsafe<void>()
+    parked = wake
+    return Effect.raceFirst(Deferred.await(wake), wallClock.sleep(Duration.millis(watchLinger)))
+  })
+
+  const round = Effect.gen(function*() {
+    // 1. The keys to watch: those with waiters, and for `watchLinger` those that had some.
+    restart = false
+    parked = undefined
+    const now = wallClock.currentTimeMillisUnsafe()
+    const watched: Array<Watch> = []
+    for (const watch of watches.values()) {
+      if (watch.waiters > 0) {
+        watched.push(watch)
+        continue
+      }
+      watch.idleSince ??= now
+      if (now - watch.idleSince < watchLinger) {
+        if (watch.lastId !== undefined) watched.push(watch)
+        continue
+      }
+      // Forget the key. Ending its generation sends any reader still holding it back to Redis
+      // once, so dropping a watch can never lose a wake-up.
+      watches.delete(watch.key)
+      bump(watch)
+    }
+    roundKeys = new Set(watched.map((watch) => watch.key))
+    if (watched.length === 0) return yield* park
+
+    // 2. Start watching new keys from their newest id, and wake their waiters once: an entry
+    //    appended between a waiter's read and this point is not in what XREAD will report.
+    if (clientId === undefined) clientId = yield* call(notify, "CLIENT", ["ID"], asInteger)
+    const fresh = watched.filter((watch) => watch.lastId === undefined)
+    if (fresh.length > 0) {
+      const newest = yield* Effect.forEach(fresh, newestId, { concurrency: "unbounded" })
+      for (let i = 0; i < fresh.length; i++) {
+        // A key that is no stream cannot be watched; its readers find out on their next read.
+        fresh[i]!.lastId = newest[i]
+        bump(fresh[i]!)
+      }
+    }
+    const keys: Args = []
+    const ids: Args = []
+    for (const watch of watched) {
+      if (watch.lastId === undefined) continue
+      keys.push(watch.key)
+      ids.push(watch.lastId)
+    }
+    if (keys.length === 0) return yield* park
+
+    // 3. Block until a key moves, the timeout passes or a reader needs a key outside this round.
+    const reply = yield* attempt("XREAD", () => {
+      // Checked in the same synchronous step that sends the XREAD, so `register` either sees the
+      // round as blocked (and unblocks it) or this check sees `restart`.
+      if (restart) return Promise.resolve(null)
+      blockedRound = ++rounds
+      return notify.call("XREAD", ["BLOCK", notifyBlockMs, "COUNT", 1, "STREAMS", ...keys, ...ids]).finally(() => {
+        blockedRound = 0
+      })
+    }).pipe(
+      // Shutdown: release the connection's XREAD so that closing it does not wait for the timeout.
+      Effect.onInterrupt(() =>
+        clientId === undefined ? Effect.void : Effect.ignore(call(cmd, "CLIENT", ["UNBLOCK", clientId], asInteger))
+      )
+    )
+
+    // 4. Wake the readers of the keys that moved.
+    for (const [key, lastId] of parseXReadHeads(reply)) {
+      const watch = watches.get(key)
+      if (watch === undefined) continue
+      bump(watch)
+      // A key that moves while nobody waits stops being watched, rather than the notifier
+      // following every append of a busy stream. Its next waiter starts watching it again.
+      watch.lastId = watch.waiters > 0 ? lastId : undefined
+    }
+  })
+
+  const onFailure = (error: RedisStreamError) =>
+    Effect.suspend(() => {
+      // Forget everything tied to the connection or to the stream contents: after a reconnect
+      // (or a restarted server) every waited key starts over from its newest id.
+      for (const watch of watches.values()) watch.lastId = undefined
+      clientId = undefined
+      blockedRound = 0
+      roundKeys = new Set()
+      if (failing) return Effect.void
+      failing = true
+      return Effect.logWarning("Redis stream notifier failed, retrying", error)
+    })
+
+  const onSuccess = Effect.suspend(() => {
+    if (!failing) return Effect.void
+    failing = false
+    return Effect.logInfo("Redis stream notifier recovered")
+  })
+
+  const run = round.pipe(
+    Effect.tapError(onFailure),
+    // A fresh schedule per round, so the backoff starts small again after a recovery.
+    Effect.retry(notifierBackoff),
+    Effect.andThen(onSuccess),
+    Effect.forever
+  )
+
+  return { generations, wait, run }
+}
+
+/** The slow path of `readGroup`: wait for a key to move, read again, until `blockMs` is spent. */
+const waitThenRead = Effect.fnUntraced(function*(
+  notifier: Notifier,
+  keys: ReadonlyArray<string>,
+  read: Effect.Effect<ReadonlyArray<RedisStream.GroupEntry>, RedisStreamError>,
+  first: ReadonlyArray<Deferred.Deferred<void>>,
+  blockMs: number
+) {
+  const deadline = wallClock.currentTimeMillisUnsafe() + blockMs
+  let generations = first
+  while (true) {
+    const remaining = deadline - wallClock.currentTimeMillisUnsafe()
+    if (remaining <= 0) return noEntries
+    yield* notifier.wait(keys, generations, remaining)
+    generations = notifier.generations(keys)
+    const entries = yield* read
+    // Another consumer of the group may have taken what woke us: wait again while time remains.
+    if (entries.length > 0) return entries
+  }
+})
+
+// ---------------------------------------------------------------------------------------------
+// commands
+// ---------------------------------------------------------------------------------------------
+
+const noEntries: ReadonlyArray<never> = []
+const noReplies: ReadonlyArray<never> = []
+const noGroups: ReadonlyArray<never> = []
+
+const invalid = (command: string, detail: string) => new RedisStreamError({ command, kind: "Command", detail })
+
+const millis = (duration: Duration.Input): number => Math.max(0, Math.round(Duration.toMillis(duration)))
+
+const streamId = /^\d+(-\d+)?$/
+
+/** Appends `field value …`; returns the number of fields. */
+const pushFields = (args: Args, fields: RedisStream.Fields): number => {
+  const start = args.length
+  for (const field in fields) args.push(field, fields[field]!)
+  return (args.length - start) / 2
+}
+
+/**
+ * Why the trimming options would make Redis reject the command, if they would. Checked up front
+ * because Redis only rejects a malformed threshold when the command runs, which inside a
+ * transaction would be after other writes.
+ */
+const checkTrim = (trim: RedisStream.Trim | undefined, command: string): RedisStreamError | undefined => {
+  if (trim === undefined) return undefined
+  if (trim.maxLen !== undefined && !(Number.isSafeInteger(trim.maxLen) && trim.maxLen >= 0)) {
+    return invalid(command, `maxLen must be a non-negative integer, got ${trim.maxLen}`)
+  }
+  if (trim.minId !== undefined && !streamId.test(trim.minId)) {
+    return invalid(command, `minId must be a stream id, got ${trim.minId}`)
+  }
+  return undefined
+}
+
+/** Appends the trimming clause of XADD / XTRIM: `minId` when given, else `maxLen`. */
+const pushTrim = (args: Args, trim: RedisStream.Trim | undefined): void => {
+  if (trim === undefined) return
+  const mark = trim.exact === true ? "=" : "~"
+  if (trim.minId !== undefined) args.push("MINID", mark, trim.minId)
+  else if (trim.maxLen !== undefined) args.push("MAXLEN", mark, trim.maxLen)
+}
+
+const checkIds = (command: string, ids: ReadonlyArray<string>): RedisStreamError | undefined => {
+  for (let i = 0; i < ids.length; i++) {
+    if (!streamId.test(ids[i]!)) return invalid(command, `not a stream id: ${ids[i]}`)
+  }
+  return undefined
+}
+
+/** Redis reads `inf` / `-inf` for infinite scores; NaN is no score. */
+const formatScore = (score: number): string | undefined =>
+  Number.isNaN(score) ? undefined : score === Infinity ? "+inf" : score === -Infinity ? "-inf" : String(score)
+
+/**
+ * Encodes one transaction command for `lua/transaction-n.lua`, adding its key to `keys`, or
+ * returns why Redis would reject it.
+ */
+const encodeCommand = (
+  command: RedisStream.Command,
+  keys: Array<string>,
+  args: Args
+): RedisStreamError | undefined => {
+  let index = keys.indexOf(command.key)
+  if (index < 0) index = keys.push(command.key) - 1
+  const key = index + 1
+  switch (command._tag) {
+    case "XAdd": {
+      const trim = command.trim
+      const invalidTrim = checkTrim(trim, "XADD")
+      if (invalidTrim !== undefined) return invalidTrim
+      const countAt = args.length + 5
+      args.push("XADD", key, trim?.minId ?? "", trim?.maxLen ?? "", trim?.exact === true ? "0" : "1", 0)
+      const count = pushFields(args, command.fields)
+      if (count === 0) return invalid("XADD", "an entry needs at least one field")
+      args[countAt] = count
+      return undefined
+    }
+    case "XAck":
+      args.push("XACK", key, command.group, command.ids.length, ...command.ids)
+      return checkIds("XACK", command.ids)
+    case "XDel":
+      args.push("XDEL", key, command.ids.length, ...command.ids)
+      return checkIds("XDEL", command.ids)
+    case "ZAdd": {
+      const score = formatScore(command.score)
+      if (score === undefined) return invalid("ZADD", "the score is not a number")
+      args.push("ZADD", key, score, command.member)
+      return undefined
+    }
+    case "ZRem":
+      args.push("ZREM", key, command.members.length, ...command.members)
+      return undefined
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------
+
+/** Thrown by the reply parsers; reported as kind `Command`. */
+class MalformedReply extends Error {}
+
+/** Error replies that mean "the server cannot serve this right now", not "the command is wrong". */
+const transientReply = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|MISCONF)\b/
+
+const isReplyError = (error: unknown): error is Error => error instanceof Error && error.name === "ReplyError"
+
+const replyStartsWith = (error: unknown, prefix: string): boolean =>
+  isReplyError(error) && error.message.startsWith(prefix)
+
+const noSuchKey = (error: unknown): error is Error => replyStartsWith(error, "ERR no such key")
+
+/**
+ * Maps whatever a command rejected with. Redis error replies are classified by their code; every
+ * other error comes from the connection (refused, closed, not writable while reconnecting, lost
+ * in flight, timed out), so retrying later can help.
+ */
+const toError = (command: string, cause: unknown): RedisStreamError => {
+  if (cause instanceof RedisStreamError) return cause
+  const detail = cause instanceof Error ? cause.message : String(cause)
+  if (cause instanceof MalformedReply) return new RedisStreamError({ command, kind: "Command", detail })
+  if (!isReplyError(cause)) return new RedisStreamError({ command, kind: "Unavailable", detail })
+  const kind: RedisStream.ErrorKind = detail.startsWith("NOGROUP")
+    ? "NoGroup"
+    : detail.startsWith("EXECABORT")
+    ? "Aborted"
+    : transientReply.test(detail)
+    ? "Unavailable"
+    : "Command"
+  return new RedisStreamError({ command, kind, detail })
+}
+
+// ---------------------------------------------------------------------------------------------
+// reply parsers: RESP2 shapes, checked at run time; they throw MalformedReply
+// ---------------------------------------------------------------------------------------------
+
+const malformed = (what: string, reply: unknown): never => {
+  const text = JSON.stringify(reply) ?? String(reply)
+  throw new MalformedReply(`unexpected reply to ${what}: ${text.length > 200 ? `${text.slice(0, 200)}…` : text}`)
+}
+
+const isArray: (u: unknown) => u is ReadonlyArray<unknown> = Array.isArray
+
+const asArray = (u: unknown, what: string): ReadonlyArray<unknown> => isArray(u) ? u : malformed(what, u)
+
+const asString = (u: unknown): string => typeof u === "string" ? u : malformed("a string reply", u)
+
+const integer = /^-?\d+$/
+
+/** Integers arrive as numbers, except inside some aggregates (XPENDING's consumer counts). */
+const asInteger = (u: unknown): number =>
+  typeof u === "number" ? u : typeof u === "string" && integer.test(u) ? Number(u) : malformed("an integer reply", u)
+
+const parseFields = (u: unknown): RedisStream.Fields => {
+  if (!isArray(u) || u.length % 2 !== 0) return malformed("entry fields", u)
+  const fields: Record<string, string> = {}
+  for (let i = 0; i < u.length; i += 2) {
+    const field = u[i]
+    const value = u[i + 1]
+    if (typeof field !== "string" || typeof value !== "string") return malformed("entry fields", u)
+    // Plain assignment would set the prototype instead of a field.
+    if (field === "__proto__") {
+      Object.defineProperty(fields, field, { value, enumerable: true, writable: true, configurable: true })
+    } else {
+      fields[field] = value
+    }
+  }
+  return fields
+}
+
+/** `[id, fields]`; `undefined` for an entry deleted from the stream (nil fields). */
+const parseEntry = (key: string, u: unknown): RedisStream.Entry | undefined => {
+  if (!isArray(u) || u.length !== 2 || typeof u[0] !== "string") return malformed("a stream entry", u)
+  return u[1] === null ? undefined : { key, id: u[0], fields: parseFields(u[1]) }
+}
+
+/** `[[id, fields], …]`, deleted entries skipped. */
+const parseEntries = (key: string, u: unknown): ReadonlyArray<RedisStream.Entry> => {
+  const rows = asArray(u, "a stream range")
+  const out: Array<RedisStream.Entry> = []
+  for (let i = 0; i < rows.length; i++) {
+    const entry = parseEntry(key, rows[i])
+    if (entry !== undefined) out.push(entry)
+  }
+  return out
+}
+
+/** XREADGROUP `>`: `[[key, [[id, fields], …]], …]` or nil. Every entry is on its first delivery. */
+const parseGroupRead = (u: unknown): ReadonlyArray<RedisStream.GroupEntry> => {
+  if (u === null) return noEntries
+  const streams = asArray(u, "XREADGROUP")
+  const out: Array<RedisStream.GroupEntry> = []
+  for (let s = 0; s < streams.length; s++) {
+    const stream = streams[s]
+    if (!isArray(stream) || stream.length !== 2 || typeof stream[0] !== "string") return malformed("XREADGROUP", u)
+    const key = stream[0]
+    const rows = asArray(stream[1], "XREADGROUP")
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]
+      if (!isArray(row) || row.length !== 2 || typeof row[0] !== "string") return malformed("XREADGROUP", u)
+      if (row[1] !== null) out.push({ key, id: row[0], fields: parseFields(row[1]), deliveries: 1 })
+    }
+  }
+  return out
+}
+
+/** The notifier's XREAD: for each key that moved, the newest id returned. */
+const parseXReadHeads = (u: unknown): ReadonlyArray<readonly [string, string]> => {
+  if (u === null) return []
+  const out: Array<readonly [string, string]> = []
+  for (const stream of asArray(u, "XREAD")) {
+    if (!isArray(stream) || typeof stream[0] !== "string") return malformed("XREAD", u)
+    const rows = asArray(stream[1], "XREAD")
+    const last = rows[rows.length - 1]
+    if (!isArray(last) || typeof last[0] !== "string") return malformed("XREAD", u)
+    out.push([stream[0], last[0]])
+  }
+  return out
+}
+
+const parseNewestId = (u: unknown): string => {
+  const rows = asArray(u, "XREVRANGE")
+  if (rows.length === 0) return "0-0"
+  const row = rows[0]
+  return isArray(row) && typeof row[0] === "string" ? row[0] : malformed("XREVRANGE", u)
+}
+
+/** The script replies `{ { id, fields or nil, deliveries }, … }`; nil fields (JUSTID) become `{}`. */
+const parseClaimed = (key: string, u: unknown): ReadonlyArray<RedisStream.GroupEntry> => {
+  const rows = asArray(u, "a claim")
+  const out = new Array<RedisStream.GroupEntry>(rows.length)
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]
+    if (!isArray(row) || row.length !== 3 || typeof row[0] !== "string") return malformed("a claim", u)
+    out[i] = {
+      key,
+      id: row[0],
+      fields: row[1] === null ? noFields : parseFields(row[1]),
+      deliveries: asInteger(row[2])
+    }
+  }
+  return out
+}
+
+const noFields: RedisStream.Fields = {}
+
+const parseAutoClaim = (key: string, u: unknown) => {
+  const reply = asArray(u, "XAUTOCLAIM")
+  if (reply.length !== 3 || typeof reply[0] !== "string") return malformed("XAUTOCLAIM", u)
+  const deleted = asArray(reply[2], "XAUTOCLAIM")
+  return {
+    next: reply[0],
+    entries: parseClaimed(key, reply[1]),
+    deleted: deleted.map(asString)
+  }
+}
+
+const parseReplies = (u: unknown, count: number): ReadonlyArray<RedisStream.CommandReply> => {
+  const replies = asArray(u, "a transaction")
+  if (replies.length !== count) return malformed("a transaction", u)
+  const out = new Array<RedisStream.CommandReply>(count)
+  for (let i = 0; i < count; i++) {
+    const reply = replies[i]
+    out[i] = typeof reply === "string" || typeof reply === "number" ? reply : malformed("a transaction", u)
+  }
+  return out
+}
+
+const parsePendingSummary = (u: unknown): RedisStream.PendingSummary => {
+  const reply = asArray(u, "XPENDING")
+  if (reply.length !== 4) return malformed("XPENDING", u)
+  const consumers = reply[3] === null ? [] : asArray(reply[3], "XPENDING").map((row) => {
+    if (!isArray(row) || row.length !== 2) return malformed("XPENDING", u)
+    return { name: asString(row[0]), pending: asInteger(row[1]) }
+  })
+  return {
+    count: asInteger(reply[0]),
+    minId: reply[1] === null ? undefined : asString(reply[1]),
+    maxId: reply[2] === null ? undefined : asString(reply[2]),
+    consumers
+  }
+}
+
+const parsePendingRows = (u: unknown): ReadonlyArray<RedisStream.PendingEntry> =>
+  asArray(u, "XPENDING").map((row) => {
+    if (!isArray(row) || row.length !== 4) return malformed("XPENDING", u)
+    return { id: asString(row[0]), consumer: asString(row[1]), idleMs: asInteger(row[2]), deliveries: asInteger(row[3]) }
+  })
+
+/** XINFO replies are flat `[name, value, …]` maps. */
+const parseMap = (u: unknown, what: string): Map<string, unknown> => {
+  const flat = asArray(u, what)
+  if (flat.length % 2 !== 0) return malformed(what, u)
+  const map = new Map<string, unknown>()
+  for (let i = 0; i < flat.length; i += 2) map.set(asString(flat[i]), flat[i + 1])
+  return map
+}
+
+const parseStreamInfo = (key: string, u: unknown): RedisStream.StreamInfo => {
+  const info = parseMap(u, "XINFO STREAM")
+  const first = info.get("first-entry")
+  const last = info.get("last-entry")
+  return {
+    length: asInteger(info.get("length")),
+    lastGeneratedId: asString(info.get("last-generated-id")),
+    firstEntry: first === null || first === undefined ? undefined : parseEntry(key, first),
+    lastEntry: last === null || last === undefined ? undefined : parseEntry(key, last)
+  }
+}
+
+const parseGroups = (u: unknown): ReadonlyArray<RedisStream.GroupInfo> =>
+  asArray(u, "XINFO GROUPS").map((row) => {
+    const group = parseMap(row, "XINFO GROUPS")
+    const lag = group.get("lag")
+    return {
+      name: asString(group.get("name")),
+      consumers: asInteger(group.get("consumers")),
+      pending: asInteger(group.get("pending")),
+      lastDeliveredId: asString(group.get("last-delivered-id")),
+      // nil when Redis cannot compute it (after deletions), absent before Redis 7.
+      lag: lag === null || lag === undefined ? undefined : asInteger(lag)
+    }
+  })
+
+const parseConsumers = (u: unknown): ReadonlyArray<RedisStream.ConsumerInfo> =>
+  asArray(u, "XINFO CONSUMERS").map((row) => {
+    const consumer = parseMap(row, "XINFO CONSUMERS")
+    return {
+      name: asString(consumer.get("name")),
+      pending: asInteger(consumer.get("pending")),
+      idleMs: asInteger(consumer.get("idle"))
+    }
+  })
+
+const parseScore = (u: unknown): number | undefined => {
+  if (u === null) return undefined
+  const text = asString(u)
+  return text === "inf" || text === "+inf" ? Infinity : text === "-inf" ? -Infinity : Number(text)
+}
+
+const parseScores = (u: unknown): ReadonlyArray<number | undefined> => asArray(u, "ZMSCORE").map(parseScore)
+
+const parseOptionalStrings = (u: unknown): ReadonlyArray<string | undefined> =>
+  asArray(u, "HMGET").map((value) => value === null ? undefined : asString(value))
+
+const parseExists = (u: unknown): ReadonlyArray<boolean> => asArray(u, "MGET").map((value) => value !== null)
