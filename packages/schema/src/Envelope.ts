@@ -232,16 +232,14 @@ export const encodeJson: (raw: Raw) => string = Schema.encodeSync(RawJson)
  * @category models
  * @since 0.1.0
  */
-export const schema = <const Name extends string, Payload extends EventType.PayloadSchema>(
-  eventType: EventType.EventType<Name, Payload>
-) =>
+export const schema = <E extends EventType.Any>(eventType: E) =>
   Schema.Struct({
     ...Raw.fields,
     type: Schema.Literal(eventType.type),
     version: Schema.Literal(eventType.version),
     data: Schema.toCodecJson(eventType.payload)
   }).annotate({
-    identifier: `${eventType.type}.envelope`,
+    title: `${eventType.type} envelope`,
     ...(eventType.description === undefined ? {} : { description: eventType.description })
   })
 
@@ -251,9 +249,8 @@ export const schema = <const Name extends string, Payload extends EventType.Payl
  * @category models
  * @since 0.1.0
  */
-export const jsonSchema = <const Name extends string, Payload extends EventType.PayloadSchema>(
-  eventType: EventType.EventType<Name, Payload>
-): JsonSchema.Document<"draft-2020-12"> => Schema.toJsonSchemaDocument(schema(eventType))
+export const jsonSchema = (eventType: EventType.Any): JsonSchema.Document<"draft-2020-12"> =>
+  Schema.toJsonSchemaDocument(schema(eventType))
 
 // --- internal ---
 

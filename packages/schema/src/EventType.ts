@@ -200,11 +200,11 @@ export const isEventType = (u: unknown): u is Any => Predicate.hasProperty(u, Ty
  * @category validation
  * @since 0.1.0
  */
-export const validate = <const Name extends string, Payload extends PayloadSchema>(
-  eventType: EventType<Name, Payload>,
+export const validate = <E extends Any>(
+  eventType: E,
   payload: unknown
-): Effect.Effect<Payload["Type"], EventError.InvalidPayload> =>
-  Effect.mapError(eventType[internal.CodecId].validate(payload), invalidPayload(eventType))
+): Effect.Effect<Payload<E>, EventError.InvalidPayload> =>
+  Effect.mapError(internal.codecOf(eventType).validate(payload), invalidPayload(eventType))
 
 /**
  * Checks a payload and encodes it to the JSON value that goes into an envelope's `data`. Fails with `InvalidPayload`
@@ -213,11 +213,11 @@ export const validate = <const Name extends string, Payload extends PayloadSchem
  * @category encoding
  * @since 0.1.0
  */
-export const encodePayload = <const Name extends string, Payload extends PayloadSchema>(
-  eventType: EventType<Name, Payload>,
-  payload: NoInfer<Payload["Type"]>
+export const encodePayload = <E extends Any>(
+  eventType: E,
+  payload: NoInfer<Payload<E>>
 ): Effect.Effect<Schema.Json, EventError.InvalidPayload> =>
-  Effect.mapError(eventType[internal.CodecId].encode(payload), invalidPayload(eventType))
+  Effect.mapError(internal.codecOf(eventType).encode(payload), invalidPayload(eventType))
 
 /**
  * Decodes an envelope's `data` published at `version`. The current version is decoded with the current schema; a
@@ -231,12 +231,12 @@ export const encodePayload = <const Name extends string, Payload extends Payload
  * @category decoding
  * @since 0.1.0
  */
-export const decodePayload = <const Name extends string, Payload extends PayloadSchema>(
-  eventType: EventType<Name, Payload>,
+export const decodePayload = <E extends Any>(
+  eventType: E,
   version: string,
   data: unknown
-): Effect.Effect<Payload["Type"], EventError.InvalidPayload | EventError.UnknownVersion> => {
-  const codec = eventType[internal.CodecId]
+): Effect.Effect<Payload<E>, EventError.InvalidPayload | EventError.UnknownVersion> => {
+  const codec = internal.codecOf(eventType)
   if (version === eventType.version) return Effect.mapError(codec.decode(data), invalidPayload(eventType))
   const upgrade = codec.upgrades.get(version)
   if (upgrade === undefined) {
@@ -277,12 +277,12 @@ export interface Meta {
  * @category constructors
  * @since 0.1.0
  */
-export const makeEnvelope = <const Name extends string, Payload extends PayloadSchema>(
-  eventType: EventType<Name, Payload>,
-  payload: NoInfer<Payload["Type"]>,
+export const makeEnvelope = <E extends Any>(
+  eventType: E,
+  payload: NoInfer<Payload<E>>,
   meta: Meta
-): Effect.Effect<Envelope.Of<Name, Payload["Type"]>, EventError.InvalidPayload> =>
-  Effect.map(validate(eventType, payload), (data) => ({ ...header(meta), type: eventType.type, version: eventType.version, data }))
+): Effect.Effect<Envelope.Envelope<E>, EventError.InvalidPayload> =>
+  Effect.map(validate(eventType, payload), (data) => internal.envelope(eventType, header(meta), data))
 
 /**
  * Creates a wire-ready envelope straight from a payload, validating and encoding the payload in one pass.
@@ -294,12 +294,15 @@ export const makeEnvelope = <const Name extends string, Payload extends PayloadS
  * @category constructors
  * @since 0.1.0
  */
-export const makeRaw = <const Name extends string, Payload extends PayloadSchema>(
-  eventType: EventType<Name, Payload>,
-  payload: NoInfer<Payload["Type"]>,
+export const makeRaw = <E extends Any>(
+  eventType: E,
+  payload: NoInfer<Payload<E>>,
   meta: Meta
 ): Effect.Effect<Envelope.Raw, EventError.InvalidPayload> =>
-  Effect.map(encodePayload(eventType, payload), (data) => ({ ...header(meta), type: eventType.type, version: eventType.version, data }))
+  Effect.map(
+    encodePayload(eventType, payload),
+    (data) => ({ ...header(meta), type: eventType.type, version: eventType.version, data })
+  )
 
 /**
  * Encodes the payload of an envelope, producing the {@link Envelope.Raw} form that `Envelope.encodeJson` writes.
@@ -307,11 +310,16 @@ export const makeRaw = <const Name extends string, Payload extends PayloadSchema
  * @category encoding
  * @since 0.1.0
  */
-export const toRaw = <const Name extends string, Payload extends PayloadSchema>(
-  eventType: EventType<Name, Payload>,
-  envelope: NoInfer<Envelope.Of<Name, Payload["Type"]>>
-): Effect.Effect<Envelope.Raw, EventError.InvalidPayload> =>
-  Effect.map(encodePayload(eventType, envelope.data), (data) => ({ ...envelope, data }))
+export const toRaw = <E extends Any>(
+  eventType: E,
+  envelope: NoInfer<Envelope.Envelope<E>>
+): Effect.Effect<Envelope.Raw, EventError.InvalidPayload> => {
+  const of: Envelope.Of<string, unknown> = envelope
+  return Effect.mapError(
+    Effect.map(internal.codecOf(eventType).encode(of.data), (data) => ({ ...of, data })),
+    invalidPayload(eventType)
+  )
+}
 
 /**
  * Decodes a {@link Envelope.Raw} envelope read off the wire as an envelope of this event type.
@@ -325,20 +333,17 @@ export const toRaw = <const Name extends string, Payload extends PayloadSchema>(
  * @category decoding
  * @since 0.1.0
  */
-export const fromRaw = <const Name extends string, Payload extends PayloadSchema>(
-  eventType: EventType<Name, Payload>,
+export const fromRaw = <E extends Any>(
+  eventType: E,
   raw: Envelope.Raw
 ): Effect.Effect<
-  Envelope.Of<Name, Payload["Type"]>,
+  Envelope.Envelope<E>,
   EventError.InvalidPayload | EventError.UnknownVersion | EventError.TypeMismatch
 > => {
   if (raw.type !== eventType.type) {
     return Effect.fail(new EventError.TypeMismatch({ expected: eventType.type, actual: raw.type }))
   }
-  return Effect.map(
-    decodePayload(eventType, raw.version, raw.data),
-    (data) => ({ ...raw, type: eventType.type, version: eventType.version, data })
-  )
+  return Effect.map(decodePayload(eventType, raw.version, raw.data), (data) => internal.envelope(eventType, raw, data))
 }
 
 /**
@@ -348,9 +353,8 @@ export const fromRaw = <const Name extends string, Payload extends PayloadSchema
  * @category models
  * @since 0.1.0
  */
-export const jsonSchema = <const Name extends string, Payload extends PayloadSchema>(
-  eventType: EventType<Name, Payload>
-): JsonSchema.Document<"draft-2020-12"> => Schema.toJsonSchemaDocument(eventType.payload)
+export const jsonSchema = (eventType: Any): JsonSchema.Document<"draft-2020-12"> =>
+  Schema.toJsonSchemaDocument(eventType.payload)
 
 // --- internal ---
 

@@ -1,5 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import type * as Envelope from "../Envelope.ts"
+import type * as EventType from "../EventType.ts"
 import * as name from "./name.ts"
 
 /** Key of the compiled codecs an event type carries. */
@@ -42,6 +44,30 @@ export const compile = <P extends PayloadSchema>(
     }))
   }
 }
+
+/**
+ * Returns the codec of an event type, typed with its payload.
+ *
+ * TypeScript reads `E[typeof CodecId]` of a generic `E` through its constraint, `Codec<unknown>`. Every event type
+ * is built by `make`, which pairs the codec with the event type's own payload schema, so the cast restores what
+ * `make` established.
+ */
+export const codecOf = <E extends EventType.Any>(eventType: E): Codec<EventType.Payload<E>> =>
+  eventType[CodecId] as Codec<EventType.Payload<E>>
+
+/**
+ * Assembles an envelope of an event type from a header and a payload of that event type.
+ *
+ * `Envelope<E>` distributes over a union `E`, which TypeScript cannot relate to the single object built here. The
+ * object carries `eventType.type` and a payload decoded by `eventType`'s own schema, so it is the member of the
+ * union whose name it carries; the cast states exactly that.
+ */
+export const envelope = <E extends EventType.Any>(
+  eventType: E,
+  header: Omit<Envelope.Header, "version">,
+  data: EventType.Payload<E>
+): Envelope.Envelope<E> =>
+  ({ ...header, type: eventType.type, version: eventType.version, data }) as Envelope.Envelope<E>
 
 /** Throws when an event type definition is invalid: these are programmer errors caught at module load. */
 export const assertDefinition = (
