@@ -123,7 +123,10 @@ export const make: (options: RedisStream.RedisStreamOptions) => Effect.Effect<Se
             (error) => replyStartsWith(error, "ERR The XGROUP subcommand requires the key to exist")
               ? false
               : Promise.reject(error)
-          )),
+          )).pipe(
+            // The group's waiting readers (in this process) find out at once: their next read fails.
+            Effect.tap((existed) => existed ? notifier.moved([key]) : Effect.void)
+          ),
 
       readGroup,
 
@@ -233,13 +236,14 @@ export const make: (options: RedisStream.RedisStreamOptions) => Effect.Effect<Se
       setMarker: (key, ttl) =>
         send("SET", [key, "1", "NX", "PX", Math.max(1, millis(ttl))], (reply) => reply === "OK"),
 
-      // MGET answers for every key in one pass (a missing key, or one that is not a string, is nil);
-      // markers are always strings.
-      markersExist: (keys) =>
-        keys.length === 0 ? Effect.succeed([]) : send("MGET", keys.slice(), parseExists),
+      markersExist: (keys) => keys.length === 0 ? Effect.succeed([]) : script(Scripts.exists, keys, [], parseExists),
 
-      // UNLINK frees large streams in the background instead of blocking the server.
-      deleteKeys: (keys) => keys.length === 0 ? Effect.succeed(0) : send("UNLINK", keys.slice(), asInteger),
+      // UNLINK frees large streams in the background instead of blocking the server. Readers of
+      // this process waiting on a deleted stream find out at once (their next read fails).
+      deleteKeys: (keys) =>
+        keys.length === 0
+          ? Effect.succeed(0)
+          : Effect.tap(send("UNLINK", keys.slice(), asInteger), () => notifier.moved(keys)),
 
       ping: send("PING", [], () => undefined)
     }
@@ -351,6 +355,11 @@ interface Notifier {
     generations: ReadonlyArray<Deferred.Deferred<void>>,
     ms: number
   ) => Effect.Effect<void>
+  /**
+   * Wakes the readers waiting on `keys` for a change the notifier cannot see (a deleted stream or
+   * group), so that they read again.
+   */
+  readonly moved: (keys: ReadonlyArray<string>) => Effect.Effect<void>
   /** The notifier loop, restarted with backoff on Redis errors (so it never actually fails). */
   readonly run: Effect.Effect<never, RedisStreamError>
 }
@@ -571,7 +580,15 @@ const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier =
     Effect.forever
   )
 
-  return { generations, wait, run }
+  const moved = (keys: ReadonlyArray<string>) =>
+    Effect.sync(() => {
+      for (let i = 0; i < keys.length; i++) {
+        const watch = watches.get(keys[i]!)
+        if (watch !== undefined) bump(watch)
+      }
+    })
+
+  return { generations, wait, moved, run }
 }
 
 /** The slow path of `readGroup`: wait for a key to move, read again, until `blockMs` is spent. */
@@ -690,8 +707,20 @@ const encodeCommand = (
     case "ZRem":
       args.push("ZREM", key, command.members.length, ...command.members)
       return undefined
+    case "HSet":
+      args.push("HSET", key, command.field, command.value)
+      return undefined
+    case "HDel":
+      args.push("HDEL", key, command.fields.length, ...command.fields)
+      return undefined
+    default:
+      return unknownCommand(command)
   }
 }
+
+/** Exhaustiveness: a new `Command` variant fails to compile until it is encoded above. */
+const unknownCommand = (command: never): RedisStreamError =>
+  invalid("EVAL transaction", `unknown command ${JSON.stringify(command)}`)
 
 // ---------------------------------------------------------------------------------------------
 // errors
@@ -943,4 +972,4 @@ const parseScores = (u: unknown): ReadonlyArray<number | undefined> => asArray(u
 const parseOptionalStrings = (u: unknown): ReadonlyArray<string | undefined> =>
   asArray(u, "HMGET").map((value) => value === null ? undefined : asString(value))
 
-const parseExists = (u: unknown): ReadonlyArray<boolean> => asArray(u, "MGET").map((value) => value !== null)
+const parseExists = (u: unknown): ReadonlyArray<boolean> => asArray(u, "EXISTS").map((value) => asInteger(value) > 0)

@@ -21,7 +21,7 @@ const load = (name: string, keys: number | "variadic"): Script => {
   return { name, lua, sha: createHash("sha1").update(lua).digest("hex"), keys }
 }
 
-/** All-or-nothing batch of XADD / XACK / XDEL / ZADD / ZREM (`RedisStream.transaction`). */
+/** All-or-nothing batch of XADD / XACK / XDEL / ZADD / ZREM / HSET / HDEL (`RedisStream.transaction`). */
 export const transaction: Script = load("transaction", "variadic")
 
 /** Due schedule members, claimed to a consumer with their delivery counts (`takeDue`). */
@@ -32,6 +32,9 @@ export const claim: Script = load("claim", 1)
 
 /** XAUTOCLAIM plus the delivery count of each claimed entry (`autoClaim`). */
 export const autoClaim: Script = load("autoClaim", 1)
+
+/** One EXISTS answer per key (`markersExist`). */
+export const exists: Script = load("exists", "variadic")
 
 /** A consumer's pending entries, read without bumping their delivery counts (`readOwnPending`). */
 export const readPending: Script = load("readPending", 1)

@@ -12,9 +12,15 @@
 -- Returns  { { id, fields, deliveries }, ... } in schedule order.
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[3], 'LIMIT', 0, ARGV[4])
+-- Everything that could fail is checked before the first write, so a failing call changes nothing:
+-- a member that is no entry id would make its XCLAIM fail halfway through the loop, and the first
+-- XCLAIM below fails on a missing group or a wrong key type before anything else was written.
+for _, id in ipairs(due) do
+  if not (string.match(id, '^%d+$') or string.match(id, '^%d+%-%d+$')) then
+    return redis.error_reply('ERR Invalid stream ID specified as stream command argument: ' .. id)
+  end
+end
 local taken = {}
--- The first XCLAIM is the first write: a missing group or a wrong key type fails it before
--- anything changed, so the schedule is never emptied by a call that cannot claim.
 for _, id in ipairs(due) do
   local claimed = redis.call('XCLAIM', KEYS[2], ARGV[1], ARGV[2], 0, id)
   local entry = claimed[1]

@@ -1,4 +1,4 @@
--- Applies a batch of stream and sorted-set writes all or nothing. MULTI/EXEC would still apply
+-- Applies a batch of stream, sorted-set and hash writes all or nothing. MULTI/EXEC would still apply
 -- the other commands when one fails at run time (WRONGTYPE), so this script checks the type of
 -- every key before the first write; the caller has already validated the arguments (ids,
 -- scores, counts, non-empty field lists). Both checks together leave no run-time error for the
@@ -11,6 +11,8 @@
 --            XDEL key# nIds id ...
 --            ZADD key# score member
 --            ZREM key# nMembers member ...
+--            HSET key# field value
+--            HDEL key# nFields field ...
 -- Returns  one reply per command: the new entry id for XADD, a count otherwise.
 
 -- Lua's unpack has a stack limit (about 8000 values); commands with long id lists run in slices.
@@ -51,11 +53,15 @@ while i <= #ARGV do
     kind, nextAt = 'zset', i + 4
   elseif op == 'ZREM' then
     kind, nextAt = 'zset', i + 3 + tonumber(ARGV[i + 2])
+  elseif op == 'HSET' then
+    kind, nextAt = 'hash', i + 4
+  elseif op == 'HDEL' then
+    kind, nextAt = 'hash', i + 3 + tonumber(ARGV[i + 2])
   else
     return redis.error_reply('ERR unknown transaction command ' .. tostring(op))
   end
   if wanted[k] and wanted[k] ~= kind then
-    return redis.error_reply('ERR ' .. KEYS[k] .. ' is used both as a stream and as a sorted set')
+    return redis.error_reply('ERR ' .. KEYS[k] .. ' is used both as a ' .. wanted[k] .. ' and as a ' .. kind)
   end
   wanted[k] = kind
   ops[#ops + 1] = i
@@ -98,8 +104,12 @@ for n, at in ipairs(ops) do
     replies[n] = sliced('XDEL', key, nil, at + 3, tonumber(ARGV[at + 2]))
   elseif op == 'ZADD' then
     replies[n] = redis.call('ZADD', key, ARGV[at + 2], ARGV[at + 3])
-  else
+  elseif op == 'ZREM' then
     replies[n] = sliced('ZREM', key, nil, at + 3, tonumber(ARGV[at + 2]))
+  elseif op == 'HSET' then
+    replies[n] = redis.call('HSET', key, ARGV[at + 2], ARGV[at + 3])
+  else
+    replies[n] = sliced('HDEL', key, nil, at + 3, tonumber(ARGV[at + 2]))
   end
 end
 return replies
