@@ -110,36 +110,53 @@ describe("RedisStream (ioredis only)", () => {
       assert.isTrue(error.isRetryable)
       assert.isBelow(Duration.toMillis(failedIn), 2000)
       // Still failing fast while ioredis reconnects in the background.
-      const [againIn, again] = yield* Effect.timed(Effect.flip(rs.readGroup({
-        keys: ["s"],
-        group: "g",
-        consumer: "c",
-        count: 1,
-        block: "5 seconds"
-      })))
+      const [againIn, again] = yield* Effect.timed(
+        Effect.flip(rs.readGroup({ keys: ["s"], group: "g", consumer: "c", count: 1, block: "5 seconds" }))
+      )
       assert.strictEqual(again.kind, "Unavailable")
       assert.isBelow(Duration.toMillis(againIn), 2000)
 
       // The same port, an empty server (nothing persisted): the layer recovers without a rebuild.
       yield* startServer(port)
       yield* rs.ping.pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 100 }))
+      // Both connections are new: a second key joining the notifier's XREAD needs the new
+      // connection's id for CLIENT UNBLOCK, or it would wait for the XREAD's own timeout.
+      const redis = yield* admin(url)
       yield* rs.createGroup("s", "g")
-      // The notifier recovered too: a waiting reader wakes on an append long before its block ends.
-      const reader = yield* rs.readGroup({ keys: ["s"], group: "g", consumer: "c", count: 1, block: "20 seconds" }).pipe(
-        Effect.forkChild
-      )
-      yield* notifierBlockedOn(yield* admin(url), name, ["s"])
-      const [wokeIn, entries] = yield* Effect.timed(
-        Effect.andThen(rs.append("s", { n: "3" }), Fiber.join(reader))
-      )
+      yield* rs.createGroup("t", "g")
+      const onS = yield* forkRead(rs, "s")
+      yield* notifierBlockedOn(redis, name, ["s"])
+      const onT = yield* forkRead(rs, "t")
+      yield* notifierBlockedOn(redis, name, ["s", "t"])
+      const [wokeIn, entries] = yield* Effect.timed(Effect.andThen(rs.append("t", { n: "3" }), Fiber.join(onT)))
       assert.deepStrictEqual(entries.map((entry) => entry.fields), [{ n: "3" }])
-      assert.isBelow(Duration.toMillis(wokeIn), 5000)
+      assert.isBelow(Duration.toMillis(wokeIn), 1000)
+      yield* Fiber.interrupt(onS)
       // Scripts are cached per server: the restarted one answers NOSCRIPT and EVAL takes over.
-      assert.deepStrictEqual(
-        yield* rs.takeDue({ scheduleKey: "due", key: "s", group: "g", consumer: "c", now: 0, count: 1 }),
-        []
-      )
-    }), { timeout: 20_000 })
+      assert.deepStrictEqual(yield* rs.takeDue({ scheduleKey: "due", key: "s", group: "g", consumer: "c", now: 0, count: 1 }), [])
+    }))
+
+  it.live("a reader waiting through an outage reads again once the notifier is back, long before its block ends", () =>
+    Effect.gen(function*() {
+      const port = yield* sparePort
+      const url = `redis://127.0.0.1:${port}`
+      const name = uniquePrefix("outage-wait")
+      const first = yield* startServer(port)
+      const rs = yield* build(url, name)
+      yield* rs.createGroup("s", "g")
+      const waiting = yield* forkRead(rs, "s")
+      yield* notifierBlockedOn(yield* admin(url), name, ["s"])
+
+      // The notifier's XREAD fails with the connection; it restarts with backoff, watches the key
+      // again and wakes the reader (entries appended meanwhile would not be in its XREAD). The
+      // reader's next read finds the group gone with the old server, or, when its own connection
+      // is not back yet, fails as Unavailable: either way it is told, not left waiting blind.
+      yield* stopServer(first)
+      yield* startServer(port)
+      const [endedIn, error] = yield* Effect.timed(Effect.flip(Fiber.join(waiting)))
+      assert.include(["NoGroup", "Unavailable"], error.kind)
+      assert.isBelow(Duration.toMillis(endedIn), 10_000)
+    }))
 
   it.live("takeDue hands every due member to exactly one of several racing callers", () =>
     Effect.gen(function*() {
@@ -214,6 +231,10 @@ describe("RedisStream (ioredis only)", () => {
 // ---------------------------------------------------------------------------------------------
 // helpers
 // ---------------------------------------------------------------------------------------------
+
+/** A reader waiting up to 20 s on `key` in group `g`, forked. */
+const forkRead = (rs: RedisStream.RedisStream["Service"], key: string) =>
+  rs.readGroup({ keys: [key], group: "g", consumer: "c", count: 10, block: "20 seconds" }).pipe(Effect.forkChild)
 
 /** The service of a fresh layer, for the current scope. */
 const build = (url: string, connectionName: string) =>

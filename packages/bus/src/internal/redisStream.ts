@@ -62,6 +62,17 @@ export const make: (options: RedisStream.RedisStreamOptions) => Effect.Effect<Se
     const script = <A>(s: Scripts.Script, keys: ReadonlyArray<string>, args: Args, parse: (reply: unknown) => A) =>
       evalScript(cmd, s, keys, args, parse)
 
+    /** Runs `lua/transaction-n.lua`, after checking what Redis would only reject halfway through. */
+    const transact = <A>(commands: ReadonlyArray<RedisStream.Command>, parse: (reply: unknown) => A) => {
+      const keys: Array<string> = []
+      const args: Args = []
+      for (let i = 0; i < commands.length; i++) {
+        const failure = encodeCommand(commands[i]!, keys, args)
+        if (failure !== undefined) return Effect.fail(failure)
+      }
+      return script(Scripts.transaction, keys, args, parse)
+    }
+
     const readGroup: Service["readGroup"] = (o) => {
       const keys = o.keys
       if (keys.length === 0) return Effect.succeed(noEntries)
@@ -82,30 +93,23 @@ export const make: (options: RedisStream.RedisStreamOptions) => Effect.Effect<Se
 
     const service: Service = {
       append: (key, fields, trim) => {
+        // XADD takes one trimming strategy: with both, the script runs XADD and XTRIM atomically.
+        if (trim?.minId !== undefined && trim.maxLen !== undefined) {
+          return transact([{ _tag: "XAdd", key, fields, trim }], parseFirstId)
+        }
         const invalidTrim = checkTrim(trim, "XADD")
         if (invalidTrim !== undefined) return Effect.fail(invalidTrim)
         const args: Args = [key]
         pushTrim(args, trim)
         args.push("*")
         if (pushFields(args, fields) === 0) return Effect.fail(invalid("XADD", "an entry needs at least one field"))
-        const xadd = send("XADD", args, asString)
-        // XADD takes one trimming strategy; the second one (both minId and maxLen) runs as an XTRIM.
-        const maxLen = trim?.minId === undefined ? undefined : trim.maxLen
-        return maxLen === undefined
-          ? xadd
-          : Effect.tap(xadd, () => send("XTRIM", [key, "MAXLEN", trim?.exact === true ? "=" : "~", maxLen], asInteger))
+        return send("XADD", args, asString)
       },
 
-      transaction: (commands) => {
-        if (commands.length === 0) return Effect.succeed(noReplies)
-        const keys: Array<string> = []
-        const args: Args = []
-        for (let i = 0; i < commands.length; i++) {
-          const failure = encodeCommand(commands[i]!, keys, args)
-          if (failure !== undefined) return Effect.fail(failure)
-        }
-        return script(Scripts.transaction, keys, args, (reply) => parseReplies(reply, commands.length))
-      },
+      transaction: (commands) =>
+        commands.length === 0
+          ? Effect.succeed(noReplies)
+          : transact(commands, (reply) => parseReplies(reply, commands.length)),
 
       createGroup: (key, group, startId = "$") =>
         attempt("XGROUP", () =>
@@ -321,12 +325,16 @@ const evalScript = <A>(
   const command: Args = [script.sha, keys.length]
   for (let i = 0; i < keys.length; i++) command.push(keys[i]!)
   for (let i = 0; i < args.length; i++) command.push(args[i]!)
-  return attempt(`EVALSHA ${script.name}`, () =>
-    conn.call("EVALSHA", command).then(parse, (error) => {
+  // ioredis copies the arguments when a command is issued, so `command` can be reused for EVAL
+  // (and for the next run of the effect).
+  return attempt(`EVALSHA ${script.name}`, () => {
+    command[0] = script.sha
+    return conn.call("EVALSHA", command).then(parse, (error) => {
       if (!replyStartsWith(error, "NOSCRIPT")) return Promise.reject(error)
       command[0] = script.lua
       return conn.call("EVAL", command).then(parse)
-    }))
+    })
+  })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -392,6 +400,10 @@ const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier =
   /** Completed to wake the notifier when it has nothing to watch. */
   let parked: Deferred.Deferred<void> | undefined
   let failing = false
+  // A new connection has a new id; the notifier fetches it again before its next XREAD.
+  notify.on("close", () => {
+    clientId = undefined
+  })
 
   const watchOf = (key: string): Watch => {
     let watch = watches.get(key)
@@ -748,7 +760,7 @@ const toError = (command: string, cause: unknown): RedisStreamError => {
   if (cause instanceof RedisStreamError) return cause
   const detail = cause instanceof Error ? cause.message : String(cause)
   if (cause instanceof MalformedReply) return new RedisStreamError({ command, kind: "Command", detail })
-  if (!isReplyError(cause)) return new RedisStreamError({ command, kind: "Unavailable", detail })
+  if (!isReplyError(cause)) return new RedisStreamError({ command, kind: "Unavailable", detail: plainDetail(cause, detail) })
   const kind: RedisStream.ErrorKind = detail.startsWith("NOGROUP")
     ? "NoGroup"
     : detail.startsWith("EXECABORT")
@@ -758,6 +770,14 @@ const toError = (command: string, cause: unknown): RedisStreamError => {
     : "Command"
   return new RedisStreamError({ command, kind, detail })
 }
+
+/** ioredis words the two fail-fast cases in terms of its options; say what happened instead. */
+const plainDetail = (cause: unknown, detail: string): string =>
+  cause instanceof Error && cause.name === "MaxRetriesPerRequestError"
+    ? "the connection to Redis was lost before the reply arrived"
+    : detail.startsWith("Stream isn't writeable")
+    ? "not connected to Redis (reconnecting)"
+    : detail
 
 // ---------------------------------------------------------------------------------------------
 // reply parsers: RESP2 shapes, checked at run time; they throw MalformedReply
@@ -894,6 +914,8 @@ const parseReplies = (u: unknown, count: number): ReadonlyArray<RedisStream.Comm
   }
   return out
 }
+
+const parseFirstId = (u: unknown): string => asString(asArray(u, "a transaction")[0])
 
 const parsePendingSummary = (u: unknown): RedisStream.PendingSummary => {
   const reply = asArray(u, "XPENDING")
