@@ -12,6 +12,7 @@ import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import type * as JsonSchema from "effect/JsonSchema"
 import * as Schema from "effect/Schema"
+import * as Struct from "effect/Struct"
 import * as EventError from "./EventError.ts"
 import * as EventId from "./EventId.ts"
 import type * as EventType from "./EventType.ts"
@@ -198,27 +199,34 @@ export const RawJson = Schema.fromJsonString(Raw)
  * @since 0.1.0
  */
 export const decodeJson = (text: string): Effect.Effect<Raw, EventError.MalformedEnvelope> =>
-  Effect.mapError(
-    decodeRawJson(text),
-    (error) =>
-      new EventError.MalformedEnvelope({
-        raw: text.length > maxRawLength ? text.slice(0, maxRawLength) : text,
-        issues: issues.fromSchemaError(error)
-      })
+  Effect.flatMap(
+    Effect.try({
+      try: (): unknown => JSON.parse(text),
+      catch: (cause) => malformed(text, [{ path: "", message: `Expected JSON text: ${errorMessage(cause)}` }])
+    }),
+    (json) => Effect.mapError(decodeRaw(json), (error) => malformed(text, issues.fromSchemaError(error)))
   )
 
 /**
  * Serialises a {@link Raw} envelope to JSON text, the exact inverse of {@link decodeJson}.
  *
- * **Gotchas**
+ * **Details**
  *
- * The header is checked while encoding. A `Raw` value can only be invalid if it was assembled with a type cast; in
- * that case `encodeJson` throws.
+ * Every header check is carried by a brand (`EventId`, `Timestamp`, `Traceparent`), so a `Raw` value is valid by
+ * construction and encoding skips validation: it writes the envelope's fields in schema order, the same text as
+ * `Schema.encodeSync(RawJson)`, at a fraction of the cost.
  *
  * @category encoding
  * @since 0.1.0
  */
-export const encodeJson: (raw: Raw) => string = Schema.encodeSync(RawJson)
+export const encodeJson = (raw: Raw): string => {
+  const encoded: Record<string, unknown> = {}
+  for (const key of rawKeys) {
+    const value = raw[key]
+    if (value !== undefined) encoded[key] = value
+  }
+  return JSON.stringify(encoded)
+}
 
 /**
  * Returns the full schema of an envelope of one event type: the header of {@link Raw}, `type` and `version` fixed
@@ -256,4 +264,14 @@ export const jsonSchema = (eventType: EventType.Any): JsonSchema.Document<"draft
 
 const maxRawLength = 1024
 
-const decodeRawJson = Schema.decodeEffect(RawJson, { errors: "all" })
+const decodeRaw = Schema.decodeUnknownEffect(Raw, { errors: "all" })
+
+const rawKeys = Struct.keys(Raw.fields)
+
+const malformed = (text: string, found: ReadonlyArray<EventError.Issue>): EventError.MalformedEnvelope =>
+  new EventError.MalformedEnvelope({
+    raw: text.length > maxRawLength ? text.slice(0, maxRawLength) : text,
+    issues: found
+  })
+
+const errorMessage = (cause: unknown): string => cause instanceof globalThis.Error ? cause.message : String(cause)

@@ -76,7 +76,7 @@ export interface EventType<out Name extends string, out Payload extends PayloadS
   readonly version: string
   /** What the event means, for documentation. */
   readonly description: string | undefined
-  /** Older payload versions that can still be decoded, newest first as declared. */
+  /** Older payload versions that can still be decoded, in the order declared. */
   readonly previous: ReadonlyArray<PreviousVersion>
   /** @internal */
   readonly [internal.CodecId]: internal.Codec<Payload["Type"]>
@@ -121,9 +121,14 @@ export type Encoded<E extends Any> = Schema.Codec.Encoded<E["payload"]>
  * @category models
  * @since 0.1.0
  */
-export interface PreviousOptions<Old extends Schema.Top, Current extends PayloadSchema>
-  extends internal.PreviousInput<Old, Current["Encoded"]>
-{}
+export interface PreviousOptions<Old extends PayloadSchema, Current extends PayloadSchema> {
+  /** The version envelopes of this shape were published with, e.g. `"0.9"`. */
+  readonly version: string
+  /** The payload schema of that version. */
+  readonly payload: Old
+  /** Turns a decoded old payload into the current payload's encoded shape. */
+  readonly migrate: (previous: Old["Type"]) => Current["Encoded"]
+}
 
 /**
  * Creates an event type from its wire name and payload schema.

@@ -40,6 +40,7 @@ describe("Envelope", () => {
     it.effect.prop("encodeJson and decodeJson are exact inverses", [RawWithJsonData], ([envelope]) =>
       Effect.gen(function*() {
         const text = Envelope.encodeJson(envelope)
+        assert.strictEqual(text, Schema.encodeSync(Envelope.RawJson)(envelope), "the same text as the schema codec")
         const decoded = yield* Envelope.decodeJson(text)
         // The header comes back as it was; the payload as JSON carries it (JSON writes -0 as 0).
         assert.deepStrictEqual(decoded, { ...envelope, data: JSON.parse(JSON.stringify(envelope.data)) })
@@ -66,6 +67,7 @@ describe("Envelope", () => {
         assert.strictEqual(error.raw, "{not json")
         assert.strictEqual(error.issues.length, 1)
         assert.strictEqual(error.issues[0]?.path, "")
+        assert.match(error.issues[0]?.message ?? "", /^Expected JSON text: /)
       }))
 
     it.effect("reports every invalid header field, not only the first", () =>

@@ -19,18 +19,10 @@ export interface Codec<out A> {
   readonly upgrades: ReadonlyMap<string, (data: unknown) => Effect.Effect<A, Schema.SchemaError>>
 }
 
-/** A previous version as given to `EventType.make`: its schema and the migration to the current encoded shape. */
-export interface PreviousInput<Old extends Schema.Top, Current> {
-  readonly version: string
-  readonly payload: Old
-  readonly migrate: (previous: Old["Type"]) => Current
-}
-
-type PayloadSchema = Schema.Codec<unknown, unknown, never, never>
-
-export const compile = <P extends PayloadSchema>(
+/** Compiles the codec of an event type from its payload schema and its previous versions. */
+export const compile = <P extends EventType.PayloadSchema>(
   payload: P,
-  previous: ReadonlyArray<PreviousInput<PayloadSchema, P["Encoded"]>>
+  previous: ReadonlyArray<EventType.PreviousOptions<EventType.PayloadSchema, P>>
 ): Codec<P["Type"]> => {
   // `decodeUnknownEffect(payload)` reads the schema's Encoded side, which is what a migration returns.
   const fromEncoded = Schema.decodeUnknownEffect(payload, options)

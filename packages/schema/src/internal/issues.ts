@@ -11,13 +11,6 @@ export const fromSchemaError = (error: Schema.SchemaError): Array<EventError.Iss
     message: issue.message
   }))
 
-/** Prefixes every issue path with `prefix`, e.g. `data`. */
-export const prefix = (prefix: string, issues: ReadonlyArray<EventError.Issue>): Array<EventError.Issue> =>
-  issues.map((issue) => ({
-    path: issue.path === "" ? prefix : issue.path.startsWith("[") ? `${prefix}${issue.path}` : `${prefix}.${issue.path}`,
-    message: issue.message
-  }))
-
 type Segment = PropertyKey | { readonly key: PropertyKey }
 
 // Renders `["items", 2, "id"]` as `items[2].id`, the way the field would be written in code.
