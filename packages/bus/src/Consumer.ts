@@ -38,7 +38,7 @@ import {
   Ref,
   Schedule,
   Schema,
-  Scope,
+  type Scope,
   Semaphore,
   Stream,
   Tracer

@@ -334,14 +334,20 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
     const retryAll = (filter?: Filter) =>
       Effect.gen(function*() {
         let count = 0
-        yield* forEachMatching(filter, (entry) => Effect.map(redrive(entry), () => void count++))
+        yield* forEachMatching(filter, (entry) =>
+          Effect.map(redrive(entry), () => {
+            count++
+          }))
         return count
       })
 
     const purge = (filter?: Filter) =>
       Effect.gen(function*() {
         let count = 0
-        yield* forEachMatching(filter, (entry) => Effect.map(redis.delete(key, [entry.id]), (n) => void (count += n)))
+        yield* forEachMatching(filter, (entry) =>
+          Effect.map(redis.delete(key, [entry.id]), (deleted) => {
+            count += deleted
+          }))
         yield* Metrics.dlqLength(yield* redis.length(key))
         return count
       })

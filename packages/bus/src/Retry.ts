@@ -13,7 +13,6 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Context, Duration, Effect, Layer, Option, Predicate, Schedule, Schema } from "effect"
-import * as BusConfig from "./BusConfig.ts"
 import * as Keys from "./Keys.ts"
 import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
@@ -295,7 +294,7 @@ export class Retry extends Context.Service<
  * @category constructors
  * @since 0.1.0
  */
-export const make: Effect.Effect<Retry["Service"], never, RedisStream.RedisStream | BusConfig.BusConfig> = Effect.gen(
+export const make: Effect.Effect<Retry["Service"], never, RedisStream.RedisStream> = Effect.gen(
   function*() {
     const redis = yield* RedisStream.RedisStream
     const decodeRecord = Schema.decodeUnknownOption(Schema.fromJsonString(FailureRecord))
@@ -371,9 +370,9 @@ export const make: Effect.Effect<Retry["Service"], never, RedisStream.RedisStrea
 )
 
 /**
- * Provides the retry service; needs `RedisStream` and `BusConfig`.
+ * Provides the retry service; needs `RedisStream`.
  *
  * @category layers
  * @since 0.1.0
  */
-export const layer: Layer.Layer<Retry, never, RedisStream.RedisStream | BusConfig.BusConfig> = Layer.effect(Retry, make)
+export const layer: Layer.Layer<Retry, never, RedisStream.RedisStream> = Layer.effect(Retry, make)
