@@ -35,7 +35,6 @@ import {
   Layer,
   Option,
   Queue,
-  Ref,
   Schedule,
   Schema,
   type Scope,
