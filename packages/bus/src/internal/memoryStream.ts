@@ -8,10 +8,15 @@
  * single-threaded Redis. Time comes only from `Clock`, so `TestClock` drives ids, idle times,
  * TTLs and read timeouts.
  *
- * Where this engine knowingly differs from Redis 7.0 (each one is explained where it happens):
- * approximate trimming (`~`) trims exactly; id parts above 2^53 are rejected; a blocking read
- * woken by an append re-reads every key (7.0 answers with the appended key only); a read blocked
- * on a stream that is deleted fails with `NoGroup` (Redis 7.0 replies `UNBLOCKED`).
+ * Where the contract asks for more than one Redis command gives, this engine does what the Redis
+ * backend does: `transaction` is all or nothing (a Lua script there), `readOwnPending` leaves
+ * delivery counts alone (XPENDING + XRANGE there, not `XREADGROUP ... 0`), both trimming
+ * strategies may be combined, and an empty key list or id list is answered without a command.
+ *
+ * Where it knowingly differs from Redis 7.0 (each explained where it happens): approximate
+ * trimming (`~`) trims exactly; id parts above 2^53 are rejected; a blocking read woken by an
+ * append re-reads every key (7.0 answers with the appended key only); a read blocked on a stream
+ * that is deleted fails with `NoGroup` (7.0 replies `UNBLOCKED`).
  */
 import { Duration, Effect, Option, Result } from "effect"
 import * as RedisStream from "../RedisStream.ts"
@@ -358,7 +363,10 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
     return { nack, entry }
   }
 
-  const claimNow = (options: ClaimOptions, now: number): Result.Result<ReadonlyArray<RedisStream.GroupEntry>, Failure> => {
+  const claimNow = (
+    options: ClaimOptions,
+    now: number
+  ): Result.Result<ReadonlyArray<RedisStream.GroupEntry>, Failure> => {
     const target = groupAt("XCLAIM", options.key, options.group, now)
     if (Result.isFailure(target)) return Result.fail(target.failure)
     const minIdle = millisArgument("XCLAIM", options.minIdle)
@@ -447,7 +455,10 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
     return Result.succeed(out)
   }
 
-  const pendingNow = (options: PendingOptions, now: number): Result.Result<ReadonlyArray<RedisStream.PendingEntry>, Failure> => {
+  const pendingNow = (
+    options: PendingOptions,
+    now: number
+  ): Result.Result<ReadonlyArray<RedisStream.PendingEntry>, Failure> => {
     const target = groupAt("XPENDING", options.key, options.group, now)
     if (Result.isFailure(target)) return Result.fail(target.failure)
     const count = integerArgument("XPENDING", options.count)
@@ -501,17 +512,20 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
     return Result.succeed(out)
   }
 
-  const takeDueNow = (options: TakeDueOptions, now: number): Result.Result<ReadonlyArray<RedisStream.GroupEntry>, Failure> => {
+  const takeDueNow = (
+    options: TakeDueOptions,
+    now: number
+  ): Result.Result<ReadonlyArray<RedisStream.GroupEntry>, Failure> => {
     const zset = zsetAt("ZRANGEBYSCORE", options.scheduleKey, now)
     if (Result.isFailure(zset)) return Result.fail(zset.failure)
     const count = integerArgument("ZRANGEBYSCORE", options.count)
     if (Result.isFailure(count)) return Result.fail(count.failure)
-    if (zset.success === undefined || count.success <= 0) return Result.succeed([])
-    // ZRANGEBYSCORE order: by score, ties by member.
+    if (zset.success === undefined || count.success === 0) return Result.succeed([])
+    // ZRANGEBYSCORE order: by score, ties by member. `LIMIT 0 <negative>` means no limit.
     const due = Array.from(zset.success.scores)
       .filter(([, score]) => score <= options.now)
       .sort(([ma, sa], [mb, sb]) => sa - sb || compareStrings(ma, mb))
-      .slice(0, count.success)
+      .slice(0, count.success > 0 ? count.success : undefined)
     if (due.length === 0) return Result.succeed([])
     // Checked before anything is taken, so a missing group leaves the schedule untouched.
     // Everything that can fail is checked before the first change: a missing group, or a member
@@ -543,9 +557,8 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
       if (Result.isFailure(block)) return Effect.fail(block.failure)
       const count = integerArgument("XREADGROUP", options.count)
       if (Result.isFailure(count)) return Effect.fail(count.failure)
-      if (options.keys.length === 0) {
-        return Effect.fail(commandError("XREADGROUP", "ERR wrong number of arguments for 'xreadgroup' command"))
-      }
+      // No keys, nothing to read or wait for (Redis would reject the command; both backends answer).
+      if (options.keys.length === 0) return Effect.succeed([])
       const deadline = clock.currentTimeMillisUnsafe() + block.success
       // One attempt reads and, when there is nothing and it may wait, registers for a wake-up in
       // the same synchronous step: no append can slip in between the empty read and the wait.
@@ -575,6 +588,7 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
     })
 
   return RedisStream.RedisStream.of({
+    // The reply of XADD is the new id; of XACK and XDEL a count.
     append: (key, fields, trim) =>
       run((now) => Result.map(single({ _tag: "XAdd", key, fields, trim }, now), String)),
 
@@ -584,6 +598,9 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
       run((now) => {
         const stream = streamAt("XGROUP", key, now)
         if (Result.isFailure(stream)) return Result.fail(stream.failure)
+        // Checked before MKSTREAM creates anything, as Redis does.
+        const explicitStart = startId === "$" ? undefined : parseId(startId, 0)
+        if (startId !== "$" && explicitStart === undefined) return Result.fail(invalidId("XGROUP", startId))
         // MKSTREAM: a missing stream is created empty, with last id 0-0.
         let value = stream.success
         if (value === undefined) {
@@ -592,11 +609,9 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
         }
         // BUSYGROUP: an existing group is kept as it is, which makes the call idempotent.
         if (value.groups.has(groupName)) return Result.succeed(undefined)
-        const start = startId === "$" ? value.lastId : parseId(startId, 0)
-        if (start === undefined) return Result.fail(invalidId("XGROUP", startId))
         // Without ENTRIESREAD Redis 7 leaves the read counter unknown; lag is then estimated.
         value.groups.set(groupName, {
-          lastDelivered: start,
+          lastDelivered: explicitStart ?? value.lastId,
           entriesRead: unknownEntriesRead,
           pel: new PendingList(),
           consumers: new Map()
@@ -703,10 +718,9 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
         if (Result.isFailure(stream)) return Result.fail(stream.failure)
         const parsed = parseTrim("XTRIM", trim)
         if (Result.isFailure(parsed)) return Result.fail(parsed.failure)
-        if (parsed.success === undefined) {
-          return Result.fail(commandError("XTRIM", "ERR wrong number of arguments for 'xtrim' command"))
-        }
-        return Result.succeed(stream.success === undefined ? 0 : trimStream(stream.success, parsed.success))
+        // Nothing asked, nothing trimmed.
+        if (parsed.success === undefined || stream.success === undefined) return Result.succeed(0)
+        return Result.succeed(trimStream(stream.success, parsed.success))
       }),
 
     scores: (key, members) =>
@@ -727,9 +741,9 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
       run((now) => {
         const ttlMs = millisArgument("SET", ttl)
         if (Result.isFailure(ttlMs)) return Result.fail(ttlMs.failure)
-        // PX takes whole milliseconds; a TTL that rounds to nothing is rejected like `PX 0`.
-        const px = Math.ceil(ttlMs.success)
-        if (!(px > 0) || !Number.isSafeInteger(px)) {
+        // PX takes whole milliseconds; like the Redis backend, a TTL below 1 ms becomes 1 ms.
+        const px = Math.max(1, Math.round(ttlMs.success))
+        if (!Number.isSafeInteger(px)) {
           return Result.fail(commandError("SET", "ERR invalid expire time in 'set' command"))
         }
         if (lookup(key, now) !== undefined) return Result.succeed(false)
@@ -1039,7 +1053,8 @@ const compareIds = (a: Id, b: Id): number =>
 const formatId = (id: Id): string => `${id.ms}-${id.seq}`
 
 /** The id after `id`; like Redis, a full sequence rolls over to the next millisecond. */
-const nextId = (id: Id): Id => id.seq >= Number.MAX_SAFE_INTEGER ? { ms: id.ms + 1, seq: 0 } : { ms: id.ms, seq: id.seq + 1 }
+const nextId = (id: Id): Id =>
+  id.seq >= Number.MAX_SAFE_INTEGER ? { ms: id.ms + 1, seq: 0 } : { ms: id.ms, seq: id.seq + 1 }
 
 const idPattern = /^(\d+)(?:-(\d+))?$/
 
@@ -1095,7 +1110,10 @@ const firstIndexAfter = (sorted: ReadonlyArray<Id>, id: Id, orEqual: boolean): n
  * Checks a `Trim`. Both strategies may be given (Redis takes one per command; the Redis backend
  * runs the second as an `XTRIM`), and then both apply.
  */
-const parseTrim = (command: string, trim: RedisStream.Trim | undefined): Result.Result<ParsedTrim | undefined, Failure> => {
+const parseTrim = (
+  command: string,
+  trim: RedisStream.Trim | undefined
+): Result.Result<ParsedTrim | undefined, Failure> => {
   if (trim === undefined || (trim.minId === undefined && trim.maxLen === undefined)) return Result.succeed(undefined)
   if (trim.maxLen !== undefined && !(Number.isSafeInteger(trim.maxLen) && trim.maxLen >= 0)) {
     return Result.fail(commandError(command, "ERR The MAXLEN argument must be >= 0."))
