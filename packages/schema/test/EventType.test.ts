@@ -213,6 +213,15 @@ describe("EventType", () => {
         assert.isFalse("replay" in envelope)
       }))
 
+    it.effect("keys the payload schema does not declare are left out of the envelope", () =>
+      Effect.gen(function*() {
+        const withExtra = { ...approved, reviewerEmail: "someone@example.com" }
+        const envelope = yield* EventType.makeEnvelope(ApprovalApproved, withExtra, meta)
+        assert.deepStrictEqual(envelope.data, approved)
+        const raw = yield* EventType.makeRaw(ApprovalApproved, withExtra, meta)
+        assert.deepStrictEqual(raw.data, approved)
+      }))
+
     it.effect("making an event with an invalid payload fails with InvalidPayload", () =>
       Effect.gen(function*() {
         const error = yield* Effect.flip(EventType.makeEnvelope(ApprovalApproved, { ...approved, approvalId: "" }, meta))
