@@ -27,6 +27,16 @@
  *
  * **Atomic multi-key work** (`transaction`, `takeDue`, claims with delivery counts, reading a
  * consumer's own pending entries without touching them) runs as Lua scripts, see `lua/`.
+ * `transaction` is a script rather than MULTI/EXEC because EXEC applies the other commands when
+ * one fails at run time; the script checks key types before its first write. It also costs Node
+ * about half the CPU of MULTI for a batch of appends (one command and one reply instead of N + 2).
+ *
+ * **Limits.** Only this process's deletions (`deleteKeys`, `destroyGroup`) wake its readers at
+ * once; a stream or group deleted elsewhere surfaces on the reader's next read, at the end of its
+ * `block`. A server that stops answering without closing the connection is noticed by TCP
+ * keep-alive, not by a command timeout (a timeout would also report writes that did happen as
+ * failed). A reader that keeps waiting on a busy key while others in its group take every entry
+ * costs the notifier one XREAD round per append.
  */
 import { Clock, Deferred, Duration, Effect, Redacted, Schedule } from "effect"
 import type { Scope } from "effect"
@@ -155,13 +165,18 @@ export const make: (options: RedisStream.RedisStreamOptions) => Effect.Effect<Se
         return send("XPENDING", args, parsePendingRows)
       },
 
-      claim: (o) =>
-        o.ids.length === 0 ? Effect.succeed(noEntries) : script(
+      claim: (o) => {
+        if (o.ids.length === 0) return Effect.succeed(noEntries)
+        // The script claims long id lists in slices; a malformed id must not fail a later slice.
+        const invalidId = checkIds("XCLAIM", o.ids)
+        if (invalidId !== undefined) return Effect.fail(invalidId)
+        return script(
           Scripts.claim,
           [o.key],
           [o.group, o.consumer, millis(o.minIdle), o.justId === true ? "1" : "0", ...o.ids],
           (reply) => parseClaimed(o.key, reply)
-        ),
+        )
+      },
 
       autoClaim: (o) =>
         script(

@@ -12,14 +12,20 @@
 -- Returns  { { id, fields or nil, deliveries }, ... }
 
 local justId = ARGV[4] == '1'
-local args = { 'XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3] }
-for i = 5, #ARGV do
-  args[#args + 1] = ARGV[i]
+-- In slices: Lua's unpack has a stack limit of about 8000 values.
+local claimed = {}
+for first = 5, #ARGV, 4000 do
+  local args = { 'XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3] }
+  for i = first, math.min(first + 3999, #ARGV) do
+    args[#args + 1] = ARGV[i]
+  end
+  if justId then
+    args[#args + 1] = 'JUSTID'
+  end
+  for _, item in ipairs(redis.call(unpack(args))) do
+    claimed[#claimed + 1] = item
+  end
 end
-if justId then
-  args[#args + 1] = 'JUSTID'
-end
-local claimed = redis.call(unpack(args))
 local out = {}
 for _, item in ipairs(claimed) do
   local id, fields

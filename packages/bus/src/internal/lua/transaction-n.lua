@@ -2,7 +2,9 @@
 -- the other commands when one fails at run time (WRONGTYPE), so this script checks the type of
 -- every key before the first write; the caller has already validated the arguments (ids,
 -- scores, counts, non-empty field lists). Both checks together leave no run-time error for the
--- writes, and the script runs atomically, so no other client can change a key in between.
+-- writes, and the script runs atomically, so no other client can change a key in between. What
+-- remains is the server itself: over `maxmemory` it refuses the script's first write (so again
+-- nothing is applied), and it replicates and persists the script's writes as one MULTI block.
 --
 -- KEYS[i]  every key the commands touch, each listed once; commands refer to a key by its index.
 -- ARGV     the commands, one after another (`approx` is "1" for `~` trimming, "0" for exact):
