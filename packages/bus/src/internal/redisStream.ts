@@ -503,6 +503,8 @@ const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier =
 
   /** Parks the notifier until a reader waits on a key, or `watchLinger` passes (to prune). */
   const park = Effect.suspend(() => {
+    // A reader may have registered since the round began (the fiber can yield in between).
+    if (restart) return Effect.void
     const wake = Deferred.makeUnsafe<void>()
     parked = wake
     return Effect.raceFirst(Deferred.await(wake), wallClock.sleep(Duration.millis(watchLinger)))
