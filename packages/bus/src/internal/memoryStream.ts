@@ -657,7 +657,7 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
 
     pending: (options) => run((now) => pendingNow(options, now)),
 
-    claim: (options) => run((now) => claimNow(options, now)),
+    claim: (options) => (options.ids.length === 0 ? Effect.succeed([]) : run((now) => claimNow(options, now))),
 
     autoClaim: (options) => run((now) => autoClaimNow(options, now)),
 
@@ -724,14 +724,14 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
       }),
 
     scores: (key, members) =>
-      run((now) =>
+      members.length === 0 ? Effect.succeed([]) : run((now) =>
         Result.map(zsetAt("ZMSCORE", key, now), (zset) => members.map((member) => zset?.scores.get(member)))
       ),
 
     takeDue: (options) => run((now) => takeDueNow(options, now)),
 
     hashGet: (key, fields) =>
-      run((now) => {
+      fields.length === 0 ? Effect.succeed([]) : run((now) => {
         const value = lookup(key, now)
         if (value !== undefined && value._tag !== "hash") return Result.fail(wrongType("HMGET"))
         return Result.succeed(fields.map((field) => value?.fields.get(field)))

@@ -387,6 +387,23 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         assert.strictEqual(error.kind, "NoGroup")
       }))
 
+    it.effect("a reader blocked on a stream that is deleted fails with NoGroup", () =>
+      Effect.gen(function*() {
+        const { key, rs } = yield* fixture("deletedstream")
+        const stream = key("s")
+        yield* rs.createGroup(stream, "g")
+        const reader = yield* Effect.forkChild(
+          rs.readGroup({ keys: [stream], group: "g", consumer: "c", count: 10, block: "20 seconds" })
+        )
+        yield* advance(T)
+        assert.strictEqual(yield* rs.deleteKeys([stream]), 1)
+        // Redis 7 unblocks the reader with an error; the group went with its stream.
+        const outcome = yield* settle(reader, 2_000)
+        assert.isTrue(Option.isSome(outcome), "the blocked read ended with the stream")
+        const error = yield* Effect.flip(Fiber.join(reader))
+        assert.strictEqual(error.kind, "NoGroup")
+      }))
+
     // --- pending entries, claims --------------------------------------------------------------
 
     it.effect("pending lists rows oldest first, filtered by consumer, idle time and start", () =>
