@@ -250,9 +250,10 @@ export class RedisStream extends Context.Service<
       readonly block: Duration.Input
     }) => Effect.Effect<ReadonlyArray<GroupEntry>, RedisStreamError>
     /**
-     * Re-reads entries already pending on `consumer` (`XREADGROUP ... 0`), oldest first, after
-     * `after` (exclusive, default from the start). A consumer restarting under the same name
-     * resumes with these. Does not change delivery counts.
+     * Lists entries already pending on `consumer`, with their fields, oldest first, after `after`
+     * (exclusive, default from the start). A consumer restarting under the same name resumes with
+     * these. Unlike `XREADGROUP ... 0` it changes neither delivery counts nor idle times, and it
+     * skips entries deleted from the stream.
      */
     readonly readOwnPending: (options: {
       readonly key: string
