@@ -8,7 +8,7 @@ import { spawn } from "node:child_process"
 import type { ChildProcess } from "node:child_process"
 import { createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Duration, Effect, Exit, Fiber, Layer, Schedule, Scope } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Queue, Schedule, Scope } from "effect"
 import { Redis } from "ioredis"
 import * as RedisStream from "../src/RedisStream.ts"
 import { redisUrl, uniquePrefix } from "./utils/TestEnv.ts"
@@ -54,6 +54,59 @@ describe("RedisStream (ioredis only)", () => {
       }
       yield* Effect.forEach(readers, Fiber.interrupt)
       yield* rs.deleteKeys([...keys, `${name}:busy`])
+    }))
+
+  it.live("readers that loop never wait out their block while an entry is there", () =>
+    Effect.gen(function*() {
+      const name = uniquePrefix("pingpong")
+      const rs = yield* build(redisUrl, name)
+      const keys = Array.from({ length: 6 }, (_, i) => `${name}:s${i}`)
+      const rounds = 40
+      // Ping-pong per key: the next append waits until the readers of both groups have the previous
+      // one, then lands anywhere in their cycle (before, during or after a read). Nothing but the
+      // notifier can wake a reader, so one lost wake-up stalls the key for 5 s. Two groups keep the
+      // key watched while one reader is between reads, which is where a wake-up can be lost.
+      const trips = (n: number) => Effect.repeat(rs.ping, { times: n })
+      const reader = (key: string, group: string, salt: number, seen: Queue.Queue<number>) =>
+        Effect.gen(function*() {
+          let total = 0
+          while (total < rounds) {
+            const entries = yield* rs.readGroup({ keys: [key], group, consumer: "c", count: 10, block: "5 seconds" })
+            total += entries.length
+            if (entries.length === 0) continue
+            yield* Queue.offer(seen, total)
+            // "Handling" takes the two groups different times, so one reads again while the
+            // other still waits.
+            yield* trips((total * 3 + salt) % 4)
+          }
+        })
+      const awaitSeen = Effect.fnUntraced(function*(seen: Queue.Queue<number>, n: number) {
+        while ((yield* Queue.take(seen)) < n) {
+          // an older count: keep taking
+        }
+      })
+      const pingPong = Effect.fnUntraced(function*(key: string, salt: number) {
+        yield* rs.createGroup(key, "g1")
+        yield* rs.createGroup(key, "g2")
+        const seen1 = yield* Queue.unbounded<number>()
+        const seen2 = yield* Queue.unbounded<number>()
+        const readers = yield* Effect.forkChild(
+          Effect.all([reader(key, "g1", 0, seen1), reader(key, "g2", 1, seen2)], { concurrency: 2 })
+        )
+        for (let n = 1; n <= rounds; n++) {
+          // 0 to 5 round trips on the readers' own connection: sub-millisecond steps that a timer
+          // cannot make.
+          yield* trips((n * 7 + salt) % 6)
+          yield* rs.append(key, { n: String(n) })
+          yield* awaitSeen(seen1, n)
+          yield* awaitSeen(seen2, n)
+        }
+        yield* Fiber.join(readers)
+      })
+      const [elapsed] = yield* Effect.timed(Effect.forEach(keys, pingPong, { concurrency: "unbounded" }))
+      // 480 wake-ups; a single lost one would take 5 s.
+      assert.isBelow(Duration.toMillis(elapsed), 4000)
+      yield* rs.deleteKeys(keys)
     }))
 
   it.live("an interrupted read returns at once and holds no blocked connection; closing does not hang", () =>
