@@ -1,0 +1,455 @@
+/**
+ * `npm run bench`: the bus against hand-written ioredis baselines, on the real Redis, in one run.
+ * Every figure is a ratio against a baseline measured in the same run, interleaved round by round
+ * (the order flips every round), and the table reports medians over the rounds. See README.md.
+ */
+import os from "node:os"
+import { Keys } from "../src/index.ts"
+import * as Baseline from "./baseline.ts"
+import {
+  connect,
+  deleteKeys,
+  killChildren,
+  type Latency,
+  latency,
+  median,
+  type Memory,
+  parseFlags,
+  pendingCount,
+  prefill,
+  startChild
+} from "./lib.ts"
+import * as Ours from "./ours.ts"
+
+const flags = parseFlags(process.argv.slice(2))
+const runPrefix = `hyvve-bench:${process.pid}:`
+const admin = await connect("hyvve-bench:admin")
+
+// ---------------------------------------------------------------------------------------------
+// cleanup: children and keys, whatever happens
+// ---------------------------------------------------------------------------------------------
+
+let cleaning: Promise<void> | undefined
+const cleanup = (): Promise<void> => {
+  cleaning ??= (async () => {
+    killChildren()
+    stopTrimmer()
+    try {
+      const removed = await deleteKeys(admin, runPrefix)
+      log(`cleanup: removed ${removed} keys under ${runPrefix}`)
+    } catch (error) {
+      log(`cleanup: could not delete keys under ${runPrefix}: ${String(error)}`)
+    }
+    admin.disconnect()
+  })()
+  return cleaning
+}
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    log(`${signal}: stopping`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+process.on("exit", killChildren)
+
+const t0 = performance.now()
+function log(message: string): void {
+  process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// sizes
+// ---------------------------------------------------------------------------------------------
+
+const rate = 1000
+const sizes = flags.quick
+  ? { publish: 10_000, single: 1000, drain: 15_000, e2e: 10_000, e2eLatency: 1000, warmup: 200, cuid2: 1000, uuid: 50_000 }
+  : { publish: 50_000, single: 5000, drain: 100_000, e2e: 100_000, e2eLatency: 5000, warmup: 500, cuid2: 3000, uuid: 200_000 }
+const batch = 100
+const wants = (section: string) => flags.only === undefined || flags.only.has(section)
+/** Child time limit: generous for `count` events at ≥ 500 events/s. */
+const childTimeout = (count: number) => 30_000 + count * 2
+
+// ---------------------------------------------------------------------------------------------
+// samples
+// ---------------------------------------------------------------------------------------------
+
+interface Samples {
+  eps: Array<number>
+  p50: Array<number>
+  p99: Array<number>
+  notes: Array<string>
+}
+const samples = new Map<string, Samples>()
+const sample = (name: string): Samples => {
+  let s = samples.get(name)
+  if (s === undefined) {
+    s = { eps: [], p50: [], p99: [], notes: [] }
+    samples.set(name, s)
+  }
+  return s
+}
+const recordEps = (name: string, eps: number) => {
+  sample(name).eps.push(eps)
+  log(`  ${name}: ${fmtInt(eps)} events/s`)
+}
+const recordLatency = (name: string, l: Latency, eps?: number) => {
+  const s = sample(name)
+  s.p50.push(l.p50)
+  s.p99.push(l.p99)
+  if (eps !== undefined) s.eps.push(eps)
+  log(`  ${name}: p50 ${l.p50.toFixed(3)} ms, p99 ${l.p99.toFixed(3)} ms, max ${l.max.toFixed(2)} ms (n=${l.n})`)
+}
+
+let tags = 0
+const nextPrefix = (label: string) => `${runPrefix}${label}-${++tags}`
+
+// ---------------------------------------------------------------------------------------------
+// end to end (two child processes)
+// ---------------------------------------------------------------------------------------------
+
+/** Snapshots at start (after startup), at `memoryAt` event counts, and at the end. */
+interface MemoryReport {
+  readonly start: Memory
+  readonly at: ReadonlyArray<Memory>
+  readonly end: Memory
+}
+
+interface E2eResult {
+  readonly eps: number
+  /** Rate the publisher achieved (paced runs: should be ~1000/s). */
+  readonly publishEps: number
+  readonly latency: Latency
+  readonly pending: number | undefined
+  readonly publisherMemory: MemoryReport
+  readonly consumerMemory: MemoryReport
+}
+
+let trimmer: ReturnType<typeof setInterval> | undefined
+function stopTrimmer(): void {
+  if (trimmer !== undefined) clearInterval(trimmer)
+  trimmer = undefined
+}
+
+/** Trims entries the group has read (2 s margin), so a long run keeps Redis memory bounded. */
+const startTrimmer = (key: string, group: string) => {
+  let busy = false
+  trimmer = setInterval(() => {
+    if (busy) return
+    busy = true
+    void (async () => {
+      const groups = (await admin.call("XINFO", "GROUPS", key)) as Array<Array<string | number>>
+      for (const row of groups) {
+        const at = (field: string) => row[row.indexOf(field) + 1]
+        if (at("name") !== group) continue
+        const ms = Number(String(at("last-delivered-id")).split("-")[0])
+        if (ms > 2000) await admin.call("XTRIM", key, "MINID", "~", `${ms - 2000}-0`)
+      }
+    })().catch(() => {}).finally(() => {
+      busy = false
+    })
+  }, 500)
+}
+
+const e2e = async (options: {
+  readonly side: "raw" | "ours"
+  readonly mode: "batch" | "paced"
+  readonly concurrency: number
+  readonly count: number
+  readonly warmup: number
+  readonly long?: boolean
+}): Promise<E2eResult> => {
+  const prefix = nextPrefix(options.side === "raw" ? "raw-e2e" : `e2e-c${options.concurrency}`)
+  const group = "bench-e2e"
+  const key = options.side === "raw" ? `${prefix}:stream` : Keys.main(prefix)
+  const total = options.count + options.warmup
+  const timeoutMs = childTimeout(total)
+  // Long run: snapshots after the warm-up (5 %) and half way; the second half must not grow.
+  const memoryAt = options.long === true ? [Math.min(total, Math.max(10_000, Math.floor(total / 20))), Math.floor(total / 2)] : []
+  const nodeArgs = (role: string) =>
+    flags.cpuProfDir !== undefined && options.side === "ours"
+      ? ["--cpu-prof", `--cpu-prof-dir=${flags.cpuProfDir}`, `--cpu-prof-name=${role}-${options.mode}-c${options.concurrency}-${process.pid}-${tags}.cpuprofile`]
+      : []
+  try {
+    const consumer = options.side === "raw"
+      ? startChild("raw-consumer.ts", { key, group, count: total, warmup: options.warmup, latencies: options.mode === "paced", memoryAt }, { timeoutMs })
+      : startChild(
+        "bus-consumer.ts",
+        { prefix, group, concurrency: options.concurrency, count: total, warmup: options.warmup, latencies: options.mode === "paced", memoryAt },
+        { timeoutMs, nodeArgs: nodeArgs("consumer") }
+      )
+    const publisherConfig = { mode: options.mode, count: total, batch, rate, memoryAt }
+    const publisher = options.side === "raw"
+      ? startChild("raw-publisher.ts", { ...publisherConfig, key }, { timeoutMs })
+      : startChild(
+        "bus-publisher.ts",
+        { ...publisherConfig, prefix, maxBacklog: options.long === true ? 200_000 : undefined },
+        { timeoutMs, nodeArgs: nodeArgs("publisher") }
+      )
+    await Promise.all([consumer.message("ready"), publisher.message("ready")])
+    publisher.go()
+    if (options.long === true) startTrimmer(key, group)
+    const [pub, con] = await Promise.all([publisher.message("result"), consumer.message("result")])
+    await Promise.all([publisher.exited, consumer.exited])
+    stopTrimmer()
+    const pending = await pendingCount(admin, key, group)
+    const elapsed = (con["lastWall"] as number) - (pub["startWall"] as number)
+    return {
+      eps: (total * 1000) / elapsed,
+      publishEps: (total * 1000) / ((pub["endWall"] as number) - (pub["startWall"] as number)),
+      latency: latency(con["latencies"] as Array<number>),
+      pending,
+      publisherMemory: pub["memory"] as E2eResult["publisherMemory"],
+      consumerMemory: con["memory"] as E2eResult["consumerMemory"]
+    }
+  } finally {
+    stopTrimmer()
+    killChildren()
+    await deleteKeys(admin, prefix)
+  }
+}
+
+const checkAcked = (name: string, result: E2eResult) => {
+  if (result.pending !== 0) {
+    sample(name).notes.push(`pending after exit: ${result.pending}`)
+    log(`  WARNING ${name}: ${result.pending} entries still pending after the consumer closed`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rounds
+// ---------------------------------------------------------------------------------------------
+
+const names = {
+  xadd: "baseline  raw pipelined XADD (100/pipeline)",
+  publishBatch: "ours      publishBatch (100/batch)",
+  rawSingle: "baseline  raw XADD awaited one by one @1000/s",
+  single: "ours      publish awaited one by one @1000/s",
+  rawDrain: "baseline  raw XREADGROUP(500)+XACK drain",
+  drain1: "ours      Consumer.handle drain, c=1",
+  drain64: "ours      Consumer.handle drain, c=64",
+  rawE2e: "baseline  raw e2e, 2 processes (pipelined XADD)",
+  e2e1: "ours      e2e publishBatch→handle→ack, c=1",
+  e2e64: "ours      e2e publishBatch→handle→ack, c=64",
+  rawE2eLatency: "baseline  raw e2e latency @1000/s",
+  e2eLatency1: "ours      e2e latency @1000/s, c=1",
+  e2eLatency64: "ours      e2e latency @1000/s, c=64"
+} as const
+
+/** Runs the steps in order, or reversed (alternate rounds), so neither side always goes first. */
+const alternate = async (round: number, steps: ReadonlyArray<() => Promise<void>>) => {
+  for (const step of round % 2 === 0 ? steps : [...steps].reverse()) await step()
+}
+
+const redisVersion = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1] ?? "unknown"
+const cpus = os.cpus()
+const started = performance.now()
+const header = [
+  `@hyvve/bus benchmark${flags.quick ? " (--quick)" : ""}: ${flags.rounds} interleaved rounds, medians reported`,
+  `machine: ${cpus.length} cpus (${cpus[0]?.model.trim() ?? "unknown"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
+  `node ${process.version}, redis ${redisVersion}, ids: uuidv7 (EventId.layerUuidV7) for every bus figure`
+]
+for (const line of header) log(line)
+
+let drainPrefix: string | undefined
+try {
+  if (wants("drain")) {
+    drainPrefix = nextPrefix("drain")
+    log(`prefilling ${fmtInt(sizes.drain)} entries for the drain measurements`)
+    await prefill(admin, Keys.main(drainPrefix), sizes.drain)
+  }
+  for (let round = 0; round < flags.rounds; round++) {
+    log(`round ${round + 1}/${flags.rounds}`)
+    if (wants("publish")) {
+      const rawKey = `${nextPrefix("xadd")}:stream`
+      const oursPrefix = nextPrefix("publish")
+      await alternate(round, [
+        async () => recordEps(names.xadd, await Baseline.xaddBatches(admin, rawKey, sizes.publish, batch)),
+        async () => recordEps(names.publishBatch, await Ours.publishBatches(oursPrefix, sizes.publish, batch))
+      ])
+      await deleteKeys(admin, rawKey)
+      await deleteKeys(admin, oursPrefix)
+    }
+    if (wants("single")) {
+      const rawKey = `${nextPrefix("single")}:stream`
+      const oursPrefix = nextPrefix("single")
+      await alternate(round, [
+        async () => recordLatency(names.rawSingle, latency(await Baseline.xaddPaced(admin, rawKey, sizes.single, sizes.warmup, rate))),
+        async () => recordLatency(names.single, latency(await Ours.publishPaced(oursPrefix, sizes.single, sizes.warmup, rate)))
+      ])
+      await deleteKeys(admin, rawKey)
+      await deleteKeys(admin, oursPrefix)
+    }
+    if (drainPrefix !== undefined) {
+      const prefix = drainPrefix
+      await alternate(round, [
+        async () => recordEps(names.rawDrain, await Baseline.readAck(admin, Keys.main(prefix), `raw-r${round}`, sizes.drain)),
+        async () => recordEps(names.drain1, await Ours.drain(prefix, `ours-c1-r${round}`, sizes.drain, 1)),
+        async () => recordEps(names.drain64, await Ours.drain(prefix, `ours-c64-r${round}`, sizes.drain, 64))
+      ])
+    }
+    if (wants("e2e")) {
+      const one = async (name: string, side: "raw" | "ours", concurrency: number) => {
+        const result = await e2e({ side, mode: "batch", concurrency, count: sizes.e2e, warmup: 0 })
+        recordEps(name, result.eps)
+        checkAcked(name, result)
+      }
+      await alternate(round, [
+        () => one(names.rawE2e, "raw", 1),
+        () => one(names.e2e1, "ours", 1),
+        () => one(names.e2e64, "ours", 64)
+      ])
+    }
+    if (wants("e2e-latency")) {
+      const one = async (name: string, side: "raw" | "ours", concurrency: number) => {
+        const result = await e2e({ side, mode: "paced", concurrency, count: sizes.e2eLatency, warmup: sizes.warmup })
+        recordLatency(name, result.latency, result.publishEps)
+        checkAcked(name, result)
+      }
+      await alternate(round, [
+        () => one(names.rawE2eLatency, "raw", 1),
+        () => one(names.e2eLatency1, "ours", 1),
+        () => one(names.e2eLatency64, "ours", 64)
+      ])
+    }
+  }
+  if (drainPrefix !== undefined) await deleteKeys(admin, drainPrefix)
+
+  // ids: cuid2 (the default generator) against uuidv7, interleaved
+  const ids = { cuid2: [] as Array<number>, uuidv7: [] as Array<number> }
+  if (wants("ids")) {
+    for (let round = 0; round < flags.rounds; round++) {
+      ids.cuid2.push(Baseline.idsPerSecond(Baseline.generators.cuid2, sizes.cuid2))
+      ids.uuidv7.push(Baseline.idsPerSecond(Baseline.generators.uuidv7, sizes.uuid))
+    }
+  }
+
+  // long run: memory must stay flat
+  let long: E2eResult | undefined
+  if (wants("long")) {
+    log(`long run: ${fmtInt(flags.eventsLong)} events, publishBatch → handle c=64`)
+    long = await e2e({ side: "ours", mode: "batch", concurrency: 64, count: flags.eventsLong, warmup: 0, long: true })
+    checkAcked("long run", long)
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // the table
+  // -------------------------------------------------------------------------------------------
+
+  const out: Array<string> = ["", ...header, ""]
+  const cols = (cells: ReadonlyArray<string>) =>
+    [cells[0]!.padEnd(50), cells[1]!.padStart(10), cells[2]!.padStart(7), cells[3]!.padStart(8), cells[4]!.padStart(8), cells[5]!.padStart(11), "  ", cells[6]!.padEnd(26), cells[7]!].join(" ").trimEnd()
+  out.push(cols(["measurement", "events/s", "spread", "p50 ms", "p99 ms", "ours/base", "target", "verdict"]))
+  out.push("-".repeat(136))
+
+  const eps = (name: string) => median(samples.get(name)?.eps ?? [])
+  const spread = (name: string) => {
+    const values = samples.get(name)?.eps ?? []
+    if (values.length < 2) return ""
+    return `±${((50 * (Math.max(...values) - Math.min(...values))) / median(values)).toFixed(0)}%`
+  }
+  const p = (name: string, which: "p50" | "p99") => median(samples.get(name)?.[which] ?? [])
+  /** Median of the per-round ratios (paired, same round). */
+  const ratio = (ours: string, base: string, of: "eps" | "p50") => {
+    const a = samples.get(ours)?.[of] ?? []
+    const b = samples.get(base)?.[of] ?? []
+    return median(a.slice(0, b.length).map((x, i) => x / b[i]!))
+  }
+  const row = (name: string, options: { ratio?: number; ratioLabel?: string; target?: string; verdict?: string; latency?: boolean } = {}) => {
+    if (!samples.has(name)) return
+    const notes = samples.get(name)!.notes
+    out.push(cols([
+      name,
+      (samples.get(name)?.eps.length ?? 0) > 0 ? fmtInt(eps(name)) : "",
+      spread(name),
+      options.latency === true ? p(name, "p50").toFixed(3) : "",
+      options.latency === true ? p(name, "p99").toFixed(3) : "",
+      options.ratio === undefined ? "" : `${options.ratioLabel ?? ""}${options.ratio.toFixed(2)}×`,
+      options.target ?? "",
+      `${options.verdict ?? ""}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`
+    ]))
+  }
+  const atLeast = (value: number, floor: number) => (Number.isNaN(value) ? "n/a" : value >= floor ? "pass" : "MISS")
+  const latencyVerdict = (name: string, p50Max: number, p99Max: number) => {
+    const a = p(name, "p50")
+    const b = p(name, "p99")
+    if (Number.isNaN(a) || Number.isNaN(b)) return "n/a"
+    return a <= p50Max && b <= p99Max ? "pass" : `MISS${a > p50Max ? " (p50)" : ""}${b > p99Max ? " (p99)" : ""}`
+  }
+
+  row(names.xadd)
+  const publishRatio = ratio(names.publishBatch, names.xadd, "eps")
+  row(names.publishBatch, { ratio: publishRatio, target: "≥ 0.70× raw XADD", verdict: atLeast(publishRatio, 0.7) })
+  row(names.rawSingle, { latency: true })
+  row(names.single, {
+    latency: true,
+    ratio: ratio(names.single, names.rawSingle, "p50"),
+    ratioLabel: "p50 ",
+    target: "p50 ≤ 0.3 ms, p99 ≤ 1 ms",
+    verdict: latencyVerdict(names.single, 0.3, 1)
+  })
+  row(names.rawDrain)
+  row(names.drain1, { ratio: ratio(names.drain1, names.rawDrain, "eps"), target: "(no target)" })
+  row(names.drain64, { ratio: ratio(names.drain64, names.rawDrain, "eps"), target: "(no target)" })
+  row(names.rawE2e)
+  row(names.e2e1, { ratio: ratio(names.e2e1, names.rawE2e, "eps"), target: "(no target)" })
+  const e2eRatio = ratio(names.e2e64, names.rawE2e, "eps")
+  row(names.e2e64, { ratio: e2eRatio, target: "≥ 0.50× raw e2e", verdict: atLeast(e2eRatio, 0.5) })
+  row(names.rawE2eLatency, { latency: true })
+  for (const name of [names.e2eLatency1, names.e2eLatency64]) {
+    row(name, {
+      latency: true,
+      ratio: ratio(name, names.rawE2eLatency, "p50"),
+      ratioLabel: "p50 ",
+      target: "p50 ≤ 2 ms, p99 ≤ 10 ms",
+      verdict: latencyVerdict(name, 2, 10)
+    })
+  }
+  if (ids.cuid2.length > 0) {
+    const c = median(ids.cuid2)
+    const u = median(ids.uuidv7)
+    out.push(cols([
+      "ids       cuid2 (default) vs uuidv7, ids/s",
+      fmtInt(c),
+      "",
+      "",
+      "",
+      `${(c / u).toFixed(3)}×`,
+      "",
+      `cuid2 ${(1000 / c * 1000).toFixed(1)} µs/id, uuidv7 ${fmtInt(u)} ids/s (${(1e6 / u).toFixed(2)} µs/id)`
+    ]))
+  }
+  if (long !== undefined) {
+    const fmt = (v: number | undefined, digits: number) => (v === undefined ? "?" : v.toFixed(digits))
+    const growth = (a: number | undefined, b: number, digits: number) =>
+      a === undefined ? "?" : `${b - a >= 0 ? "+" : ""}${(b - a).toFixed(digits)}`
+    out.push("")
+    out.push(`long run: ${fmtInt(flags.eventsLong)} events, publishBatch(100) → Consumer.handle c=64, ${fmtInt(long.eps)} events/s end to end${long.pending === 0 ? ", all acked" : `, pending after exit: ${long.pending}`}`)
+    out.push(`  memory after GC, MB, at: start (after startup) | 5 % (warm) | 50 % | end;  growth 50 % → end;  flat = heap +≤ 2 MB + 5 %, RSS +≤ 32 MB + 10 %`)
+    for (const [label, m] of [["publisher", long.publisherMemory], ["consumer", long.consumerMemory]] as const) {
+      const mid = m.at[1]
+      const series = (get: (x: Memory) => number, digits: number) =>
+        [m.start, m.at[0], m.at[1], m.end].map((x) => fmt(x === undefined ? undefined : get(x), digits).padStart(7)).join(" |")
+      const heapFlat = mid === undefined ? undefined : m.end.heapUsedMb - mid.heapUsedMb <= 2 + 0.05 * mid.heapUsedMb
+      const rssFlat = mid === undefined ? undefined : m.end.rssMb - mid.rssMb <= 32 + 0.1 * mid.rssMb
+      const verdict = heapFlat === undefined || rssFlat === undefined ? "?" : heapFlat && rssFlat ? "flat" : `GROWS${heapFlat ? "" : " (heap)"}${rssFlat ? "" : " (rss)"}`
+      out.push(`  ${label.padEnd(10)} RSS        ${series((x) => x.rssMb, 0)}   ${growth(mid?.rssMb, m.end.rssMb, 0).padStart(6)}   ${verdict}`)
+      out.push(`  ${"".padEnd(10)} heap used  ${series((x) => x.heapUsedMb, 1)}   ${growth(mid?.heapUsedMb, m.end.heapUsedMb, 1).padStart(6)}`)
+      out.push(`  ${"".padEnd(10)} heap total ${series((x) => x.heapTotalMb, 1)}   ${growth(mid?.heapTotalMb, m.end.heapTotalMb, 1).padStart(6)}`)
+      out.push(`  ${"".padEnd(10)} external   ${series((x) => x.externalMb, 1)}   ${growth(mid?.externalMb, m.end.externalMb, 1).padStart(6)}`)
+    }
+  }
+  out.push("")
+  out.push(`latency rows: events/s is the rate the publisher achieved; load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`)
+  out.push(`total time ${((performance.now() - started) / 1000).toFixed(0)} s; ratios are medians of per-round ratios; "spread" is half the min–max range of events/s over the rounds`)
+  console.log(out.join("\n"))
+} catch (error) {
+  log(`FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  process.exitCode = 1
+} finally {
+  await cleanup()
+}
+
+function fmtInt(n: number): string {
+  return Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "n/a"
+}
