@@ -222,8 +222,9 @@ export class RedisStream extends Context.Service<
     /** Appends one entry (`XADD key * ...`), trimming as asked, and returns its id. */
     readonly append: (key: string, fields: Fields, trim?: Trim) => Effect.Effect<EntryId, RedisStreamError>
     /**
-     * Runs the commands atomically (`MULTI`/`EXEC`): all of them take effect or none does. Replies
-     * come back in order. A command Redis rejects fails the whole call and nothing is applied.
+     * Runs the commands atomically: all of them take effect or none does (the Redis backend runs
+     * one Lua script that checks every key's type and argument before its first write, which
+     * `MULTI`/`EXEC` cannot promise). Replies come back in order.
      */
     readonly transaction: (
       commands: ReadonlyArray<Command>
