@@ -306,6 +306,30 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           yield* h.waitUntil("the ack to land", Effect.map(h.pendingCount("slow"), (n) => n === 0))
         }))
 
+      test("a handled event whose ack cannot be sent yet is not handled again", () =>
+        Effect.gen(function*() {
+          const h = yield* harness("late-ack")
+          let acksFail = false
+          const node = yield* h.node({}, { acks: () => acksFail })
+          const rec = Recorder.make()
+          yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer), { group: "late-ack" }))
+          acksFail = true
+          const ids = yield* node.run(Publisher.publishBatch(orders(0, 3)))
+          yield* h.waitUntil("three events handled", () => rec.items.length >= 3)
+          // Acks keep failing for over three claim timeouts (a short Redis hiccup on acks only).
+          yield* h.advance("1 second")
+          acksFail = false
+          yield* h.waitUntil("the acks to land", Effect.map(h.pendingCount("late-ack"), (n) => n === 0), "15 seconds")
+          yield* h.advance(quietPeriod)
+          for (const id of ids) {
+            assert.strictEqual(
+              rec.count("late-ack", id),
+              1,
+              `handled once, not re-claimed while its ack was pending (attempts ${rec.items.filter((s) => s.eventId === id).map((s) => s.attempt)})`
+            )
+          }
+        }))
+
       test("a restarted consumer resumes after its last ack, including what it held when it stopped", () =>
         Effect.gen(function*() {
           const h = yield* harness("restart")
