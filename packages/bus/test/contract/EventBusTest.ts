@@ -221,6 +221,54 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           )
         }))
 
+      test("a handler with concurrency 4 runs at most 4 events at once, and does use all 4", () =>
+        Effect.gen(function*() {
+          const h = yield* harness("concurrency")
+          const node = yield* h.node()
+          let active = 0
+          let maxActive = 0
+          let done = 0
+          yield* node.run(Consumer.handle(OrderPlaced, () =>
+            Effect.gen(function*() {
+              active++
+              maxActive = Math.max(maxActive, active)
+              yield* Effect.sleep("50 millis")
+              active--
+              done++
+            }), { group: "parallel", concurrency: 4 }))
+          yield* node.run(Publisher.publishBatch(orders(0, 20)))
+          yield* h.waitUntil("20 events handled", () => done >= 20)
+          assert.strictEqual(maxActive, 4)
+          yield* h.waitUntil("all acked", Effect.map(h.pendingCount("parallel"), (n) => n === 0))
+        }))
+
+      test("health reports a reachable Redis, the groups with their pending count, and closed circuits", () =>
+        Effect.gen(function*() {
+          const h = yield* harness("health")
+          const node = yield* h.node()
+          const release = yield* Deferred.make<void>()
+          yield* node.run(Consumer.handle(OrderPlaced, () => Deferred.await(release), { group: "health-busy" }))
+          yield* node.run(Consumer.handle(OrderPlaced, () => Effect.void, { group: "health-idle" }))
+          yield* node.run(Publisher.publishBatch(orders(0, 3)))
+          yield* h.waitUntil("the busy group to hold its events", Effect.map(h.pendingCount("health-busy"), (n) => n === 3))
+          yield* h.waitUntil("the idle group to ack", Effect.map(h.pendingCount("health-idle"), (n) => n === 0))
+          const report = yield* node.run(Health.check)
+          assert.isTrue(report.healthy, `reasons: ${report.reasons}`)
+          assert.deepStrictEqual(report.reasons, [])
+          assert.isTrue(report.redis.reachable)
+          assert.strictEqual(report.stream.key, h.main)
+          assert.strictEqual(report.stream.length, 3)
+          const byName = new Map(report.groups.map((g) => [g.name, g]))
+          assert.strictEqual(byName.get("health-busy")?.pending, 3)
+          assert.strictEqual(byName.get("health-idle")?.pending, 0)
+          assert.strictEqual(byName.get("health-idle")?.lag, 0)
+          const subs = new Map(report.subscriptions.map((sub) => [sub.group, sub]))
+          assert.strictEqual(subs.get("health-busy")?.circuit, "closed")
+          assert.strictEqual(subs.get("health-idle")?.circuit, "closed")
+          assert.strictEqual(report.dlq.size, 0)
+          yield* Deferred.succeed(release, undefined)
+        }))
+
       test("a batch with an invalid payload appends nothing", () =>
         Effect.gen(function*() {
           const h = yield* harness("atomic-batch")
@@ -663,6 +711,34 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           assert.deepStrictEqual(page.entries.map((e) => e.group), ["broken"])
         }))
 
+      test("a handler over its timeout fails with HandlerTimeout, and a defect counts as a failure", () =>
+        Effect.gen(function*() {
+          const h = yield* harness("timeout-defect")
+          const node = yield* h.node()
+          const rec = Recorder.make()
+          const once = Retry.delays(["100 millis"])
+          yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer, () => Effect.sleep("10 seconds")), {
+            group: "too-slow",
+            timeout: "100 millis",
+            retry: once
+          }))
+          yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer, () => Effect.die(new Error("handler bug"))), {
+            group: "buggy",
+            retry: once
+          }))
+          yield* node.run(Publisher.publish(OrderPlaced, order(1), ctx()))
+          yield* h.waitUntil("both groups to dead-letter", Effect.map(dlqSize(node), (n) => n >= 2))
+          yield* h.advance(quietPeriod)
+          assert.deepStrictEqual(rec.of("too-slow").map((s) => s.attempt), [1, 2])
+          assert.deepStrictEqual(rec.of("buggy").map((s) => s.attempt), [1, 2])
+          const slow = (yield* dlqPage(node, { group: "too-slow" })).entries
+          const buggy = (yield* dlqPage(node, { group: "buggy" })).entries
+          assert.strictEqual(slow[0]?.error.tag, "HandlerTimeout")
+          assert.strictEqual(slow[0]?.attempts, 2)
+          assert.deepStrictEqual(buggy[0]?.error, { tag: "Defect", message: "handler bug" })
+          assert.strictEqual(buggy[0]?.attempts, 2)
+        }))
+
       test("a non-retryable failure is dead-lettered on the first failure", () =>
         Effect.gen(function*() {
           const h = yield* harness("non-retryable")
@@ -736,6 +812,28 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           assert.strictEqual(yield* h.redis.length(h.main), 1)
           const missing = yield* node.run(Dlq.Dlq.use((dlq) => dlq.retry(entry.id))).pipe(Effect.flip)
           assert.strictEqual(missing._tag, "DlqEntryNotFound")
+        }))
+
+      test("retrying all DLQ entries of a group re-drives exactly those", () =>
+        Effect.gen(function*() {
+          const h = yield* harness("dlq-retry-all")
+          const node = yield* h.node()
+          const rec = Recorder.make()
+          let broken = true
+          const handler = () => broken ? Effect.fail(new Retry.NonRetryable({ message: "down" })) : Effect.void
+          yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer, handler), { group: "redrive-a" }))
+          yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer, handler), { group: "redrive-b" }))
+          yield* node.run(Publisher.publishBatch(orders(0, 3)))
+          yield* h.waitUntil("six DLQ entries", Effect.map(dlqSize(node), (n) => n >= 6))
+          broken = false
+          const count = yield* node.run(Dlq.Dlq.use((dlq) => dlq.retryAll({ group: "redrive-a" })))
+          assert.strictEqual(count, 3)
+          yield* h.waitUntil("group a to handle the three again", () => rec.of("redrive-a").length >= 6)
+          yield* h.advance(quietPeriod)
+          assert.deepStrictEqual(rec.of("redrive-a").slice(3).map((s) => s.attempt), [1, 1, 1])
+          assert.strictEqual(rec.of("redrive-b").length, 3, "group b is not re-driven")
+          const left = (yield* dlqPage(node)).entries
+          assert.deepStrictEqual(left.map((e) => e.group), ["redrive-b", "redrive-b", "redrive-b"])
         }))
 
       test("deleting and purging DLQ entries leaves the others", () =>
