@@ -10,7 +10,9 @@
  */
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as JsonSchema from "effect/JsonSchema"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Struct from "effect/Struct"
 import * as EventError from "./EventError.ts"
@@ -198,14 +200,13 @@ export const RawJson = Schema.fromJsonString(Raw)
  * @category decoding
  * @since 0.1.0
  */
-export const decodeJson = (text: string): Effect.Effect<Raw, EventError.MalformedEnvelope> =>
-  Effect.flatMap(
-    Effect.try({
-      try: (): unknown => JSON.parse(text),
-      catch: (cause) => malformed(text, [{ path: "", message: `Expected JSON text: ${errorMessage(cause)}` }])
-    }),
-    (json) => Effect.mapError(decodeRaw(json), (error) => malformed(text, issues.fromSchemaError(error)))
-  )
+export const decodeJson = (text: string): Exit.Exit<Raw, EventError.MalformedEnvelope> => {
+  const json = Result.try({ try: (): unknown => JSON.parse(text), catch: errorMessage })
+  if (Result.isFailure(json)) {
+    return Exit.fail(malformed(text, [{ path: "", message: `Expected JSON text: ${json.failure}` }]))
+  }
+  return Exit.mapError(decodeRaw(json.success), (error) => malformed(text, issues.fromSchemaError(error)))
+}
 
 /**
  * Serialises a {@link Raw} envelope to JSON text, the exact inverse of {@link decodeJson}.
@@ -264,7 +265,7 @@ export const jsonSchema = (eventType: EventType.Any): JsonSchema.Document<"draft
 
 const maxRawLength = 1024
 
-const decodeRaw = Schema.decodeUnknownEffect(Raw, { errors: "all" })
+const decodeRaw = Schema.decodeUnknownExit(Raw, { errors: "all" })
 
 const rawKeys = Struct.keys(Raw.fields)
 

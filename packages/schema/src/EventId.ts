@@ -59,8 +59,8 @@ export const cuid2: IdGenerator = { next: createId }
  * **Details**
  *
  * The 74 random bits of each id come from a pool refilled 1,024 ids at a time: drawing 16 fresh bytes from the
- * system for every id cost more than the rest of publishing. Ids minted in the same millisecond are unique but not
- * ordered among themselves.
+ * system for every id cost more than the rest of publishing. Ids minted in the same millisecond carry an
+ * incrementing counter, so ids sort in the order they were minted.
  *
  * @category constructors
  * @since 0.1.0
@@ -68,16 +68,30 @@ export const cuid2: IdGenerator = { next: createId }
 export const uuidV7: IdGenerator = (() => {
   const pool = new Uint8Array(16 * 1024)
   let offset = pool.length
-  const rng = () => {
-    if (offset === pool.length) {
-      randomFillSync(pool)
-      offset = 0
+  let msecs = -1
+  let seq = 0
+  return {
+    next: () => {
+      if (offset === pool.length) {
+        randomFillSync(pool)
+        offset = 0
+      }
+      const random = pool.subarray(offset, offset + 16)
+      offset += 16
+      // RFC 9562 §6.2 method 1, as `uuid` does internally: a random 31-bit counter per millisecond, incremented
+      // for every further id in the same millisecond, so ids sort in minting order. An id's wall-clock time is
+      // part of its value, not a measurement, so it reads `Date.now` directly.
+      const now = Date.now()
+      if (now > msecs) {
+        msecs = now
+        seq = ((random[6]! & 0x7f) << 24) | (random[7]! << 16) | (random[8]! << 8) | random[9]!
+      } else {
+        seq = (seq + 1) | 0
+        if (seq === 0) msecs++
+      }
+      return v7({ msecs, seq, random })
     }
-    const bytes = pool.subarray(offset, offset + 16)
-    offset += 16
-    return bytes
   }
-  return { next: () => v7({ rng }) }
 })()
 
 /**

@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as JsonSchema from "effect/JsonSchema"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
@@ -208,8 +208,8 @@ export const isEventType = (u: unknown): u is Any => Predicate.hasProperty(u, Ty
 export const validate = <E extends Any>(
   eventType: E,
   payload: unknown
-): Effect.Effect<Payload<E>, EventError.InvalidPayload> =>
-  Effect.mapError(internal.codecOf(eventType).validate(payload), invalidPayload(eventType))
+): Exit.Exit<Payload<E>, EventError.InvalidPayload> =>
+  Exit.mapError(internal.codecOf(eventType).validate(payload), invalidPayload(eventType))
 
 /**
  * Checks a payload and encodes it to the JSON value that goes into an envelope's `data`. Fails with `InvalidPayload`
@@ -221,8 +221,8 @@ export const validate = <E extends Any>(
 export const encodePayload = <E extends Any>(
   eventType: E,
   payload: NoInfer<Payload<E>>
-): Effect.Effect<Schema.Json, EventError.InvalidPayload> =>
-  Effect.mapError(internal.codecOf(eventType).encode(payload), invalidPayload(eventType))
+): Exit.Exit<Schema.Json, EventError.InvalidPayload> =>
+  Exit.mapError(internal.codecOf(eventType).encode(payload), invalidPayload(eventType))
 
 /**
  * Decodes an envelope's `data` published at `version`. The current version is decoded with the current schema; a
@@ -240,12 +240,12 @@ export const decodePayload = <E extends Any>(
   eventType: E,
   version: string,
   data: unknown
-): Effect.Effect<Payload<E>, EventError.InvalidPayload | EventError.UnknownVersion> => {
+): Exit.Exit<Payload<E>, EventError.InvalidPayload | EventError.UnknownVersion> => {
   const codec = internal.codecOf(eventType)
-  if (version === eventType.version) return Effect.mapError(codec.decode(data), invalidPayload(eventType))
+  if (version === eventType.version) return Exit.mapError(codec.decode(data), invalidPayload(eventType))
   const upgrade = codec.upgrades.get(version)
   if (upgrade === undefined) {
-    return Effect.fail(
+    return Exit.fail(
       new EventError.UnknownVersion({
         eventType: eventType.type,
         version,
@@ -253,7 +253,7 @@ export const decodePayload = <E extends Any>(
       })
     )
   }
-  return Effect.mapError(upgrade(data), invalidPayload(eventType))
+  return Exit.mapError(upgrade(data), invalidPayload(eventType))
 }
 
 /**
@@ -286,8 +286,8 @@ export const makeEnvelope = <E extends Any>(
   eventType: E,
   payload: NoInfer<Payload<E>>,
   meta: Meta
-): Effect.Effect<Envelope.Envelope<E>, EventError.InvalidPayload> =>
-  Effect.map(validate(eventType, payload), (data) => internal.envelope(eventType, header(meta), data))
+): Exit.Exit<Envelope.Envelope<E>, EventError.InvalidPayload> =>
+  Exit.map(validate(eventType, payload), (data) => internal.envelope(eventType, header(meta), data))
 
 /**
  * Creates a wire-ready envelope straight from a payload, validating and encoding the payload in one pass.
@@ -303,8 +303,8 @@ export const makeRaw = <E extends Any>(
   eventType: E,
   payload: NoInfer<Payload<E>>,
   meta: Meta
-): Effect.Effect<Envelope.Raw, EventError.InvalidPayload> =>
-  Effect.map(
+): Exit.Exit<Envelope.Raw, EventError.InvalidPayload> =>
+  Exit.map(
     encodePayload(eventType, payload),
     (data) => ({ ...header(meta), type: eventType.type, version: eventType.version, data })
   )
@@ -318,12 +318,10 @@ export const makeRaw = <E extends Any>(
 export const toRaw = <E extends Any>(
   eventType: E,
   envelope: NoInfer<Envelope.Envelope<E>>
-): Effect.Effect<Envelope.Raw, EventError.InvalidPayload> => {
+): Exit.Exit<Envelope.Raw, EventError.InvalidPayload> => {
   const of: Envelope.Of<string, unknown> = envelope
-  return Effect.mapError(
-    Effect.map(internal.codecOf(eventType).encode(of.data), (data) => ({ ...of, data })),
-    invalidPayload(eventType)
-  )
+  const data = Exit.mapError(internal.codecOf(eventType).encode(of.data), invalidPayload(eventType))
+  return Exit.map(data, (encoded): Envelope.Raw => ({ ...of, data: encoded }))
 }
 
 /**
@@ -341,14 +339,14 @@ export const toRaw = <E extends Any>(
 export const fromRaw = <E extends Any>(
   eventType: E,
   raw: Envelope.Raw
-): Effect.Effect<
+): Exit.Exit<
   Envelope.Envelope<E>,
   EventError.InvalidPayload | EventError.UnknownVersion | EventError.TypeMismatch
 > => {
   if (raw.type !== eventType.type) {
-    return Effect.fail(new EventError.TypeMismatch({ expected: eventType.type, actual: raw.type }))
+    return Exit.fail(new EventError.TypeMismatch({ expected: eventType.type, actual: raw.type }))
   }
-  return Effect.map(decodePayload(eventType, raw.version, raw.data), (data) => internal.envelope(eventType, raw, data))
+  return Exit.map(decodePayload(eventType, raw.version, raw.data), (data) => internal.envelope(eventType, raw, data))
 }
 
 /**

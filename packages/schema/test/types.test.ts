@@ -2,6 +2,7 @@
  * Type-level tests: `tsc` checks this file (it is in the typecheck's `include`), so every `@ts-expect-error` below
  * proves that the marked line does not compile. At run time the calls only build Effects that are never run.
  */
+import type * as Exit from "effect/Exit"
 import { describe, expectTypeOf, it } from "@effect/vitest"
 import type { Effect, Option } from "effect"
 import { Schema } from "effect"
@@ -101,27 +102,27 @@ describe("types", () => {
 
   it("runtime functions return precise types and typed errors", () => {
     expectTypeOf(EventType.validate(ApprovalApproved, {})).toEqualTypeOf<
-      Effect.Effect<EventType.Payload<typeof ApprovalApproved>, EventError.InvalidPayload>
+      Exit.Exit<EventType.Payload<typeof ApprovalApproved>, EventError.InvalidPayload>
     >()
     expectTypeOf(EventType.decodePayload(ApprovalApproved, "1.0", {})).toEqualTypeOf<
-      Effect.Effect<
+      Exit.Exit<
         EventType.Payload<typeof ApprovalApproved>,
         EventError.InvalidPayload | EventError.UnknownVersion
       >
     >()
     expectTypeOf(EventType.fromRaw(ApprovalApproved, { ...meta, type: "x", version: "1", data: null })).toEqualTypeOf<
-      Effect.Effect<
+      Exit.Exit<
         Envelope.Envelope<typeof ApprovalApproved>,
         EventError.InvalidPayload | EventError.UnknownVersion | EventError.TypeMismatch
       >
     >()
-    expectTypeOf(Envelope.decodeJson("")).toEqualTypeOf<Effect.Effect<Envelope.Raw, EventError.MalformedEnvelope>>()
+    expectTypeOf(Envelope.decodeJson("")).toEqualTypeOf<Exit.Exit<Envelope.Raw, EventError.MalformedEnvelope>>()
   })
 
   it("fromRaw with a union of event types yields the union of their envelopes", () => {
     const decode = (event: Users, raw: Envelope.Raw) => EventType.fromRaw(event, raw)
     expectTypeOf(decode).returns.toEqualTypeOf<
-      Effect.Effect<
+      Exit.Exit<
         Envelope.Envelope<Users>,
         EventError.InvalidPayload | EventError.UnknownVersion | EventError.TypeMismatch
       >

@@ -1,4 +1,4 @@
-import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import type * as Envelope from "../Envelope.ts"
 import type * as EventType from "../EventType.ts"
@@ -7,16 +7,20 @@ import * as name from "./name.ts"
 /** Key of the compiled codecs an event type carries. */
 export const CodecId: unique symbol = Symbol.for("@hyvve/schema/EventType/Codec")
 
-/** Decoders and encoders compiled once per event type, so the per-event path only runs them. */
+/**
+ * Decoders and encoders compiled once per event type, so the per-event path only runs them. They are synchronous:
+ * an `Exit` is also an `Effect`, so callers can yield the result or inspect it without running a fiber, which the
+ * bus does for every event it reads.
+ */
 export interface Codec<out A> {
   /** Checks an in-memory (decoded) payload. */
-  readonly validate: (payload: unknown) => Effect.Effect<A, Schema.SchemaError>
+  readonly validate: (payload: unknown) => Exit.Exit<A, Schema.SchemaError>
   /** Checks and encodes an in-memory payload to its JSON form. */
-  readonly encode: (payload: unknown) => Effect.Effect<Schema.Json, Schema.SchemaError>
+  readonly encode: (payload: unknown) => Exit.Exit<Schema.Json, Schema.SchemaError>
   /** Decodes the JSON form of the current version. */
-  readonly decode: (data: unknown) => Effect.Effect<A, Schema.SchemaError>
+  readonly decode: (data: unknown) => Exit.Exit<A, Schema.SchemaError>
   /** Decodes the JSON form of each previous version and migrates it to the current one, by version. */
-  readonly upgrades: ReadonlyMap<string, (data: unknown) => Effect.Effect<A, Schema.SchemaError>>
+  readonly upgrades: ReadonlyMap<string, (data: unknown) => Exit.Exit<A, Schema.SchemaError>>
 }
 
 /** Compiles the codec of an event type from its payload schema and its previous versions. */
@@ -24,15 +28,18 @@ export const compile = <P extends EventType.PayloadSchema>(
   payload: P,
   previous: ReadonlyArray<EventType.PreviousOptions<EventType.PayloadSchema, P>>
 ): Codec<P["Type"]> => {
-  // `decodeUnknownEffect(payload)` reads the schema's Encoded side, which is what a migration returns.
-  const fromEncoded = Schema.decodeUnknownEffect(payload, options)
+  // `decodeUnknownExit(payload)` reads the schema's Encoded side, which is what a migration returns.
+  const fromEncoded = Schema.decodeUnknownExit(payload, options)
   return {
-    validate: Schema.decodeUnknownEffect(Schema.toType(payload), options),
-    encode: Schema.encodeUnknownEffect(Schema.toCodecJson(payload), options),
-    decode: Schema.decodeUnknownEffect(Schema.toCodecJson(payload), options),
+    validate: Schema.decodeUnknownExit(Schema.toType(payload), options),
+    encode: Schema.encodeUnknownExit(Schema.toCodecJson(payload), options),
+    decode: Schema.decodeUnknownExit(Schema.toCodecJson(payload), options),
     upgrades: new Map(previous.map((old) => {
-      const decodeOld = Schema.decodeUnknownEffect(Schema.toCodecJson(old.payload), options)
-      return [old.version, (data: unknown) => Effect.flatMap(decodeOld(data), (value) => fromEncoded(old.migrate(value)))]
+      const decodeOld = Schema.decodeUnknownExit(Schema.toCodecJson(old.payload), options)
+      return [old.version, (data: unknown) => {
+        const decoded = decodeOld(data)
+        return Exit.isSuccess(decoded) ? fromEncoded(old.migrate(decoded.value)) : decoded
+      }]
     }))
   }
 }
