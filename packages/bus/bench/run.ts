@@ -3,6 +3,7 @@
  * Every figure is a ratio against a baseline measured in the same run, interleaved round by round
  * (the order flips every round), and the table reports medians over the rounds. See README.md.
  */
+import { execFileSync } from "node:child_process"
 import os from "node:os"
 import { Keys } from "../src/index.ts"
 import * as Baseline from "./baseline.ts"
@@ -243,11 +244,22 @@ const alternate = async (round: number, steps: ReadonlyArray<() => Promise<void>
 
 const redisVersion = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1] ?? "unknown"
 const cpus = os.cpus()
+/** The commit measured, and whether the bus/schema sources differ from it. */
+const revision = (() => {
+  try {
+    const git = (...args: Array<string>) => execFileSync("git", args, { cwd: new URL(".", import.meta.url), encoding: "utf8" }).trim()
+    const dirty = git("status", "--porcelain", "--", "../src", "../../schema/src") !== ""
+    return `${git("rev-parse", "--short", "HEAD")}${dirty ? " + uncommitted changes in packages/{bus,schema}/src" : ""}`
+  } catch {
+    return "unknown"
+  }
+})()
 const started = performance.now()
 const header = [
   `@hyvve/bus benchmark${flags.quick ? " (--quick)" : ""}: ${flags.rounds} interleaved rounds, medians reported`,
   `machine: ${cpus.length} cpus (${cpus[0]?.model.trim() ?? "unknown"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
-  `node ${process.version}, redis ${redisVersion}, ids: uuidv7 (EventId.layerUuidV7) for every bus figure`
+  `node ${process.version}, redis ${redisVersion}, ids: uuidv7 (EventId.layerUuidV7) for every bus figure`,
+  `source: ${revision}`
 ]
 for (const line of header) log(line)
 

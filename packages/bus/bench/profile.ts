@@ -1,0 +1,133 @@
+/**
+ * Profiling helper (not part of `npm run bench`).
+ *
+ *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts publish [--events=N]
+ *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts drain [--events=N] [--concurrency=N]
+ *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts raw-publish|raw-drain [--events=N]
+ *   node packages/bus/bench/profile.ts summary FILE.cpuprofile [--top=N]
+ *
+ * `publish` runs only `publishBatch` (100 per batch); `drain` pre-fills a stream (untimed, raw
+ * ioredis) and drains it with `Consumer.handle`. `summary` prints the top self-time functions of a
+ * profile and the self time per package.
+ */
+import { readFileSync } from "node:fs"
+import { Keys } from "../src/index.ts"
+import { connect, deleteKeys, prefill } from "./lib.ts"
+import * as Baseline from "./baseline.ts"
+import * as Ours from "./ours.ts"
+
+const [command, ...rest] = process.argv.slice(2)
+const option = (name: string, fallback: number) => {
+  const raw = rest.find((arg) => arg.startsWith(`--${name}=`))
+  return raw === undefined ? fallback : Number(raw.slice(name.length + 3))
+}
+
+interface ProfileNode {
+  readonly id: number
+  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
+}
+interface Profile {
+  readonly nodes: ReadonlyArray<ProfileNode>
+  readonly samples: ReadonlyArray<number>
+  readonly timeDeltas: ReadonlyArray<number>
+}
+
+const packageOf = (url: string, name: string): string => {
+  if (url === "") return name.startsWith("(") ? name : "(native)"
+  if (url.includes("/node_modules/.pnpm/")) return /\/node_modules\/\.pnpm\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? "deps"
+  if (url.includes("/packages/bus/src/")) return "@hyvve/bus"
+  if (url.includes("/packages/schema/src/")) return "@hyvve/schema"
+  if (url.includes("/packages/bus/bench/")) return "bench"
+  if (url.startsWith("node:")) return "node"
+  return "other"
+}
+
+const summary = (file: string, top: number) => {
+  const profile = JSON.parse(readFileSync(file, "utf8")) as Profile
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]))
+  const self = new Map<string, number>()
+  const perPackage = new Map<string, number>()
+  let total = 0
+  for (let i = 0; i < profile.samples.length; i++) {
+    const node = byId.get(profile.samples[i]!)
+    const dt = profile.timeDeltas[i] ?? 0
+    if (node === undefined) continue
+    const { functionName, lineNumber, url } = node.callFrame
+    const short = url.replace(/^.*\/node_modules\/\.pnpm\/[^/]+\/node_modules\//, "").replace(/^.*\/packages\//, "packages/")
+    const key = `${functionName || "(anonymous)"}  ${short}${url === "" ? "" : `:${lineNumber + 1}`}`
+    self.set(key, (self.get(key) ?? 0) + dt)
+    const pkg = packageOf(url, functionName)
+    perPackage.set(pkg, (perPackage.get(pkg) ?? 0) + dt)
+    total += dt
+  }
+  const pct = (us: number) => `${((100 * us) / total).toFixed(1).padStart(5)} %`
+  console.log(`${file}: ${(total / 1e6).toFixed(2)} s sampled`)
+  console.log("self time by package:")
+  for (const [name, us] of [...perPackage].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`  ${pct(us)}  ${name}`)
+  console.log(`top ${top} functions by self time:`)
+  for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`)
+}
+
+const prefix = `hyvve-bench:${process.pid}:profile`
+switch (command) {
+  case "publish": {
+    const events = option("events", 200_000)
+    const redis = await connect("hyvve-bench:profile")
+    try {
+      const eps = await Ours.publishBatches(prefix, events, 100)
+      console.log(`publishBatch: ${Math.round(eps)} events/s over ${events} events`)
+    } finally {
+      await deleteKeys(redis, prefix)
+      await redis.quit()
+    }
+    break
+  }
+  case "drain": {
+    const events = option("events", 100_000)
+    const concurrency = option("concurrency", 64)
+    const redis = await connect("hyvve-bench:profile")
+    try {
+      await prefill(redis, Keys.main(prefix), events)
+      const eps = await Ours.drain(prefix, "profile", events, concurrency)
+      console.log(`drain c=${concurrency}: ${Math.round(eps)} events/s over ${events} events`)
+    } finally {
+      await deleteKeys(redis, prefix)
+      await redis.quit()
+    }
+    break
+  }
+  case "raw-publish": {
+    const events = option("events", 200_000)
+    const redis = await connect("hyvve-bench:profile")
+    try {
+      const eps = await Baseline.xaddBatches(redis, `${prefix}:raw`, events, 100)
+      console.log(`raw pipelined XADD: ${Math.round(eps)} events/s over ${events} events`)
+    } finally {
+      await deleteKeys(redis, prefix)
+      await redis.quit()
+    }
+    break
+  }
+  case "raw-drain": {
+    const events = option("events", 100_000)
+    const redis = await connect("hyvve-bench:profile")
+    try {
+      await prefill(redis, `${prefix}:raw`, events)
+      const eps = await Baseline.readAck(redis, `${prefix}:raw`, "profile", events)
+      console.log(`raw drain: ${Math.round(eps)} events/s over ${events} events`)
+    } finally {
+      await deleteKeys(redis, prefix)
+      await redis.quit()
+    }
+    break
+  }
+  case "summary": {
+    const file = rest.find((arg) => !arg.startsWith("--"))
+    if (file === undefined) throw new Error("summary needs a .cpuprofile file")
+    summary(file, option("top", 30))
+    break
+  }
+  default:
+    console.error("usage: profile.ts publish|drain|raw-publish|raw-drain [--events=N] [--concurrency=N] | summary FILE [--top=N]")
+    process.exitCode = 2
+}
