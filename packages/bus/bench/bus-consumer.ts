@@ -22,13 +22,13 @@ interface Config {
 }
 
 const config = childConfig<Config>()
-guardChild(config.timeoutMs)
+let handled = 0
+guardChild(config.timeoutMs, () => `handled ${handled} of ${config.count}`)
 
 const program = Effect.gen(function*() {
   const done = yield* Deferred.make<void>()
   const latencies = new Float64Array(config.latencies ? Math.max(0, config.count - config.warmup) : 0)
   let recorded = 0
-  let handled = 0
   let firstWall = 0
   let lastWall = 0
   const mem = checkpoints(config.memoryAt)

@@ -273,12 +273,13 @@ export const send = (message: Record<string, unknown>): void => {
  * In a child: exits when the parent goes away (stdin closes) or after `timeoutMs`, so no child
  * outlives a crashed or interrupted bench.
  */
-export const guardChild = (timeoutMs: number): void => {
+export const guardChild = (timeoutMs: number, progress?: () => string): void => {
   process.stdin.on("end", () => process.exit(4))
   process.stdin.on("close", () => process.exit(4))
   process.stdin.resume()
   setTimeout(() => {
-    process.stderr.write(`child ${process.argv[process.argv.length - 2]} timed out after ${timeoutMs} ms\n`)
+    const script = process.argv[process.argv.length - 2]!.split("/").pop()
+    process.stderr.write(`${script} timed out after ${timeoutMs} ms${progress === undefined ? "" : ` (${progress()})`}\n`)
     process.exit(3)
   }, timeoutMs).unref()
 }

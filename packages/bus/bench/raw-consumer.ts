@@ -21,7 +21,8 @@ interface Config {
 }
 
 const config = childConfig<Config>()
-guardChild(config.timeoutMs)
+let handled = 0
+guardChild(config.timeoutMs, () => `handled ${handled} of ${config.count}`)
 
 const redis = await connect("hyvve-bench:raw-consumer")
 await redis.call("XGROUP", "CREATE", config.key, config.group, "$", "MKSTREAM")
@@ -30,7 +31,6 @@ send({ kind: "ready" })
 
 const latencies = new Float64Array(config.latencies ? Math.max(0, config.count - config.warmup) : 0)
 let recorded = 0
-let handled = 0
 let firstWall = 0
 let lastWall = 0
 const deadline = Date.now() + config.timeoutMs
