@@ -88,8 +88,8 @@ export const published = (type: string, count = 1): Effect.Effect<void> => Metri
  * @category metrics
  * @since 0.1.0
  */
-export const delivered = (group: string, type: string): Effect.Effect<void> =>
-  Metric.update(deliveredBy(`${group}\u0000${type}`), 1)
+export const delivered = (group: string, type: string, count = 1): Effect.Effect<void> =>
+  Metric.update(deliveredBy(`${group}\u0000${type}`), count)
 
 /**
  * Counts acknowledged deliveries.
@@ -97,8 +97,8 @@ export const delivered = (group: string, type: string): Effect.Effect<void> =>
  * @category metrics
  * @since 0.1.0
  */
-export const acked = (group: string, type: string): Effect.Effect<void> =>
-  Metric.update(ackedBy(`${group}\u0000${type}`), 1)
+export const acked = (group: string, type: string, count = 1): Effect.Effect<void> =>
+  Metric.update(ackedBy(`${group}\u0000${type}`), count)
 
 /**
  * Counts handler failures.
@@ -106,8 +106,8 @@ export const acked = (group: string, type: string): Effect.Effect<void> =>
  * @category metrics
  * @since 0.1.0
  */
-export const failed = (group: string, type: string): Effect.Effect<void> =>
-  Metric.update(failedBy(`${group}\u0000${type}`), 1)
+export const failed = (group: string, type: string, count = 1): Effect.Effect<void> =>
+  Metric.update(failedBy(`${group}\u0000${type}`), count)
 
 /**
  * Counts scheduled retries.

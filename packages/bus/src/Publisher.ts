@@ -153,7 +153,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
         Effect.withSpan("Publisher.publish", {
           kind: "producer",
           attributes: { "messaging.system": "redis", "messaging.destination.name": stream, "hyvve.event.type": event.type }
-        })
+        }, noStackTrace)
       )
 
     const publishBatch = (items: ReadonlyArray<Item>) =>
@@ -177,7 +177,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
         Effect.withSpan("Publisher.publishBatch", {
           kind: "producer",
           attributes: { "messaging.system": "redis", "messaging.destination.name": stream, "messaging.batch.message_count": items.length }
-        })
+        }, noStackTrace)
       )
 
     return Publisher.of({ publish, publishBatch })
@@ -219,6 +219,9 @@ export const publishBatch = (
   Publisher.use((publisher) => publisher.publishBatch(items))
 
 // --- internal ---
+
+// A stack trace per span cost ~5 % of throughput; the span's name already says where it is.
+const noStackTrace = { captureStackTrace: false } as const
 
 // The W3C traceparent of the current span (the publish span), so consumers continue the trace.
 const currentTraceparent: Effect.Effect<string | undefined> = Effect.map(

@@ -12,6 +12,7 @@
  *
  * @since 0.1.0
  */
+import { EventError } from "@hyvve/schema"
 import { Cause, Clock, Context, Duration, Effect, Layer, Option, Predicate, Schedule, Schema } from "effect"
 import * as Keys from "./Keys.ts"
 import * as Metrics from "./Metrics.ts"
@@ -147,14 +148,17 @@ export const exponential = (base: Duration.Input, times: number): Schedule.Sched
 export const defaultSchedule: Schedule.Schedule<number, unknown> = delays(["1 minute", "5 minutes", "30 minutes"])
 
 /**
- * True unless the error says it is not retryable (`isRetryable === false`, as `NonRetryable`
- * and schema decode failures do).
+ * True unless retrying cannot help: the error says so (`isRetryable === false`, as `NonRetryable`
+ * does), or it is a schema failure (`Schema.SchemaError`, or an `@hyvve/schema` decode or payload
+ * error), since the same data fails the same way on every attempt.
  *
  * @category guards
  * @since 0.1.0
  */
 export const isRetryable = (failure: Failure): boolean =>
-  !(Predicate.hasProperty(failure.error, "isRetryable") && failure.error.isRetryable === false)
+  !(Predicate.hasProperty(failure.error, "isRetryable") && failure.error.isRetryable === false) &&
+  !Schema.isSchemaError(failure.error) &&
+  !EventError.isEventError(failure.error)
 
 /**
  * Builds a policy from a schedule (any input type: the failure is passed as input) and an

@@ -1,0 +1,17 @@
+/**
+ * Where the integration tests find Redis and Postgres, and the unique key prefix that keeps
+ * parallel runs (and the developer's own data) apart. `scripts/run.sh test` exports
+ * REDIS_URL / TEST_DATABASE_URL and HYVVE_TEST_RUN; a bare `vitest` falls back to the local
+ * servers on their standard ports.
+ */
+import { randomUUID } from "node:crypto"
+
+export const redisUrl: string = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
+
+export const databaseUrl: string = process.env["TEST_DATABASE_URL"] ??
+  "postgres://postgres@127.0.0.1:5432/hyvve_test"
+
+const run = process.env["HYVVE_TEST_RUN"] ?? `dev${process.pid}`
+
+/** A key prefix no other test, run or user shares: `hyvve-test:<run>:<label>:<random>`. */
+export const uniquePrefix = (label: string): string => `hyvve-test:${run}:${label}:${randomUUID().slice(0, 8)}`
