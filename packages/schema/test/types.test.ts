@@ -2,9 +2,9 @@
  * Type-level tests: `tsc` checks this file (it is in the typecheck's `include`), so every `@ts-expect-error` below
  * proves that the marked line does not compile. At run time the calls only build Effects that are never run.
  */
-import type * as Exit from "effect/Exit"
+import type { Exit } from "effect"
 import { describe, expectTypeOf, it } from "@effect/vitest"
-import type { Effect, Option } from "effect"
+import type { Option } from "effect"
 import { Schema } from "effect"
 import {
   type AgentCompleted,
