@@ -26,7 +26,6 @@ import {
   Cause,
   Clock,
   Context,
-  Deferred,
   Duration,
   Effect,
   Exit,
@@ -38,7 +37,6 @@ import {
   Schedule,
   Schema,
   type Scope,
-  Semaphore,
   Stream,
   Tracer
 } from "effect"
@@ -856,16 +854,27 @@ const runHandler = <Err, R>(
     const { redis, settings } = deps
     const markerTtl = settings.retention
 
+    // What happens after a failed run: the retry policy (or the DLQ) takes the delivery.
+    const onFailure = (delivery: EngineDelivery, cause: Cause.Cause<unknown>): Effect.Effect<void, RedisStream.RedisStreamError> => {
+      // Interrupted at shutdown: not handled, so not settled; the entry stays pending.
+      if (Cause.hasInterruptsOnly(cause)) return Effect.interrupt
+      const failure = Retry.failureFromCause(cause)
+      return Effect.logWarning("handler failed").pipe(
+        Effect.annotateLogs({ type: delivery.event.type, attempt: delivery.attempt, error: failure.message }),
+        Effect.andThen(delivery.failWith(failure))
+      )
+    }
+
+    const onSuccess = (delivery: EngineDelivery) =>
+      options.idempotent ?
+        Effect.andThen(redis.setMarker(Keys.done(settings.prefix, spec.group, delivery.event.id), markerTtl), delivery.ack) :
+        delivery.ack
+
+    // Runs the handler for one delivery and settles it. This is the per-event path, so it is one
+    // chain of combinators (no generator), with the clock read synchronously.
     const runOne = (delivery: EngineDelivery): Effect.Effect<void, never, R> => {
       const event = delivery.event
-      const info: DeliveryInfo = {
-        group: delivery.group,
-        stream: delivery.stream,
-        entryId: delivery.entryId,
-        attempt: delivery.attempt
-      }
-      const marker = Keys.done(settings.prefix, spec.group, event.id)
-      let body: Effect.Effect<void, Err | HandlerTimeout, R> = options.handler(event, info)
+      let body: Effect.Effect<void, Err | HandlerTimeout, R> = options.handler(event, delivery)
       if (options.timeout !== undefined) {
         const timeout = options.timeout
         body = Effect.timeoutOrElse(body, {
@@ -888,91 +897,70 @@ const runHandler = <Err, R>(
         ),
         event.traceparent
       )
-      return Effect.gen(function*() {
-        if (options.idempotent) {
-          const [done] = yield* redis.markersExist([marker])
-          if (done === true) {
-            yield* Effect.logDebug("skipping an event this group already completed").pipe(
-              Effect.annotateLogs({ eventId: event.id })
+      const run = Effect.clockWith((clock) => {
+        const startedAt = clock.currentTimeMillisUnsafe()
+        return Effect.matchCauseEffect(traced, {
+          onSuccess: () =>
+            Effect.andThen(
+              Metrics.handlerDuration(spec.group, clock.currentTimeMillisUnsafe() - startedAt),
+              onSuccess(delivery)
+            ),
+          onFailure: (cause) =>
+            Effect.andThen(
+              Metrics.handlerDuration(spec.group, clock.currentTimeMillisUnsafe() - startedAt),
+              onFailure(delivery, cause)
             )
-            return yield* delivery.ack
-          }
-        }
-        const startedAt = yield* Clock.currentTimeMillis
-        const exit = yield* Effect.exit(traced)
-        const endedAt = yield* Clock.currentTimeMillis
-        yield* Metrics.handlerDuration(spec.group, endedAt - startedAt)
-        if (Exit.isSuccess(exit)) {
-          if (options.idempotent) yield* redis.setMarker(marker, markerTtl)
-          return yield* delivery.ack
-        }
-        // Interrupted at shutdown: not handled, so not settled; the entry stays pending.
-        if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.interrupt
-        const failure = Retry.failureFromCause(exit.cause)
-        yield* Effect.logWarning("handler failed").pipe(
-          Effect.annotateLogs({ eventId: event.id, type: event.type, attempt: delivery.attempt, error: failure.message })
-        )
-        yield* delivery.failWith(failure)
-      }).pipe(
+        })
+      })
+      const checked = options.idempotent ?
+        Effect.flatMap(redis.markersExist([Keys.done(settings.prefix, spec.group, event.id)]), ([done]) =>
+          done === true ?
+            Effect.andThen(Effect.logDebug("skipping an event this group already completed"), delivery.ack) :
+            run) :
+        run
+      return checked.pipe(
         Effect.catch((error) =>
           Effect.logError("could not settle a delivery; it stays pending and will be redelivered").pipe(
             Effect.annotateLogs({ entryId: delivery.entryId, error: error.message })
           )
         ),
-        Effect.annotateLogs({ group: spec.group, eventId: event.id, correlationId: event.correlationId, tenantId: event.tenantId })
+        Effect.annotateLogs({
+          group: spec.group,
+          eventId: event.id,
+          correlationId: event.correlationId,
+          tenantId: event.tenantId
+        })
       )
     }
 
-    const stopping = yield* Deferred.make<void>()
-    const inflight = yield* FiberSet.make<void, never>()
-    const permits = yield* Semaphore.make(options.concurrency)
-
-    // Takes the next batch, or nothing once shutdown began.
-    const next = Effect.raceFirst(
-      Queue.takeBetween(engine.queue, 1, settings.batchSize),
-      Effect.as(Deferred.await(stopping), [])
+    // `concurrency` long-lived workers take deliveries from the engine's queue, one event at a
+    // time each: no fiber, semaphore or race per event. With one worker, events are handled in
+    // stream order.
+    let stopping = false
+    const worker = Effect.gen(function*() {
+      while (!stopping) {
+        // Ends with `Cause.Done` once shutdown ended the queue and nothing is left to wait for.
+        const next = yield* Effect.result(Queue.take(engine.queue))
+        if (next._tag === "Failure" || stopping) return
+        yield* runOne(next.success)
+      }
+    })
+    const workers = yield* Effect.forEach(
+      Array.from({ length: options.concurrency }),
+      () => Effect.forkDetach(worker)
     )
 
-    const dispatch = options.concurrency === 1 ?
-      Effect.gen(function*() {
-        while (!(yield* Deferred.isDone(stopping))) {
-          const batch = yield* next
-          for (const delivery of batch) {
-            if (yield* Deferred.isDone(stopping)) break
-            yield* runOne(delivery)
-          }
-        }
-      }) :
-      Effect.gen(function*() {
-        while (!(yield* Deferred.isDone(stopping))) {
-          const batch = yield* next
-          for (const delivery of batch) {
-            yield* Semaphore.take(permits, 1)
-            // Shutdown may have begun while this waited for a permit: start nothing new.
-            if (yield* Deferred.isDone(stopping)) {
-              yield* Semaphore.release(permits, 1)
-              break
-            }
-            yield* FiberSet.run(inflight, Effect.ensuring(runOne(delivery), Semaphore.release(permits, 1)))
-          }
-        }
-      })
-
-    const dispatcher = yield* Effect.forkDetach(dispatch.pipe(Effect.catchCause(() => Effect.void)))
-
-    // Graceful shutdown: stop reading, let in-flight handlers finish (bounded), then the
-    // engine's own finalizers flush their acks.
+    // Graceful shutdown: stop reading, let running handlers finish (bounded), leave queued
+    // deliveries pending for whoever reads next, then the engine's own finalizers flush acks.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* engine.stop
-        yield* Deferred.succeed(stopping, undefined)
-        const drained = yield* Effect.gen(function*() {
-          yield* Fiber.await(dispatcher)
-          yield* FiberSet.awaitEmpty(inflight)
-        }).pipe(Effect.timeoutOption(settings.shutdownTimeout))
+        stopping = true
+        yield* Queue.end(engine.queue)
+        const drained = yield* Fiber.awaitAll(workers).pipe(Effect.timeoutOption(settings.shutdownTimeout))
         if (Option.isNone(drained)) {
           yield* Effect.logWarning("shutdown timeout: interrupting handlers still running; their events stay pending")
-          yield* Fiber.interrupt(dispatcher)
+          yield* Fiber.interruptAll(workers)
         }
         yield* engine.flush
       }).pipe(Effect.annotateLogs({ package: "@hyvve/bus", module: "Consumer", group: spec.group }))
