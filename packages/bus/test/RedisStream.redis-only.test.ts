@@ -279,6 +279,43 @@ describe("RedisStream (ioredis only)", () => {
       assert.strictEqual(yield* rs.length(notASortedSet), 1)
       yield* rs.deleteKeys([stream, notASortedSet, `${p}:multi`])
     }))
+
+  it.live("a batch of appends to one stream (the MULTI/EXEC path) is all or nothing", () =>
+    Effect.gen(function*() {
+      const p = uniquePrefix("append-batch")
+      const rs = yield* build(redisUrl, `${p}:conn`)
+      const redis = yield* admin(redisUrl)
+      const stream = `${p}:s`
+      const notAStream = `${p}:string`
+      yield* Effect.promise(() => redis.set(notAStream, "x"))
+
+      const ids = yield* rs.transaction(Array.from({ length: 50 }, (_, n) => ({
+        _tag: "XAdd" as const,
+        key: stream,
+        fields: { n: String(n) },
+        trim: { minId: "0-1" }
+      })))
+      assert.strictEqual(ids.length, 50)
+      const entries = yield* rs.range({ key: stream, start: "-", end: "+" })
+      assert.deepStrictEqual(entries.map((e) => e.id), ids)
+      assert.deepStrictEqual(entries.map((e) => e.fields["n"]), Array.from({ length: 50 }, (_, n) => String(n)))
+
+      const wrongType = yield* Effect.flip(rs.transaction([
+        { _tag: "XAdd", key: notAStream, fields: { n: "1" } },
+        { _tag: "XAdd", key: notAStream, fields: { n: "2" } }
+      ]))
+      assert.strictEqual(wrongType.kind, "Command")
+      assert.match(wrongType.detail, /WRONGTYPE/)
+      assert.strictEqual(yield* Effect.promise(() => redis.get(notAStream)), "x")
+
+      const empty = yield* Effect.flip(rs.transaction([
+        { _tag: "XAdd", key: stream, fields: { n: "51" } },
+        { _tag: "XAdd", key: stream, fields: {} }
+      ]))
+      assert.strictEqual(empty.kind, "Command")
+      assert.strictEqual(yield* rs.length(stream), 50)
+      yield* rs.deleteKeys([stream, notAStream])
+    }))
 })
 
 // ---------------------------------------------------------------------------------------------
