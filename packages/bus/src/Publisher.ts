@@ -11,7 +11,7 @@
  */
 import type { EventError } from "@hyvve/schema"
 import { EventId, EventType } from "@hyvve/schema"
-import { Clock, Context, Duration, Effect, Layer } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Layer } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import * as Correlation from "./Correlation.ts"
 import * as Keys from "./Keys.ts"
@@ -102,51 +102,61 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
     const stream = Keys.main(settings.prefix)
     const retentionMs = Duration.toMillis(settings.retention)
 
-    // Encodes one event into stream fields: the payload is validated by encoding it with its
-    // Schema, and the envelope is serialised once.
-    const encode = Effect.fnUntraced(function*(
+    // What every event of one publish call shares: read once per call, not per event.
+    interface Shared {
+      readonly now: number
+      readonly timestamp: string
+      readonly traceparent: string | undefined
+      readonly handled: Correlation.HandledEvent | undefined
+      readonly ids: EventId.IdGenerator
+    }
+
+    const shared = (traceparent: string | undefined) =>
+      Effect.map(
+        Effect.all([Clock.currentTimeMillis, Correlation.CurrentEvent, EventId.Generator]),
+        ([now, handled, ids]): Shared => ({ now, timestamp: new Date(now).toISOString(), traceparent, handled, ids })
+      )
+
+    // Encodes one event into stream fields, synchronously (it runs for every event of a batch):
+    // the payload is validated by encoding it with its Schema, and the envelope is serialised
+    // once.
+    const encode = (
       event: EventType.Any,
       payload: unknown,
       context: PublishContext,
-      now: number,
-      traceparent: string | undefined
-    ) {
-      const data = yield* EventType.encodePayload(event, payload)
-      const handled = yield* Correlation.CurrentEvent
-      const id = yield* EventId.make
-      const envelope = {
-        id,
-        type: event.type,
-        source: context.source ?? settings.source,
-        timestamp: new Date(now).toISOString(),
-        correlationId: context.correlationId ?? handled?.correlationId ?? id,
-        tenantId: context.tenantId,
-        userId: context.userId,
-        version: event.version,
-        data,
-        ...(context.causationId ?? handled?.id ? { causationId: context.causationId ?? handled?.id } : {}),
-        ...(context.traceparent ?? traceparent ? { traceparent: context.traceparent ?? traceparent } : {})
-      }
-      const fields: RedisStream.Fields = { type: event.type, tenant: context.tenantId, event: JSON.stringify(envelope) }
-      return { id, fields, envelope }
-    })
+      at: Shared
+    ): Exit.Exit<{ readonly id: EventId.EventId; readonly fields: RedisStream.Fields; readonly correlationId: string }, EventError.InvalidPayload> =>
+      Exit.map(EventType.encodePayload(event, payload), (data) => {
+        const id = EventId.EventId.make(at.ids.next())
+        const correlationId = context.correlationId ?? at.handled?.correlationId ?? id
+        const causationId = context.causationId ?? at.handled?.id
+        const traceparent = context.traceparent ?? at.traceparent
+        const envelope = {
+          id,
+          type: event.type,
+          source: context.source ?? settings.source,
+          timestamp: at.timestamp,
+          correlationId,
+          tenantId: context.tenantId,
+          userId: context.userId,
+          version: event.version,
+          data,
+          ...(causationId === undefined ? {} : { causationId }),
+          ...(traceparent === undefined ? {} : { traceparent })
+        }
+        return { id, correlationId, fields: { type: event.type, tenant: context.tenantId, event: JSON.stringify(envelope) } }
+      })
 
     const trimFor = (now: number): RedisStream.Trim => ({ minId: `${Math.max(0, now - retentionMs)}-0` })
 
     const publish = <E extends EventType.Any>(event: E, payload: EventType.Payload<E>, context: PublishContext) =>
       Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const { envelope, fields, id } = yield* encode(event, payload, context, now, yield* currentTraceparent)
-        const entryId = yield* redis.append(stream, fields, trimFor(now))
+        const at = yield* shared(yield* currentTraceparent)
+        const { correlationId, fields, id } = yield* encode(event, payload, context, at)
+        const entryId = yield* redis.append(stream, fields, trimFor(at.now))
         yield* Metrics.published(event.type)
         yield* Effect.logDebug("published").pipe(
-          Effect.annotateLogs({
-            eventId: id,
-            type: event.type,
-            correlationId: envelope.correlationId,
-            tenantId: envelope.tenantId,
-            entryId
-          })
+          Effect.annotateLogs({ eventId: id, type: event.type, correlationId, tenantId: context.tenantId, entryId })
         )
         return id
       }).pipe(
@@ -159,24 +169,29 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
     const publishBatch = (items: ReadonlyArray<Item>) =>
       Effect.gen(function*() {
         if (items.length === 0) return []
-        const now = yield* Clock.currentTimeMillis
-        const traceparent = yield* currentTraceparent
-        const trim = trimFor(now)
+        const at = yield* shared(yield* currentTraceparent)
+        const trim = trimFor(at.now)
         const ids: Array<EventId.EventId> = []
         const commands: Array<RedisStream.Command> = []
+        const byType = new Map<string, number>()
         for (const one of items) {
-          const encoded = yield* encode(one.event, one.payload, one.context, now, traceparent)
+          const encoded = yield* encode(one.event, one.payload, one.context, at)
           ids.push(encoded.id)
           commands.push({ _tag: "XAdd", key: stream, fields: encoded.fields, trim })
+          byType.set(one.event.type, (byType.get(one.event.type) ?? 0) + 1)
         }
         yield* redis.transaction(commands)
-        for (const one of items) yield* Metrics.published(one.event.type)
+        for (const [type, count] of byType) yield* Metrics.published(type, count)
         yield* Effect.logDebug("published batch").pipe(Effect.annotateLogs({ count: items.length, first: ids[0] }))
         return ids
       }).pipe(
         Effect.withSpan("Publisher.publishBatch", {
           kind: "producer",
-          attributes: { "messaging.system": "redis", "messaging.destination.name": stream, "messaging.batch.message_count": items.length }
+          attributes: {
+            "messaging.system": "redis",
+            "messaging.destination.name": stream,
+            "messaging.batch.message_count": items.length
+          }
         }, noStackTrace)
       )
 
