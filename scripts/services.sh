@@ -48,6 +48,8 @@ hyvve_ensure_redis() {
     --dir "$HYVVE_SERVICES_DIR" --logfile "$HYVVE_SERVICES_DIR/redis.log" >/dev/null
   HYVVE_PRIVATE_REDIS_PORT="$port"
   for _ in $(seq 50); do hyvve_redis_ping 127.0.0.1 "$port" && break; sleep 0.1; done
+  hyvve_redis_ping 127.0.0.1 "$port" || {
+    hyvve_log "could not start a private redis-server (see $HYVVE_SERVICES_DIR/redis.log); set REDIS_URL to a server of yours"; return 1; }
   export REDIS_URL="redis://127.0.0.1:$port"; hyvve_log "Redis: private instance at $REDIS_URL (stopped at exit)"
 }
 
@@ -64,12 +66,18 @@ hyvve_ensure_postgres() {
     [ -n "$(hyvve_pg_bin)" ] || hyvve_apt_install postgresql || {
       hyvve_log "PostgreSQL is missing: set DATABASE_URL, start it on 127.0.0.1:5432, or install postgresql (>= 14)"; return 1; }
     hyvve_private_dir
-    local port bin; port="$(hyvve_spare_port)"; bin="$(hyvve_pg_bin)"
-    HYVVE_PRIVATE_PG_DIR="$HYVVE_SERVICES_DIR/pg"
-    mkdir -p "$HYVVE_PRIVATE_PG_DIR"; [ "$(id -u)" = 0 ] && chown postgres "$HYVVE_PRIVATE_PG_DIR"
-    hyvve_as_postgres "$bin/initdb" -D "$HYVVE_PRIVATE_PG_DIR" -A trust -U postgres >/dev/null
-    hyvve_as_postgres "$bin/pg_ctl" -D "$HYVVE_PRIVATE_PG_DIR" -o "-p $port -k $HYVVE_SERVICES_DIR -c listen_addresses=127.0.0.1" \
-      -l "$HYVVE_SERVICES_DIR/pg.log" -w start >/dev/null
+    local port bin run; port="$(hyvve_spare_port)"; bin="$(hyvve_pg_bin)"
+    # Everything the server writes (data, log, socket) lives in a folder its user owns: as root,
+    # the server runs as `postgres`, which initdb requires.
+    run="$HYVVE_SERVICES_DIR/pg"
+    HYVVE_PRIVATE_PG_DIR="$run/data"
+    mkdir -p "$run"; [ "$(id -u)" = 0 ] && chown postgres "$run"
+    if ! hyvve_as_postgres "$bin/initdb" -D "$HYVVE_PRIVATE_PG_DIR" -A trust -U postgres >/dev/null \
+      || ! hyvve_as_postgres "$bin/pg_ctl" -D "$HYVVE_PRIVATE_PG_DIR" -o "-p $port -k $run -c listen_addresses=127.0.0.1" \
+        -l "$run/server.log" -w start >/dev/null; then
+      hyvve_log "could not start a private PostgreSQL (see $run/server.log); set DATABASE_URL to a server of yours"
+      return 1
+    fi
     export DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"; hyvve_log "Postgres: private instance at $DATABASE_URL (stopped at exit)"
   fi
   # The tests' own database, so they never touch the developer's data.
