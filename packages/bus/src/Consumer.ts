@@ -569,21 +569,29 @@ const makeEngine = (spec: Spec, deps: Deps): Effect.Effect<Engine, RedisStream.R
       yield* counts.publish
     })
 
-    const deadLetter = (entry: RedisStream.GroupEntry, failure: Retry.Failure, eventId: string | undefined) =>
-      Effect.gen(function*() {
-        release(entry.key, entry.id)
-        const now = yield* Clock.currentTimeMillis
-        const record = yield* retry.record(entry.key, group, entry.id)
-        yield* dlq.move({
+    const moveToDlq = (
+      entry: RedisStream.GroupEntry,
+      eventId: string | undefined,
+      error: Retry.FailureInfo,
+      firstFailedAt: number | undefined
+    ) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        dlq.move({
           stream: entry.key,
           group,
           entry,
           eventId,
           attempts: entry.deliveries,
-          error: { tag: failure.tag, message: failure.message },
-          firstFailedAt: record?.firstFailedAt ?? now,
+          error,
+          firstFailedAt: firstFailedAt ?? now,
           lastFailedAt: now
-        })
+        }))
+
+    const deadLetter = (entry: RedisStream.GroupEntry, failure: Retry.Failure, eventId: string | undefined) =>
+      Effect.gen(function*() {
+        release(entry.key, entry.id)
+        const record = yield* retry.record(entry.key, group, entry.id)
+        yield* moveToDlq(entry, eventId, { tag: failure.tag, message: failure.message }, record?.firstFailedAt)
       })
 
     const fail = (entry: RedisStream.GroupEntry, failure: Retry.Failure, eventId: string) =>
@@ -597,30 +605,19 @@ const makeEngine = (spec: Spec, deps: Deps): Effect.Effect<Engine, RedisStream.R
           failure,
           policy: spec.policy
         })
-        if (decision._tag === "Scheduled") {
-          yield* Effect.logInfo("retry scheduled").pipe(
-            Effect.annotateLogs({
-              group,
-              eventId,
-              entryId: entry.id,
-              attempt: entry.deliveries,
-              delayMs: Duration.toMillis(decision.delay),
-              error: failure.tag
-            })
-          )
-          return
+        if (decision._tag === "Exhausted") {
+          return yield* moveToDlq(entry, eventId, decision.record.error, decision.record.firstFailedAt)
         }
-        const now = yield* Clock.currentTimeMillis
-        yield* dlq.move({
-          stream: entry.key,
-          group,
-          entry,
-          eventId,
-          attempts: entry.deliveries,
-          error: decision.record.error,
-          firstFailedAt: decision.record.firstFailedAt,
-          lastFailedAt: now
-        })
+        yield* Effect.logInfo("retry scheduled").pipe(
+          Effect.annotateLogs({
+            group,
+            eventId,
+            entryId: entry.id,
+            attempt: entry.deliveries,
+            delayMs: Duration.toMillis(decision.delay),
+            error: failure.tag
+          })
+        )
       })
 
     // --- decoding ---------------------------------------------------------------------------
@@ -784,7 +781,7 @@ const makeEngine = (spec: Spec, deps: Deps): Effect.Effect<Engine, RedisStream.R
               yield* deliver(claimed)
             }
             if (rows.length < settings.batchSize) break
-            start = nextId(rows[rows.length - 1]!.id)
+            start = RedisStream.nextEntryId(rows[rows.length - 1]!.id)
           }
         }
       })
@@ -978,7 +975,3 @@ const withTrace = <A, E, R>(effect: Effect.Effect<A, E, R>, traceparent: string 
   return Effect.withParentSpan(effect, Tracer.externalSpan({ traceId, spanId, sampled: flags === "01" }))
 }
 
-const nextId = (id: string): string => {
-  const dash = id.indexOf("-")
-  return `${id.slice(0, dash)}-${Number(id.slice(dash + 1)) + 1}`
-}

@@ -274,7 +274,7 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
     }) {
       const limit = Math.max(1, Math.min(options?.limit ?? 50, 1000))
       const out: Array<DlqEntry> = []
-      let start = options?.cursor === undefined ? "-" : nextId(options.cursor)
+      let start = options?.cursor === undefined ? "-" : RedisStream.nextEntryId(options.cursor)
       while (out.length < limit) {
         const batch = yield* redis.range({ key, start, end: "+", count: scanBatch })
         for (const raw of batch) {
@@ -285,7 +285,7 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
           }
         }
         if (batch.length < scanBatch) return { entries: out, next: undefined } satisfies Page
-        start = nextId(batch[batch.length - 1]!.id)
+        start = RedisStream.nextEntryId(batch[batch.length - 1]!.id)
       }
       return { entries: out, next: out[out.length - 1]?.id } satisfies Page
     })
@@ -301,7 +301,7 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
             if (entry !== undefined && matches(entry, filter)) yield* f(entry)
           }
           if (batch.length < scanBatch) return
-          start = nextId(batch[batch.length - 1]!.id)
+          start = RedisStream.nextEntryId(batch[batch.length - 1]!.id)
         }
       })
 
@@ -395,9 +395,3 @@ export const layer: Layer.Layer<Dlq, never, RedisStream.RedisStream | BusConfig.
 // --- internal ---
 
 const iso = (millis: number): string => new Date(millis).toISOString()
-
-// The smallest id after `id`, for exclusive range starts that every backend understands.
-const nextId = (id: string): string => {
-  const dash = id.indexOf("-")
-  return `${id.slice(0, dash)}-${Number(id.slice(dash + 1)) + 1}`
-}

@@ -410,6 +410,18 @@ export const layerConfig = (
 export const layerMemory: Layer.Layer<RedisStream> = Layer.effect(RedisStream, internalMemory.make)
 
 /**
+ * Returns the smallest entry id after `id`: an exclusive range start that every backend (and
+ * every Redis version) understands.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const nextEntryId = (id: EntryId): EntryId => {
+  const dash = id.indexOf("-")
+  return `${id.slice(0, dash)}-${Number(id.slice(dash + 1)) + 1}`
+}
+
+/**
  * Builds the URL option from a plain string (tests and scripts).
  *
  * @category constructors

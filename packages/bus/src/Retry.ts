@@ -81,6 +81,21 @@ export const FailureRecord = Schema.Struct({
 export type FailureRecord = typeof FailureRecord.Type
 
 /**
+ * A failure of entry `entryId` (delivery number `attempt`) in `group`, with the policy to apply.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface FailureReport {
+  readonly stream: string
+  readonly group: string
+  readonly entryId: string
+  readonly attempt: number
+  readonly failure: Failure
+  readonly policy: Policy
+}
+
+/**
  * What happened to a failed delivery.
  *
  * @category models
@@ -258,14 +273,7 @@ export class Retry extends Context.Service<
      * Records a failure of `entryId` (delivery number `attempt`) in `group` and either schedules
      * its retry or reports the policy exhausted (the caller dead-letters it).
      */
-    readonly onFailure: (options: {
-      readonly stream: string
-      readonly group: string
-      readonly entryId: string
-      readonly attempt: number
-      readonly failure: Failure
-      readonly policy: Policy
-    }) => Effect.Effect<Decision, RedisStream.RedisStreamError>
+    readonly onFailure: (report: FailureReport) => Effect.Effect<Decision, RedisStream.RedisStreamError>
     /** Takes up to `count` due retries of `group` on `stream`, claimed to `consumer`. */
     readonly takeDue: (options: {
       readonly stream: string
@@ -309,14 +317,7 @@ export const make: Effect.Effect<Retry["Service"], never, RedisStream.RedisStrea
         ([raw]) => raw === undefined ? undefined : Option.getOrUndefined(decodeRecord(raw))
       )
 
-    const onFailure = Effect.fnUntraced(function*(options: {
-      readonly stream: string
-      readonly group: string
-      readonly entryId: string
-      readonly attempt: number
-      readonly failure: Failure
-      readonly policy: Policy
-    }) {
+    const onFailure = Effect.fnUntraced(function*(options: FailureReport) {
       const now = yield* Clock.currentTimeMillis
       const previous = yield* record(options.stream, options.group, options.entryId)
       const next: FailureRecord = {
