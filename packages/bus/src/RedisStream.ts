@@ -377,6 +377,11 @@ export interface RedisStreamOptions {
   readonly url: Redacted.Redacted<string>
   /** Prefix of the connection names shown by `CLIENT LIST`. Defaults to `"hyvve"`. */
   readonly connectionName?: string | undefined
+  /**
+   * A command without a reply for this long fails with kind `Unavailable` (a connection that hangs
+   * without closing). Blocking reads are not affected. Defaults to 10 seconds.
+   */
+  readonly commandTimeout?: Duration.Input | undefined
 }
 
 /**

@@ -189,6 +189,26 @@ describe("RedisStream (ioredis only)", () => {
       assert.deepStrictEqual(yield* rs.takeDue({ scheduleKey: "due", key: "s", group: "g", consumer: "c", now: 0, count: 1 }), [])
     }))
 
+  it.live("a server that stops answering without closing the connection fails commands after the command timeout", () =>
+    Effect.gen(function*() {
+      const port = yield* sparePort
+      const url = `redis://127.0.0.1:${port}`
+      const server = yield* startServer(port)
+      const rs = yield* Layer.build(RedisStream.layer({ ...RedisStream.options(url, uniquePrefix("hang")), commandTimeout: "300 millis" })).pipe(
+        Effect.map(Context.get(RedisStream.RedisStream))
+      )
+      yield* rs.append("s", { n: "1" })
+      // SIGSTOP: the socket stays open and nothing answers, as with a hung server or a dead peer.
+      yield* Effect.sync(() => server.kill("SIGSTOP"))
+      const [failedIn, error] = yield* Effect.timed(Effect.flip(rs.length("s")))
+      yield* Effect.sync(() => server.kill("SIGCONT"))
+      assert.strictEqual(error.kind, "Unavailable")
+      assert.isAtLeast(Duration.toMillis(failedIn), 250)
+      assert.isBelow(Duration.toMillis(failedIn), 2000)
+      yield* rs.ping.pipe(Effect.retry({ schedule: Schedule.spaced("50 millis"), times: 40 }))
+      assert.strictEqual(yield* rs.length("s"), 1)
+    }))
+
   it.live("a reader waiting through an outage reads again once the notifier is back, long before its block ends", () =>
     Effect.gen(function*() {
       const port = yield* sparePort

@@ -57,8 +57,12 @@ export const make: (options: RedisStream.RedisStreamOptions) => Effect.Effect<Se
     const name = options.connectionName ?? "hyvve"
     const url = Redacted.value(options.url)
     // Acquired first, released last: the notifier below is stopped before its connections close.
-    const cmd = yield* connect(url, `${name}:cmd`)
-    const notify = yield* connect(url, `${name}:notify`)
+    // Only the command connection gets a reply timeout: it never blocks, so a command without a
+    // reply for that long means a connection that hangs without closing (the notifier's XREAD
+    // blocks on purpose and is bounded by its own BLOCK).
+    const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? defaultCommandTimeout))
+    const cmd = yield* connect(url, `${name}:cmd`, commandTimeout)
+    const notify = yield* connect(url, `${name}:notify`, undefined)
     const scope = yield* Effect.scope
     const notifier = makeNotifier(cmd, notify, scope)
     yield* notifier.run.pipe(
@@ -305,6 +309,9 @@ const wallClock: Clock.Clock = Clock.Clock.defaultValue()
 /** How long a connection may take to close politely (`QUIT`) before it is dropped. */
 const quitTimeout = Duration.seconds(1)
 
+/** How long the command connection waits for a reply before failing with `Unavailable`. */
+const defaultCommandTimeout: Duration.Input = "10 seconds"
+
 const connectionOptions = {
   lazyConnect: true,
   // ioredis 6 speaks RESP3 by default, which reshapes stream replies; the parsers expect RESP2.
@@ -320,13 +327,21 @@ const connectionOptions = {
   connectTimeout: 5000
 } as const
 
-const connect = (url: string, connectionName: string): Effect.Effect<Redis, RedisStreamError, Scope.Scope> => {
+const connect = (
+  url: string,
+  connectionName: string,
+  commandTimeout: number | undefined
+): Effect.Effect<Redis, RedisStreamError, Scope.Scope> => {
   // ioredis prints 'error' events that nobody listens to; every error that matters reaches the
   // promise of a command. The last one explains a failed connect ("Connection is closed" does not).
   let lastError: unknown
   return Effect.acquireRelease(
     Effect.sync(() =>
-      new Redis(url, { ...connectionOptions, connectionName }).on("error", (error: unknown) => {
+      new Redis(url, {
+        ...connectionOptions,
+        connectionName,
+        ...(commandTimeout === undefined ? {} : { commandTimeout })
+      }).on("error", (error: unknown) => {
         lastError = error
       })
     ),
