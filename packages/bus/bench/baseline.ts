@@ -3,7 +3,7 @@
  */
 import { EventId } from "@hyvve/schema"
 import type { Redis } from "ioredis"
-import { dueIn, minIdFor, rawEntry, sleep } from "./lib.ts"
+import { dueIn, eventField, minIdFor, rawEntry, sleep } from "./lib.ts"
 
 /** Pipelined XADD, `batch` per pipeline, one pipeline in flight. Returns events/s. */
 export const xaddBatches = async (redis: Redis, key: string, count: number, batch: number): Promise<number> => {
@@ -59,9 +59,7 @@ export const readAck = async (redis: Redis, key: string, group: string, expected
     for (let i = 0; i < entries.length; i++) {
       const [id, fields] = entries[i]!
       ids[i] = id
-      let json: string | undefined
-      for (let f = 0; f < fields.length; f += 2) if (fields[f] === "event") json = fields[f + 1]
-      const envelope = JSON.parse(json!) as { data: { seq: number } }
+      const envelope = JSON.parse(eventField(fields)) as { data: { seq: number } }
       checksum += envelope.data.seq
       handled++
     }

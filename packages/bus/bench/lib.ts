@@ -59,6 +59,12 @@ export const rawEntry = (seq: number): [string, string, string, string, string, 
 }
 
 /** The time-based trim the bus applies on every append (30 days), so Redis does the same work. */
+/** The `event` field (envelope JSON) of an entry as raw XREADGROUP returns it: `[k, v, k, v, ...]`. */
+export const eventField = (fields: ReadonlyArray<string>): string => {
+  for (let f = 0; f < fields.length; f += 2) if (fields[f] === "event") return fields[f + 1]!
+  throw new Error("entry without an event field")
+}
+
 export const retentionMs = 30 * 24 * 3600 * 1000
 export const minIdFor = (now: number): string => `${Math.max(0, Math.floor(now) - retentionMs)}-0`
 

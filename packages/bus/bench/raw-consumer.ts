@@ -4,7 +4,7 @@
  * payload's `sentAt` to the moment the entry is handled, and acks each batch with one XACK sent
  * ahead of the next read (one round trip per batch).
  */
-import { checkpoints, childConfig, connect, guardChild, releaseChild, send, wallNow } from "./lib.ts"
+import { checkpoints, childConfig, connect, eventField, guardChild, releaseChild, send, wallNow } from "./lib.ts"
 
 interface Config {
   readonly key: string
@@ -48,9 +48,7 @@ while (handled < config.count && Date.now() < deadline) {
   for (let i = 0; i < entries.length; i++) {
     const [id, fields] = entries[i]!
     ids[i] = id
-    let json: string | undefined
-    for (let f = 0; f < fields.length; f += 2) if (fields[f] === "event") json = fields[f + 1]
-    const envelope = JSON.parse(json!) as { data: { seq: number; sentAt: number } }
+    const envelope = JSON.parse(eventField(fields)) as { data: { seq: number; sentAt: number } }
     const now = wallNow()
     if (handled === 0) firstWall = now
     lastWall = now

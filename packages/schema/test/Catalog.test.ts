@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Option, Schema } from "effect"
+import { headerOrder } from "./fixtures.ts"
 import {
   ApprovalApproved,
   Catalog,
@@ -101,17 +102,7 @@ describe("Catalog", () => {
         const document = Envelope.jsonSchema(event)
         assert.deepStrictEqual(document.definitions, {})
         const envelope: JsonSchemaNode = document.schema
-        assert.deepStrictEqual(envelope.required, [
-          "id",
-          "type",
-          "source",
-          "timestamp",
-          "correlationId",
-          "tenantId",
-          "userId",
-          "version",
-          "data"
-        ])
+        assert.deepStrictEqual(envelope.required, [...headerOrder])
         const properties = envelope.properties as Record<string, JsonSchemaNode>
         assert.deepStrictEqual(properties.type?.enum, [event.type])
         assert.deepStrictEqual(properties.version?.enum, [event.version])

@@ -12,3 +12,16 @@ export const meta = {
 
 /** A traceparent the W3C specification accepts. */
 export const traceparent = Envelope.Traceparent.make("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+
+/** The envelope's header fields in the seeds' order, which the wire format keeps. */
+export const headerOrder = [
+  "id",
+  "type",
+  "source",
+  "timestamp",
+  "correlationId",
+  "tenantId",
+  "userId",
+  "version",
+  "data"
+] as const
