@@ -35,10 +35,19 @@ export interface BusSettings {
   readonly dlqMaxLength: number
   /**
    * Idle time after which an entry pending on another consumer is presumed abandoned and claimed.
-   * Live consumers refresh their in-flight entries every third of it. Defaults to 60 seconds.
+   * Live consumers refresh their in-flight entries every quarter of it, and sweeps run as often,
+   * so an abandoned entry is claimed within 1.25 × this. Defaults to 60 seconds.
    */
   readonly claimTimeout: Duration.Duration
-  /** How often due retries are looked for. Defaults to 1 second. */
+  /**
+   * A consumer of a group idle this long that owns no pending entry is removed from the group (a
+   * process that stopped for good). Defaults to 1 hour.
+   */
+  readonly consumerIdleTimeout: Duration.Duration
+  /**
+   * The longest a retry poller sleeps: retries scheduled by this process run on time, one
+   * scheduled by another process at most this late (if that process died). Defaults to 1 second.
+   */
   readonly retryPoll: Duration.Duration
   /** How long closing a consumer waits for in-flight handlers. Defaults to 10 seconds. */
   readonly shutdownTimeout: Duration.Duration
@@ -74,6 +83,7 @@ export const defaults: BusSettings = {
   dlqRetention: Duration.days(90),
   dlqMaxLength: 10_000,
   claimTimeout: Duration.seconds(60),
+  consumerIdleTimeout: Duration.hours(1),
   retryPoll: Duration.seconds(1),
   shutdownTimeout: Duration.seconds(10),
   circuitThreshold: 20
@@ -109,6 +119,7 @@ export const make = (options: Options = {}): BusSettings => {
     dlqRetention: duration(options.dlqRetention, defaults.dlqRetention),
     dlqMaxLength: options.dlqMaxLength ?? defaults.dlqMaxLength,
     claimTimeout: duration(options.claimTimeout, defaults.claimTimeout),
+    consumerIdleTimeout: duration(options.consumerIdleTimeout, defaults.consumerIdleTimeout),
     retryPoll: duration(options.retryPoll, defaults.retryPoll),
     shutdownTimeout: duration(options.shutdownTimeout, defaults.shutdownTimeout),
     circuitThreshold: options.circuitThreshold ?? defaults.circuitThreshold
@@ -155,6 +166,7 @@ export const config: Config.Config<Options> = Config.all({
   dlqRetention: Config.option(Config.Duration("DLQ_RETENTION")),
   dlqMaxLength: Config.option(Config.Int("DLQ_MAX_LENGTH")),
   claimTimeout: Config.option(Config.Duration("CLAIM_TIMEOUT")),
+  consumerIdleTimeout: Config.option(Config.Duration("CONSUMER_IDLE_TIMEOUT")),
   retryPoll: Config.option(Config.Duration("RETRY_POLL")),
   shutdownTimeout: Config.option(Config.Duration("SHUTDOWN_TIMEOUT")),
   circuitThreshold: Config.option(Config.Int("CIRCUIT_THRESHOLD"))

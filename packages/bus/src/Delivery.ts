@@ -6,7 +6,6 @@
  */
 import type { Envelope, EventType } from "@hyvve/schema"
 import type { Effect } from "effect"
-import type * as RedisStream from "./RedisStream.ts"
 
 /**
  * Where a delivery came from: its group, stream, entry id and attempt number (1 on the first
@@ -39,7 +38,7 @@ export interface Delivery<E extends EventType.Any> extends DeliveryInfo {
    * Records a failure: schedules the next retry for this group, or dead-letters the event when
    * the policy is exhausted or the error is not retryable.
    */
-  readonly fail: (error: unknown) => Effect.Effect<void, RedisStream.RedisStreamError>
+  readonly fail: (error: unknown) => Effect.Effect<void>
   /** Moves the event to the DLQ at once, with `error` as the reason. */
-  readonly deadLetter: (error: unknown) => Effect.Effect<void, RedisStream.RedisStreamError>
+  readonly deadLetter: (error: unknown) => Effect.Effect<void>
 }

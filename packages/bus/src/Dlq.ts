@@ -1,21 +1,26 @@
 /**
  * The dead-letter queue: a stream (`Keys.dlq`) of entries a group gave up on, each with the
  * original event (raw when it could not be decoded), the error, the group, attempts and times.
+ * The settlement writes them (atomically with the entry's XACK, see `Consumer`), in the layout
+ * the NestJS bus's dashboard reads (`event`, `error`, `movedAt` first); this service lets
+ * operators work with them.
  *
- * Moving an entry here is atomic with acknowledging it in its group (one `MULTI`): it is in the
- * DLQ and acked, or neither. Retention is by time (90 days by default); the configured maximum
- * length is an alarm, never a silent drop: at 80 % a warning is logged and counted, at 100 % an
- * error. Operators list (cursor pages, filters), inspect, re-drive to the failed group only,
- * delete and purge.
+ * Retention is by time (90 days by default); the configured maximum length is an alarm, never a
+ * silent drop: at 80 % a warning is logged and counted, at 100 % an error. Operators list (cursor
+ * pages, filters), inspect, re-drive to the failed group only, delete and purge. Entries the
+ * NestJS bus wrote (`event`, `error`, `movedAt` only) are listed, counted and purged too; they do
+ * not say which group failed, so re-driving one names the group (`retry(id, { group })`).
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schema } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import * as Keys from "./Keys.ts"
 import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Retry from "./Retry.ts"
+import * as DlqLayout from "./internal/dlqEntry.ts"
+import * as Settlement from "./internal/settlement.ts"
 
 // ---------------------------------------------------------------------------------------------
 // models
@@ -30,22 +35,24 @@ import * as Retry from "./Retry.ts"
 export class DlqEntry extends Schema.Class<DlqEntry>("@hyvve/bus/Dlq/DlqEntry")({
   /** The entry's id in the DLQ stream. */
   id: Schema.String,
+  /** `"hyvve"` for entries this bus wrote, `"nestjs"` for entries the NestJS bus wrote. */
+  origin: Schema.Literals(["hyvve", "nestjs"]),
   /** The event type, when the entry named one. */
   type: Schema.optionalKey(Schema.String),
   tenantId: Schema.optionalKey(Schema.String),
   /** The event id, when the envelope could be read. */
   eventId: Schema.optionalKey(Schema.String),
-  /** The group whose handler gave up. */
-  group: Schema.String,
+  /** The group whose handler gave up (absent on entries the NestJS bus wrote). */
+  group: Schema.optionalKey(Schema.String),
   /** The stream the entry was read from, and its id there. */
-  stream: Schema.String,
-  originalEntryId: Schema.String,
+  stream: Schema.optionalKey(Schema.String),
+  originalEntryId: Schema.optionalKey(Schema.String),
   /** The envelope JSON as published, or the raw entry fields as JSON when it had no envelope. */
   event: Schema.String,
   error: Retry.FailureInfo,
-  attempts: Schema.Int,
-  firstFailedAt: Schema.String,
-  lastFailedAt: Schema.String,
+  attempts: Schema.optionalKey(Schema.Int),
+  firstFailedAt: Schema.optionalKey(Schema.String),
+  lastFailedAt: Schema.optionalKey(Schema.String),
   movedAt: Schema.String
 }) {}
 
@@ -90,23 +97,6 @@ export interface Stats {
   readonly newest: string | undefined
 }
 
-/**
- * What to dead-letter: an entry of `stream` pending in `group`.
- *
- * @category models
- * @since 0.1.0
- */
-export interface Move {
-  readonly stream: string
-  readonly group: string
-  readonly entry: RedisStream.Entry
-  readonly eventId?: string | undefined
-  readonly attempts: number
-  readonly error: Retry.FailureInfo
-  readonly firstFailedAt: number
-  readonly lastFailedAt: number
-}
-
 // ---------------------------------------------------------------------------------------------
 // errors
 // ---------------------------------------------------------------------------------------------
@@ -126,6 +116,22 @@ export class DlqEntryNotFound extends Schema.TaggedError<DlqEntryNotFound>("@hyv
   }
 }
 
+/**
+ * The entry does not say which group failed it (the NestJS bus wrote it): re-driving it needs
+ * `retry(id, { group })`.
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class DlqGroupRequired extends Schema.TaggedError<DlqGroupRequired>("@hyvve/bus/Dlq/DlqGroupRequired")(
+  "DlqGroupRequired",
+  { id: Schema.String }
+) {
+  override get message(): string {
+    return `DLQ entry ${this.id} names no group (the NestJS bus wrote it): retry it with { group }`
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // service
 // ---------------------------------------------------------------------------------------------
@@ -139,8 +145,6 @@ export class DlqEntryNotFound extends Schema.TaggedError<DlqEntryNotFound>("@hyv
 export class Dlq extends Context.Service<
   Dlq,
   {
-    /** Moves an entry to the DLQ and acks it in its group, atomically. Returns the DLQ id. */
-    readonly move: (move: Move) => Effect.Effect<string, RedisStream.RedisStreamError>
     /** A page of entries matching `filter`, oldest first, after `cursor`. `limit` defaults to 50. */
     readonly list: (options?: {
       readonly filter?: Filter | undefined
@@ -150,12 +154,22 @@ export class Dlq extends Context.Service<
     /** One entry by DLQ id. */
     readonly get: (id: string) => Effect.Effect<Option.Option<DlqEntry>, RedisStream.RedisStreamError>
     /**
-     * Re-delivers an entry to the group that failed it (only that group), as a first attempt,
-     * and removes it from the DLQ. Returns the new delivery's entry id.
+     * Re-delivers an entry to the group that failed it (only that group; `group` names it for
+     * entries that do not say), as a first attempt, and removes it from the DLQ. Returns the new
+     * delivery's entry id.
      */
-    readonly retry: (id: string) => Effect.Effect<string, RedisStream.RedisStreamError | DlqEntryNotFound>
-    /** Re-drives every entry matching `filter`; returns how many. */
-    readonly retryAll: (filter?: Filter) => Effect.Effect<number, RedisStream.RedisStreamError>
+    readonly retry: (
+      id: string,
+      options?: { readonly group?: string | undefined }
+    ) => Effect.Effect<string, RedisStream.RedisStreamError | DlqEntryNotFound | DlqGroupRequired>
+    /**
+     * Re-drives every entry matching `filter`; returns how many. Entries that name no group are
+     * re-driven to `group` when given, else left in place.
+     */
+    readonly retryAll: (
+      filter?: Filter,
+      options?: { readonly group?: string | undefined }
+    ) => Effect.Effect<number, RedisStream.RedisStreamError>
     /** Deletes one entry; false when it was not there. */
     readonly delete: (id: string) => Effect.Effect<boolean, RedisStream.RedisStreamError>
     /** Deletes every entry matching `filter` (all when empty); returns how many. */
@@ -173,90 +187,19 @@ export class Dlq extends Context.Service<
  * @category constructors
  * @since 0.1.0
  */
-export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream | BusConfig.BusConfig | Retry.Retry> =
-  Effect.gen(function*() {
+export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream | BusConfig.BusConfig> = Effect.gen(
+  function*() {
     const redis = yield* RedisStream.RedisStream
     const settings = yield* BusConfig.BusConfig
-    const retry = yield* Retry.Retry
     const key = Keys.dlq(settings.prefix)
-    const retentionMs = Duration.toMillis(settings.dlqRetention)
     const decodeEntry = Schema.decodeUnknownOption(DlqEntry)
 
-    const checkLimit = Effect.gen(function*() {
-      const size = yield* redis.length(key)
-      yield* Metrics.dlqLength(size)
-      const usage = size / settings.dlqMaxLength
-      if (usage >= 1) {
-        yield* Metrics.dlqWarning
-        yield* Effect.logError("DLQ at or over its maximum length: entries are kept, act now").pipe(
-          Effect.annotateLogs({ size, maxLength: settings.dlqMaxLength })
-        )
-      } else if (usage >= 0.8) {
-        yield* Metrics.dlqWarning
-        yield* Effect.logWarning("DLQ near its maximum length").pipe(
-          Effect.annotateLogs({ size, maxLength: settings.dlqMaxLength, usage: Math.round(usage * 100) / 100 })
-        )
-      }
-    })
-
-    const move = Effect.fnUntraced(function*(move: Move) {
-      const now = yield* Clock.currentTimeMillis
-      const fields = move.entry.fields
-      const dlqFields: Record<string, string> = {
-        group: move.group,
-        stream: move.stream,
-        originalEntryId: move.entry.id,
-        event: fields["event"] ?? JSON.stringify(fields),
-        error: JSON.stringify(move.error),
-        attempts: String(move.attempts),
-        firstFailedAt: iso(move.firstFailedAt),
-        lastFailedAt: iso(move.lastFailedAt),
-        movedAt: iso(now)
-      }
-      if (fields["type"] !== undefined) dlqFields["type"] = fields["type"]
-      if (fields["tenant"] !== undefined) dlqFields["tenantId"] = fields["tenant"]
-      if (move.eventId !== undefined) dlqFields["eventId"] = move.eventId
-      const [dlqId] = yield* redis.transaction([
-        { _tag: "XAdd", key, fields: dlqFields, trim: { minId: `${Math.max(0, now - retentionMs)}-0` } },
-        { _tag: "XAck", key: move.stream, group: move.group, ids: [move.entry.id] },
-        ...retry.clearCommands(move.stream, move.group, [move.entry.id])
-      ])
-      yield* Metrics.deadLettered(move.group)
-      yield* Effect.logWarning("dead-lettered").pipe(
-        Effect.annotateLogs({
-          group: move.group,
-          entryId: move.entry.id,
-          eventId: move.eventId,
-          type: fields["type"],
-          attempts: move.attempts,
-          error: move.error.tag
-        })
-      )
-      yield* checkLimit
-      return String(dlqId)
-    })
-
-    const toEntry = (entry: RedisStream.Entry): DlqEntry | undefined => {
-      const f = entry.fields
-      const error = Option.getOrUndefined(Schema.decodeUnknownOption(Schema.fromJsonString(Retry.FailureInfo))(f["error"] ?? ""))
-      if (error === undefined) return undefined
-      return Option.getOrUndefined(
-        decodeEntry({
-          id: entry.id,
-          ...(f["type"] === undefined ? {} : { type: f["type"] }),
-          ...(f["tenantId"] === undefined ? {} : { tenantId: f["tenantId"] }),
-          ...(f["eventId"] === undefined ? {} : { eventId: f["eventId"] }),
-          group: f["group"],
-          stream: f["stream"],
-          originalEntryId: f["originalEntryId"],
-          event: f["event"],
-          error,
-          attempts: Number(f["attempts"]),
-          firstFailedAt: f["firstFailedAt"],
-          lastFailedAt: f["lastFailedAt"],
-          movedAt: f["movedAt"]
-        })
-      )
+    const toEntry = (raw: RedisStream.Entry): DlqEntry | undefined => {
+      const letter = DlqLayout.decode(raw)
+      if (letter === undefined) return undefined
+      const present: Record<string, unknown> = {}
+      for (const [field, value] of Object.entries(letter)) if (value !== undefined) present[field] = value
+      return Option.getOrUndefined(decodeEntry(present))
     }
 
     const matches = (entry: DlqEntry, filter: Filter | undefined) =>
@@ -291,7 +234,7 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
     })
 
     // Every entry matching a filter, scanned in batches so a large DLQ is never read at once.
-    const forEachMatching = (filter: Filter | undefined, f: (entry: DlqEntry) => Effect.Effect<void, RedisStream.RedisStreamError>) =>
+    const forEachMatching = <E>(filter: Filter | undefined, f: (entry: DlqEntry) => Effect.Effect<void, E>) =>
       Effect.gen(function*() {
         let start = "-"
         while (true) {
@@ -309,9 +252,10 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
       Effect.map(redis.range({ key, start: id, end: id, count: 1 }), (entries) =>
         Option.fromUndefinedOr(entries[0] === undefined ? undefined : toEntry(entries[0])))
 
-    const redrive = Effect.fnUntraced(function*(entry: DlqEntry) {
-      const target = Keys.redeliver(settings.prefix, entry.group)
-      yield* redis.createGroup(target, entry.group, "0")
+    const redrive = Effect.fnUntraced(function*(entry: DlqEntry, group: string) {
+      const target = Settlement.redeliverKey(settings.prefix, group)
+      yield* redis.createGroup(target, group, "0")
+      // The event first, as every appended entry (the NestJS consumer parses `fields[1]`).
       const fields: Record<string, string> = { event: entry.event }
       if (entry.type !== undefined) fields["type"] = entry.type
       if (entry.tenantId !== undefined) fields["tenant"] = entry.tenantId
@@ -320,24 +264,29 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
         { _tag: "XDel", key, ids: [entry.id] }
       ])
       yield* Effect.logInfo("DLQ entry re-driven").pipe(
-        Effect.annotateLogs({ dlqId: entry.id, group: entry.group, newEntryId: newId, type: entry.type })
+        Effect.annotateLogs({ dlqId: entry.id, group, newEntryId: newId, type: entry.type })
       )
       return String(newId)
     })
 
-    const retryOne = Effect.fnUntraced(function*(id: string) {
+    const retryOne = Effect.fnUntraced(function*(id: string, options?: { readonly group?: string | undefined }) {
       const entry = yield* get(id)
       if (Option.isNone(entry)) return yield* new DlqEntryNotFound({ id })
-      return yield* redrive(entry.value)
+      const group = entry.value.group ?? options?.group
+      if (group === undefined) return yield* new DlqGroupRequired({ id })
+      return yield* redrive(entry.value, group)
     })
 
-    const retryAll = (filter?: Filter) =>
+    const retryAll = (filter?: Filter, options?: { readonly group?: string | undefined }) =>
       Effect.gen(function*() {
         let count = 0
-        yield* forEachMatching(filter, (entry) =>
-          Effect.map(redrive(entry), () => {
+        yield* forEachMatching(filter, (entry) => {
+          const group = entry.group ?? options?.group
+          if (group === undefined) return Effect.void
+          return Effect.map(redrive(entry, group), () => {
             count++
-          }))
+          })
+        })
         return count
       })
 
@@ -365,13 +314,13 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
           newest = entry.movedAt
           const type = entry.type ?? "(unknown)"
           byType[type] = (byType[type] ?? 0) + 1
-          byGroup[entry.group] = (byGroup[entry.group] ?? 0) + 1
+          const group = entry.group ?? "(unknown)"
+          byGroup[group] = (byGroup[group] ?? 0) + 1
         }))
       return { size, maxLength: settings.dlqMaxLength, usage: size / settings.dlqMaxLength, byType, byGroup, oldest, newest } satisfies Stats
     })
 
     return Dlq.of({
-      move,
       list,
       get,
       retry: retryOne,
@@ -381,17 +330,13 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
       size: redis.length(key),
       stats
     })
-  })
+  }
+)
 
 /**
- * Provides the DLQ service; needs `RedisStream`, `BusConfig` and `Retry`.
+ * Provides the DLQ service; needs `RedisStream` and `BusConfig`.
  *
  * @category layers
  * @since 0.1.0
  */
-export const layer: Layer.Layer<Dlq, never, RedisStream.RedisStream | BusConfig.BusConfig | Retry.Retry> = Layer
-  .effect(Dlq, make)
-
-// --- internal ---
-
-const iso = (millis: number): string => new Date(millis).toISOString()
+export const layer: Layer.Layer<Dlq, never, RedisStream.RedisStream | BusConfig.BusConfig> = Layer.effect(Dlq, make)

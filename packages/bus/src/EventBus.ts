@@ -1,5 +1,5 @@
 /**
- * Composes the bus: Publisher, Consumer, Retry, Dlq and Health over one `RedisStream` and one
+ * Composes the bus: Publisher, Consumer, Dlq and Health over one `RedisStream` and one
  * `BusConfig`. `layerConfig` (exported as `EventBusLive`) reads everything from the environment;
  * `layerMemory` is the same bus over the in-memory backend, for unit tests (`TestClock` drives
  * its backoff, retries and claims).
@@ -14,7 +14,6 @@ import * as Dlq from "./Dlq.ts"
 import * as Health from "./Health.ts"
 import * as Publisher from "./Publisher.ts"
 import * as RedisStream from "./RedisStream.ts"
-import * as Retry from "./Retry.ts"
 
 /**
  * Everything the bus provides.
@@ -25,16 +24,12 @@ import * as Retry from "./Retry.ts"
 export type Services =
   | Publisher.Publisher
   | Consumer.Consumer
-  | Retry.Retry
   | Dlq.Dlq
   | Health.Health
   | RedisStream.RedisStream
   | BusConfig.BusConfig
 
-const services = Layer.mergeAll(Publisher.layer, Health.layer.pipe(Layer.provideMerge(Consumer.layer))).pipe(
-  Layer.provideMerge(Dlq.layer),
-  Layer.provideMerge(Retry.layer)
-)
+const services = Layer.mergeAll(Publisher.layer, Dlq.layer, Health.layer.pipe(Layer.provideMerge(Consumer.layer)))
 
 /**
  * Provides the bus over a Redis node, with explicit options.

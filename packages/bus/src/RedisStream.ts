@@ -87,9 +87,22 @@ export type Command =
   | { readonly _tag: "ZRem"; readonly key: string; readonly members: ReadonlyArray<string> }
   | { readonly _tag: "HSet"; readonly key: string; readonly field: string; readonly value: string }
   | { readonly _tag: "HDel"; readonly key: string; readonly fields: ReadonlyArray<string> }
+  | { readonly _tag: "Set"; readonly key: string; readonly value: string; readonly ttlMs: number }
 
 /**
- * The reply of one transaction command, in order: the new id for `XAdd`, a count otherwise.
+ * An entry taken from a retry schedule by `takeDue`: `record` is the value of its field in the
+ * schedule's companion hash (what the caller stored with the retry), if any.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface DueEntry extends GroupEntry {
+  readonly record: string | undefined
+}
+
+/**
+ * The reply of one transaction command, in order: the new id for `XAdd`, a count otherwise
+ * (`Set` replies 1).
  *
  * @category models
  * @since 0.1.0
@@ -335,17 +348,34 @@ export class RedisStream extends Context.Service<
     /**
      * Atomically takes up to `count` members of the sorted set `scheduleKey` with score ≤ `now`
      * and claims each, as an entry of stream `key`, to `consumer` in `group` (incrementing its
-     * delivery count). Each due member is taken by exactly one caller, whichever process asks
-     * first. Members whose entry is no longer pending are dropped.
+     * delivery count), returning with each the member's field in the hash `recordsKey`. Each due
+     * member is taken by exactly one caller, whichever process asks first. Members whose entry is
+     * no longer pending are dropped. `nextDueAt` is the lowest score left in the schedule, so the
+     * caller can sleep until then.
      */
     readonly takeDue: (options: {
       readonly scheduleKey: string
+      readonly recordsKey: string
       readonly key: string
       readonly group: string
       readonly consumer: string
       readonly now: number
       readonly count: number
-    }) => Effect.Effect<ReadonlyArray<GroupEntry>, RedisStreamError>
+    }) => Effect.Effect<
+      { readonly entries: ReadonlyArray<DueEntry>; readonly nextDueAt: number | undefined },
+      RedisStreamError
+    >
+    /**
+     * Removes the consumers of a group that own no pending entry and have been idle for at least
+     * `minIdle`, except `keep` (`XGROUP DELCONSUMER`, checked and done atomically so a consumer
+     * that gets an entry meanwhile is kept). Returns the names removed.
+     */
+    readonly removeIdleConsumers: (options: {
+      readonly key: string
+      readonly group: string
+      readonly minIdle: Duration.Input
+      readonly keep: string
+    }) => Effect.Effect<ReadonlyArray<string>, RedisStreamError>
     /** Values of `fields` in the hash `key` (`HMGET`), undefined where absent, in order. */
     readonly hashGet: (
       key: string,

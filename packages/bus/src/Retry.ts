@@ -1,11 +1,8 @@
 /**
- * Durable, per-group retries on an Effect `Schedule`.
- *
- * A failed delivery stays pending in its group; its retry is a member of the group's sorted set
- * (`Keys.retrySchedule`) scored with the due time. Consumers of that group take due members
- * atomically (`RedisStream.takeDue`) and handle them again, so a retry survives any crash,
- * reaches only the group whose handler failed, and nothing is re-published to the main stream.
- * The stale-pending sweep skips scheduled entries, so a waiting retry is never claimed early.
+ * Retry policies: a pure decision, no Redis. A policy is an Effect `Schedule` (its input is the
+ * failure) and a `retryable` predicate; `decide` turns a failure of attempt `n` into "retry after
+ * this delay" or "exhausted". Where a retry waits and how it comes back (durably, per
+ * subscription, surviving any crash) is the settlement's business (`Consumer`), not this module's.
  *
  * Policies: the delay before retry `n` is the `n`-th delay of the schedule, given the failure as
  * input; when the schedule is done (or the error is not retryable) the entry is dead-lettered.
@@ -13,10 +10,7 @@
  * @since 0.1.0
  */
 import { EventError } from "@hyvve/schema"
-import { Cause, Clock, Context, Duration, Effect, Layer, Option, Predicate, Schedule, Schema } from "effect"
-import * as Keys from "./Keys.ts"
-import * as Metrics from "./Metrics.ts"
-import * as RedisStream from "./RedisStream.ts"
+import { Cause, Clock, Duration, Effect, Option, Predicate, Schedule, Schema } from "effect"
 
 // ---------------------------------------------------------------------------------------------
 // models
@@ -81,29 +75,15 @@ export const FailureRecord = Schema.Struct({
 export type FailureRecord = typeof FailureRecord.Type
 
 /**
- * A failure of entry `entryId` (delivery number `attempt`) in `group`, with the policy to apply.
- *
- * @category models
- * @since 0.1.0
- */
-export interface FailureReport {
-  readonly stream: string
-  readonly group: string
-  readonly entryId: string
-  readonly attempt: number
-  readonly failure: Failure
-  readonly policy: Policy
-}
-
-/**
- * What happened to a failed delivery.
+ * What the policy decided for a failed attempt: retry after `delay`, or give up (the schedule is
+ * done, or the failure is not retryable) and dead-letter.
  *
  * @category models
  * @since 0.1.0
  */
 export type Decision =
-  | { readonly _tag: "Scheduled"; readonly dueAt: number; readonly delay: Duration.Duration }
-  | { readonly _tag: "Exhausted"; readonly record: FailureRecord }
+  | { readonly _tag: "Retry"; readonly delay: Duration.Duration }
+  | { readonly _tag: "Exhausted"; readonly reason: "NotRetryable" | "ScheduleDone" }
 
 // ---------------------------------------------------------------------------------------------
 // errors
@@ -256,128 +236,21 @@ export const failureFromError = (error: unknown): Failure => {
   return { tag, message, error }
 }
 
-// ---------------------------------------------------------------------------------------------
-// service
-// ---------------------------------------------------------------------------------------------
-
 /**
- * Schedules durable retries and hands due ones back to their group.
- *
- * @category services
- * @since 0.1.0
- */
-export class Retry extends Context.Service<
-  Retry,
-  {
-    /**
-     * Records a failure of `entryId` (delivery number `attempt`) in `group` and either schedules
-     * its retry or reports the policy exhausted (the caller dead-letters it).
-     */
-    readonly onFailure: (report: FailureReport) => Effect.Effect<Decision, RedisStream.RedisStreamError>
-    /** Takes up to `count` due retries of `group` on `stream`, claimed to `consumer`. */
-    readonly takeDue: (options: {
-      readonly stream: string
-      readonly group: string
-      readonly consumer: string
-      readonly count: number
-    }) => Effect.Effect<ReadonlyArray<RedisStream.GroupEntry>, RedisStream.RedisStreamError>
-    /** Which of `entryIds` are waiting for a retry in `group` (the sweep must leave those alone). */
-    readonly scheduled: (
-      stream: string,
-      group: string,
-      entryIds: ReadonlyArray<string>
-    ) => Effect.Effect<ReadonlySet<string>, RedisStream.RedisStreamError>
-    /** The failure record of an entry, if it failed before in `group`. */
-    readonly record: (
-      stream: string,
-      group: string,
-      entryId: string
-    ) => Effect.Effect<FailureRecord | undefined, RedisStream.RedisStreamError>
-    /** Commands that forget an entry's retry state (part of an ack or DLQ transaction). */
-    readonly clearCommands: (stream: string, group: string, entryIds: ReadonlyArray<string>) => ReadonlyArray<
-      RedisStream.Command
-    >
-  }
->()("@hyvve/bus/Retry") {}
-
-/**
- * Creates the retry service over `RedisStream`.
+ * Decides what happens after attempt `attempt` (1 for the first delivery) failed with `failure`:
+ * the schedule's `attempt`-th delay, or exhausted when the schedule is done or the failure is not
+ * retryable. Pure: the same inputs give the same decision, as a durable retry needs.
  *
  * @category constructors
- * @since 0.1.0
+ * @since 0.2.0
  */
-export const make: Effect.Effect<Retry["Service"], never, RedisStream.RedisStream> = Effect.gen(
-  function*() {
-    const redis = yield* RedisStream.RedisStream
-    const decodeRecord = Schema.decodeUnknownOption(Schema.fromJsonString(FailureRecord))
+export const decide = (policy: Policy, attempt: number, failure: Failure): Effect.Effect<Decision> => {
+  if (!policy.retryable(failure)) return Effect.succeed(notRetryable)
+  return Effect.map(
+    delayFor(policy.schedule, attempt, failure),
+    (delay): Decision => Option.isSome(delay) ? { _tag: "Retry", delay: delay.value } : scheduleDone
+  )
+}
 
-    const record = (stream: string, group: string, entryId: string) =>
-      Effect.map(
-        redis.hashGet(Keys.failures(stream, group), [entryId]),
-        ([raw]) => raw === undefined ? undefined : Option.getOrUndefined(decodeRecord(raw))
-      )
-
-    const onFailure = Effect.fnUntraced(function*(options: FailureReport) {
-      const now = yield* Clock.currentTimeMillis
-      const previous = yield* record(options.stream, options.group, options.entryId)
-      const next: FailureRecord = {
-        firstFailedAt: previous?.firstFailedAt ?? now,
-        lastFailedAt: now,
-        error: { tag: options.failure.tag, message: options.failure.message }
-      }
-      const delay = options.policy.retryable(options.failure) ?
-        yield* delayFor(options.policy.schedule, options.attempt, options.failure) :
-        Option.none()
-      if (Option.isNone(delay)) return { _tag: "Exhausted", record: next } satisfies Decision
-      const dueAt = now + Duration.toMillis(delay.value)
-      yield* redis.transaction([
-        { _tag: "HSet", key: Keys.failures(options.stream, options.group), field: options.entryId, value: JSON.stringify(next) },
-        { _tag: "ZAdd", key: Keys.retrySchedule(options.stream, options.group), score: dueAt, member: options.entryId }
-      ])
-      yield* Metrics.retried(options.group)
-      return { _tag: "Scheduled", dueAt, delay: delay.value } satisfies Decision
-    })
-
-    const takeDue = (options: {
-      readonly stream: string
-      readonly group: string
-      readonly consumer: string
-      readonly count: number
-    }) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        redis.takeDue({
-          scheduleKey: Keys.retrySchedule(options.stream, options.group),
-          key: options.stream,
-          group: options.group,
-          consumer: options.consumer,
-          now,
-          count: options.count
-        }))
-
-    const scheduled = (stream: string, group: string, entryIds: ReadonlyArray<string>) =>
-      entryIds.length === 0 ?
-        Effect.succeed(new Set<string>()) :
-        Effect.map(redis.scores(Keys.retrySchedule(stream, group), entryIds), (scores) => {
-          const out = new Set<string>()
-          scores.forEach((score, i) => {
-            if (score !== undefined) out.add(entryIds[i]!)
-          })
-          return out
-        })
-
-    const clearCommands = (stream: string, group: string, entryIds: ReadonlyArray<string>): ReadonlyArray<RedisStream.Command> => [
-      { _tag: "ZRem", key: Keys.retrySchedule(stream, group), members: entryIds },
-      { _tag: "HDel", key: Keys.failures(stream, group), fields: entryIds }
-    ]
-
-    return Retry.of({ onFailure, takeDue, scheduled, record, clearCommands })
-  }
-)
-
-/**
- * Provides the retry service; needs `RedisStream`.
- *
- * @category layers
- * @since 0.1.0
- */
-export const layer: Layer.Layer<Retry, never, RedisStream.RedisStream> = Layer.effect(Retry, make)
+const notRetryable: Decision = { _tag: "Exhausted", reason: "NotRetryable" }
+const scheduleDone: Decision = { _tag: "Exhausted", reason: "ScheduleDone" }

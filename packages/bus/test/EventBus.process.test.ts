@@ -5,7 +5,7 @@
  * (`fixtures/consumerProcess.ts`), which record every handled delivery to a file.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Dlq, Keys, Publisher } from "@hyvve/bus"
+import { Dlq, Publisher } from "@hyvve/bus"
 import { Effect } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -13,6 +13,7 @@ import { join } from "node:path"
 import { ctx, order, OrderPlaced, orders } from "./fixtures/events.ts"
 import * as Harness from "./fixtures/Harness.ts"
 import * as Processes from "./fixtures/Processes.ts"
+import * as Settlement from "../src/internal/settlement.ts"
 import { redisUrl } from "./utils/TestEnv.ts"
 
 const recordFile = Effect.acquireRelease(
@@ -73,7 +74,7 @@ describe("EventBus with consumer processes killed by SIGKILL (real Redis)", () =
       yield* first.kill
       const killedAt = yield* h.now
       // The retry is stored in Redis, not in the dead process.
-      const [due] = yield* h.redis.scores(Keys.retrySchedule(h.main, "flaky"), [
+      const [due] = yield* h.redis.scores(Settlement.retryKey(h.main, "flaky"), [
         (yield* h.redis.range({ key: h.main, start: "-", end: "+" }))[0]!.id
       ])
       assert.isDefined(due, "the retry is scheduled in Redis")

@@ -69,7 +69,7 @@ describe("EventBus on a Redis that goes away", () => {
         Effect.map(node.run(Health.check), (r) => r.healthy && r.subscriptions.every((s) => s.circuit === "closed")),
         "15 seconds"
       )
-      const duplicates = rec.items.length - all.length
+      const _duplicates = rec.items.length - all.length
       yield* Effect.sync(() => console.info(`[outage] ${rec.items.length} deliveries of ${all.length} events`, JSON.stringify(rec.items.map((s) => [s.seq, s.attempt, s.at - downAt]))))
 
       assert.isDefined(unhealthy, "health reported the outage")

@@ -186,7 +186,10 @@ describe("RedisStream (ioredis only)", () => {
       assert.isBelow(Duration.toMillis(wokeIn), 1000)
       yield* Fiber.interrupt(onS)
       // Scripts are cached per server: the restarted one answers NOSCRIPT and EVAL takes over.
-      assert.deepStrictEqual(yield* rs.takeDue({ scheduleKey: "due", key: "s", group: "g", consumer: "c", now: 0, count: 1 }), [])
+      assert.deepStrictEqual(
+        yield* rs.takeDue({ scheduleKey: "due", recordsKey: "records", key: "s", group: "g", consumer: "c", now: 0, count: 1 }),
+        { entries: [], nextDueAt: undefined }
+      )
     }))
 
   it.live("a server that stops answering without closing the connection fails commands after the command timeout", () =>
@@ -250,7 +253,8 @@ describe("RedisStream (ioredis only)", () => {
       // Four callers over two connections take small batches until the schedule is empty.
       const taken: Array<RedisStream.GroupEntry> = []
       const drain = (rs: RedisStream.RedisStream["Service"], consumer: string) =>
-        rs.takeDue({ scheduleKey: schedule, key, group: "g", consumer, now: 1, count: 7 }).pipe(
+        rs.takeDue({ scheduleKey: schedule, recordsKey: `${schedule}:records`, key, group: "g", consumer, now: 1, count: 7 }).pipe(
+          Effect.map((due) => due.entries),
           Effect.tap((entries) => Effect.sync(() => taken.push(...entries))),
           Effect.repeat({ while: (entries) => entries.length > 0 })
         )

@@ -237,6 +237,15 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
         return Result.succeed(() => hset(command.key, command.field, command.value))
       case "HDel":
         return Result.succeed(() => hdel(command.key, command.fields))
+      case "Set": {
+        // PX takes whole milliseconds; like the Redis backend, a TTL below 1 ms becomes 1 ms.
+        const px = Math.max(1, Math.round(command.ttlMs))
+        if (!Number.isSafeInteger(px)) return Result.fail(commandError(name, "ERR invalid expire time in 'set' command"))
+        return Result.succeed((now) => {
+          keyspace.set(command.key, { _tag: "string", expiresAt: now + px })
+          return 1
+        })
+      }
     }
   }
 
@@ -515,18 +524,25 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
   const takeDueNow = (
     options: TakeDueOptions,
     now: number
-  ): Result.Result<ReadonlyArray<RedisStream.GroupEntry>, Failure> => {
+  ): Result.Result<{ readonly entries: ReadonlyArray<RedisStream.DueEntry>; readonly nextDueAt: number | undefined }, Failure> => {
     const zset = zsetAt("ZRANGEBYSCORE", options.scheduleKey, now)
     if (Result.isFailure(zset)) return Result.fail(zset.failure)
     const count = integerArgument("ZRANGEBYSCORE", options.count)
     if (Result.isFailure(count)) return Result.fail(count.failure)
-    if (zset.success === undefined || count.success === 0) return Result.succeed([])
+    const records = lookup(options.recordsKey, now)
+    if (records !== undefined && records._tag !== "hash") return Result.fail(wrongType("HGET"))
+    const nextDue = () => {
+      let lowest: number | undefined
+      for (const score of zset.success?.scores.values() ?? []) if (lowest === undefined || score < lowest) lowest = score
+      return lowest
+    }
+    if (zset.success === undefined || count.success === 0) return Result.succeed({ entries: [], nextDueAt: nextDue() })
     // ZRANGEBYSCORE order: by score, ties by member. `LIMIT 0 <negative>` means no limit.
     const due = Array.from(zset.success.scores)
       .filter(([, score]) => score <= options.now)
       .sort(([ma, sa], [mb, sb]) => sa - sb || compareStrings(ma, mb))
       .slice(0, count.success > 0 ? count.success : undefined)
-    if (due.length === 0) return Result.succeed([])
+    if (due.length === 0) return Result.succeed({ entries: [], nextDueAt: nextDue() })
     // Checked before anything is taken, so a missing group leaves the schedule untouched.
     // Everything that can fail is checked before the first change: a missing group, or a member
     // that is not an entry id (XCLAIM rejects it), leaves the schedule and the group untouched.
@@ -542,7 +558,11 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
       const one = claimOne(stream, group, formatId(id), options.consumer, 0, false, now, lazy)
       if (one !== undefined) claimed.push(one)
     }
-    return Result.succeed(claimed.map(({ entry, nack }) => groupEntry(options.key, entry, nack, false)))
+    const entries = claimed.map(({ entry, nack }) => ({
+      ...groupEntry(options.key, entry, nack, false),
+      record: records?.fields.get(entry.id)
+    }))
+    return Result.succeed({ entries, nextDueAt: nextDue() })
   }
 
   // --- the service ----------------------------------------------------------------------------
@@ -730,6 +750,22 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
 
     takeDue: (options) => run((now) => takeDueNow(options, now)),
 
+    removeIdleConsumers: (options) =>
+      run((now) => {
+        const minIdle = millisArgument("XGROUP", options.minIdle)
+        if (Result.isFailure(minIdle)) return Result.fail(minIdle.failure)
+        return Result.map(groupAt("XINFO", options.key, options.group, now), ({ group }) => {
+          const removed: Array<string> = []
+          for (const consumer of group.consumers.values()) {
+            if (consumer.name !== options.keep && consumer.pending === 0 && now - consumer.seenTime >= minIdle.success) {
+              group.consumers.delete(consumer.name)
+              removed.push(consumer.name)
+            }
+          }
+          return removed.sort(compareStrings)
+        })
+      }),
+
     hashGet: (key, fields) =>
       fields.length === 0 ? Effect.succeed([]) : run((now) => {
         const value = lookup(key, now)
@@ -880,6 +916,8 @@ const kindOf = (command: RedisStream.Command): KeyType => {
     case "HSet":
     case "HDel":
       return "hash"
+    case "Set":
+      return "string"
   }
 }
 
@@ -890,7 +928,8 @@ const commandNames: Record<RedisStream.Command["_tag"], string> = {
   ZAdd: "ZADD",
   ZRem: "ZREM",
   HSet: "HSET",
-  HDel: "HDEL"
+  HDel: "HDEL",
+  Set: "SET"
 }
 
 const touchConsumer = (group: Group, name: string, now: number): Consumer => {

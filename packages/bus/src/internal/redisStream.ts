@@ -271,10 +271,14 @@ export const make: (options: RedisStream.RedisStreamOptions) => Effect.Effect<Se
       takeDue: (o) =>
         script(
           Scripts.takeDue,
-          [o.scheduleKey, o.key],
+          [o.scheduleKey, o.key, o.recordsKey],
           [o.group, o.consumer, o.now, o.count],
-          (reply) => parseClaimed(o.key, reply)
+          (reply) => parseDue(o.key, reply)
         ),
+
+      removeIdleConsumers: (o) =>
+        script(Scripts.removeIdleConsumers, [o.key], [o.group, millis(o.minIdle), o.keep], (reply) =>
+          asArray(reply, "a consumer removal").map(asString)),
 
       hashGet: (key, fields) =>
         fields.length === 0 ? Effect.succeed([]) : send("HMGET", [key, ...fields], parseOptionalStrings),
@@ -821,6 +825,12 @@ const encodeCommand = (
     case "HDel":
       args.push("HDEL", key, command.fields.length, ...command.fields)
       return undefined
+    case "Set": {
+      const ttl = Math.max(1, Math.round(command.ttlMs))
+      if (!Number.isSafeInteger(ttl)) return invalid("SET", "the TTL is not a whole number of milliseconds")
+      args.push("SET", key, command.value, ttl)
+      return undefined
+    }
     default:
       return unknownCommand(command)
   }
@@ -988,6 +998,31 @@ const parseClaimed = (key: string, u: unknown): ReadonlyArray<RedisStream.GroupE
 }
 
 const noFields: RedisStream.Fields = {}
+
+/** The script replies `{ { { id, fields, deliveries, record or nil }, … }, next score or nil }`. */
+const parseDue = (
+  key: string,
+  u: unknown
+): { readonly entries: ReadonlyArray<RedisStream.DueEntry>; readonly nextDueAt: number | undefined } => {
+  const reply = asArray(u, "takeDue")
+  if (reply.length !== 2) return malformed("takeDue", u)
+  const rows = asArray(reply[0], "takeDue")
+  const entries = new Array<RedisStream.DueEntry>(rows.length)
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]
+    if (!isArray(row) || row.length < 3 || typeof row[0] !== "string") return malformed("takeDue", u)
+    const record = row[3]
+    entries[i] = {
+      key,
+      id: row[0],
+      fields: parseFields(row[1]),
+      deliveries: asInteger(row[2]),
+      record: typeof record === "string" ? record : undefined
+    }
+  }
+  const next = reply[1]
+  return { entries, nextDueAt: typeof next === "string" ? Number(next) : undefined }
+}
 
 const parseAutoClaim = (key: string, u: unknown) => {
   const reply = asArray(u, "XAUTOCLAIM")

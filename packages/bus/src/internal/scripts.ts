@@ -21,11 +21,14 @@ const load = (name: string, keys: number | "variadic"): Script => {
   return { name, lua, sha: createHash("sha1").update(lua).digest("hex"), keys }
 }
 
-/** All-or-nothing batch of XADD / XACK / XDEL / ZADD / ZREM / HSET / HDEL (`RedisStream.transaction`). */
+/** All-or-nothing batch of XADD / XACK / XDEL / ZADD / ZREM / HSET / HDEL / SET (`RedisStream.transaction`). */
 export const transaction: Script = load("transaction", "variadic")
 
 /** Due schedule members, claimed to a consumer with their delivery counts (`takeDue`). */
-export const takeDue: Script = load("takeDue", 2)
+export const takeDue: Script = load("takeDue", 3)
+
+/** Consumers without pending entries idle for a while, removed from a group (`removeIdleConsumers`). */
+export const removeIdleConsumers: Script = load("removeIdleConsumers", 1)
 
 /** XCLAIM plus the delivery count of each claimed entry (`claim`). */
 export const claim: Script = load("claim", 1)

@@ -689,7 +689,7 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           assert.strictEqual(entry.attempts, 3)
           assert.deepStrictEqual(entry.error, { tag: "PaymentDeclined", message: "declined on attempt 3" })
           assert.strictEqual(JSON.parse(entry.event).id, id)
-          assert.isAtMost(Date.parse(entry.firstFailedAt), Date.parse(entry.lastFailedAt))
+          assert.isAtMost(Date.parse(entry.firstFailedAt ?? ""), Date.parse(entry.lastFailedAt ?? ""))
           assert.strictEqual(yield* h.pendingCount("doomed"), 0)
           assert.strictEqual(yield* h.redis.length(h.main), 1)
         }))

@@ -798,6 +798,7 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         const { appendMany, key, read, rs } = yield* fixture("takedue")
         const stream = key("s")
         const schedule = key("z")
+        const records = key("h")
         yield* rs.createGroup(stream, "g")
         const [a, b, c, d] = yield* appendMany(stream, 4)
         yield* read({ keys: [stream], group: "g", consumer: "failed" })
@@ -807,18 +808,27 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
           { _tag: "ZAdd", key: schedule, score: 300, member: c },
           { _tag: "ZAdd", key: schedule, score: 10_000, member: d }
         ])
+        yield* rs.transaction([{ _tag: "HSet", key: records, field: b, value: "record of b" }])
         const take = (consumer: string, count: number) =>
-          rs.takeDue({ scheduleKey: schedule, key: stream, group: "g", consumer, now: 300, count })
-        // Due order is by score; `count` bounds one call.
-        const first = yield* take("w1", 2)
-        assert.deepStrictEqual(first, [
-          { key: stream, id: b, fields: { n: "1" }, deliveries: 2 },
-          { key: stream, id: a, fields: { n: "0" }, deliveries: 2 }
-        ])
+          Effect.map(
+            rs.takeDue({ scheduleKey: schedule, recordsKey: records, key: stream, group: "g", consumer, now: 300, count }),
+            (due) => due.entries
+          )
+        // Due order is by score; `count` bounds one call; each comes with its record, and the
+        // reply says when the next member is due.
+        const first = yield* rs.takeDue({ scheduleKey: schedule, recordsKey: records, key: stream, group: "g", consumer: "w1", now: 300, count: 2 })
+        assert.deepStrictEqual(first, {
+          entries: [
+            { key: stream, id: b, fields: { n: "1" }, deliveries: 2, record: "record of b" },
+            { key: stream, id: a, fields: { n: "0" }, deliveries: 2, record: undefined }
+          ],
+          nextDueAt: 300
+        })
         // Concurrent callers share what is left without overlap.
         const [x, y] = yield* Effect.all([take("w2", 10), take("w3", 10)], { concurrency: 2 })
         assert.deepStrictEqual([...ids(x ?? []), ...ids(y ?? [])], [c])
         assert.deepStrictEqual(yield* take("w4", 10), [])
+        assert.strictEqual((yield* rs.takeDue({ scheduleKey: schedule, recordsKey: records, key: stream, group: "g", consumer: "w4", now: 300, count: 1 })).nextDueAt, 10_000)
         assert.deepStrictEqual(yield* rs.scores(schedule, [a, b, c, d]), [
           undefined,
           undefined,
@@ -845,7 +855,7 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
           [acked, deleted, live].map((member, i) => ({ _tag: "ZAdd", key: schedule, score: i, member: member }))
         )
         assert.deepStrictEqual(
-          ids(yield* rs.takeDue({ scheduleKey: schedule, key: stream, group: "g", consumer: "r", now: 10, count: 10 })),
+          ids((yield* rs.takeDue({ scheduleKey: schedule, recordsKey: key("h"), key: stream, group: "g", consumer: "r", now: 10, count: 10 })).entries),
           [live]
         )
         assert.deepStrictEqual(yield* rs.scores(schedule, [acked, deleted]), [undefined, undefined])
@@ -860,7 +870,7 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         const id = yield* rs.append(stream, { a: "1" })
         yield* rs.transaction([{ _tag: "ZAdd", key: schedule, score: 1, member: id }])
         const error = yield* Effect.flip(
-          rs.takeDue({ scheduleKey: schedule, key: stream, group: "g", consumer: "c", now: 10, count: 10 })
+          rs.takeDue({ scheduleKey: schedule, recordsKey: key("h"), key: stream, group: "g", consumer: "c", now: 10, count: 10 })
         )
         assert.strictEqual(error.kind, "NoGroup")
         assert.deepStrictEqual(yield* rs.scores(schedule, [id]), [1])

@@ -15,6 +15,7 @@
 --            ZREM key# nMembers member ...
 --            HSET key# field value
 --            HDEL key# nFields field ...
+--            SET  key# value ttlMs                                  (SET key value PX ttlMs)
 -- Returns  one reply per command: the new entry id for XADD, a count otherwise.
 
 -- Lua's unpack has a stack limit (about 8000 values); commands with long id lists run in slices.
@@ -59,6 +60,8 @@ while i <= #ARGV do
     kind, nextAt = 'hash', i + 4
   elseif op == 'HDEL' then
     kind, nextAt = 'hash', i + 3 + tonumber(ARGV[i + 2])
+  elseif op == 'SET' then
+    kind, nextAt = 'string', i + 4
   else
     return redis.error_reply('ERR unknown transaction command ' .. tostring(op))
   end
@@ -110,8 +113,11 @@ for n, at in ipairs(ops) do
     replies[n] = sliced('ZREM', key, nil, at + 3, tonumber(ARGV[at + 2]))
   elseif op == 'HSET' then
     replies[n] = redis.call('HSET', key, ARGV[at + 2], ARGV[at + 3])
-  else
+  elseif op == 'HDEL' then
     replies[n] = sliced('HDEL', key, nil, at + 3, tonumber(ARGV[at + 2]))
+  else
+    redis.call('SET', key, ARGV[at + 2], 'PX', ARGV[at + 3])
+    replies[n] = 1
   end
 end
 return replies

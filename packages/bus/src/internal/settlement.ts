@@ -1,0 +1,470 @@
+/**
+ * Settlement: the one place that decides and writes the outcome of a delivery, and the owner of
+ * every per-subscription key those outcomes touch.
+ *
+ * Outcomes: **ack** (XACK; with idempotency the done-marker; the retry state of a retried entry
+ * cleared), **fail** (the retry policy decides: schedule the retry, or exhaust into the DLQ),
+ * **dead-letter** now, and **release**. Each outcome that writes is one atomic Redis step
+ * (`RedisStream.transaction`), and every step that ends a delivery includes its XACK: a crash can
+ * never leave a marker without its ack, a DLQ copy without its ack, or the reverse.
+ *
+ * The rule that keeps events from being stranded: **no failure on the settle path leaves a
+ * delivery held.** Each step is retried on `settleRetry` while Redis is unavailable, until it
+ * lands; when Redis rejects it for good (or shutdown interrupts it) the entry is released: it
+ * stays pending in the group, nobody refreshes it any more, and the sweep of this or another
+ * consumer claims it again after the claim timeout. Releasing happens in a finalizer, so
+ * interruption releases too.
+ *
+ * Keys are per subscription (today one subscription is one consumer group, and the names are the
+ * 0.1 names, so retries scheduled by 0.1 keep working):
+ * - `<stream>:retry:<subscription>` sorted set: entry id → due time (ms) of its next retry;
+ * - `<stream>:failures:<subscription>` hash: entry id → JSON failure record (first and last failure
+ *   time, last error), cleared when the entry is acked or dead-lettered;
+ * - `<prefix>:events:done:<subscription>:<event id>` marker with a TTL (idempotent handling);
+ * - `<prefix>:events:redeliver:<subscription>` stream: entries re-driven from the DLQ to this
+ *   subscription only.
+ */
+import { Clock, Duration, Effect, Option, Schedule, Schema } from "effect"
+import type * as BusConfig from "../BusConfig.ts"
+import * as Keys from "../Keys.ts"
+import * as Metrics from "../Metrics.ts"
+import type * as RedisStream from "../RedisStream.ts"
+import * as Retry from "../Retry.ts"
+import * as DlqEntry from "./dlqEntry.ts"
+
+// ---------------------------------------------------------------------------------------------
+// keys
+// ---------------------------------------------------------------------------------------------
+
+/** The retry schedule of `subscription` for entries of `stream`. */
+export const retryKey = (stream: string, subscription: string): string => `${stream}:retry:${subscription}`
+
+/** The failure records of `subscription` for entries of `stream`. */
+export const failuresKey = (stream: string, subscription: string): string => `${stream}:failures:${subscription}`
+
+/** The marker saying `subscription` completed event `eventId`. */
+export const doneKey = (prefix: string, subscription: string, eventId: string): string =>
+  `${prefix}:events:done:${subscription}:${eventId}`
+
+/** The private stream of entries re-driven from the DLQ to `subscription` only. */
+export const redeliverKey = (prefix: string, subscription: string): string =>
+  `${prefix}:events:redeliver:${subscription}`
+
+// ---------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------
+
+/** What the bus remembers between attempts of one entry. */
+export const FailureRecord = Schema.Struct({
+  firstFailedAt: Schema.Finite,
+  lastFailedAt: Schema.Finite,
+  error: Retry.FailureInfo
+})
+export type FailureRecord = typeof FailureRecord.Type
+
+const decodeRecord = Schema.decodeUnknownOption(Schema.fromJsonString(FailureRecord))
+
+/** Reads a failure record as stored; undefined when absent or unreadable. */
+export const parseRecord = (raw: string | undefined): FailureRecord | undefined =>
+  raw === undefined ? undefined : Option.getOrUndefined(decodeRecord(raw))
+
+/** A delivery as the settlement sees it. */
+export interface Settled {
+  readonly entry: RedisStream.GroupEntry
+  /** Known once the envelope decoded; an undecodable entry has none. */
+  readonly eventId: string | undefined
+  readonly type: string | undefined
+  readonly tenantId: string | undefined
+  /** The failure record taken with a retry (`takeDue`): when it first failed. */
+  readonly record: FailureRecord | undefined
+}
+
+/**
+ * Entries delivered to this consumer and not settled yet, per stream. The heartbeat keeps them
+ * fresh so no sweep takes them; the settlement releases each one when its outcome lands or
+ * cannot land.
+ */
+export class Held {
+  private readonly byKey = new Map<string, Set<string>>()
+  add(key: string, id: string): void {
+    let ids = this.byKey.get(key)
+    if (ids === undefined) {
+      ids = new Set()
+      this.byKey.set(key, ids)
+    }
+    ids.add(id)
+  }
+  release(key: string, id: string): void {
+    this.byKey.get(key)?.delete(id)
+  }
+  has(key: string, id: string): boolean {
+    return this.byKey.get(key)?.has(id) ?? false
+  }
+  /** Streams with the ids held on each (non-empty only). */
+  *streams(): IterableIterator<readonly [string, ReadonlyArray<string>]> {
+    for (const [key, ids] of this.byKey) if (ids.size > 0) yield [key, Array.from(ids)]
+  }
+  get size(): number {
+    let n = 0
+    for (const ids of this.byKey.values()) n += ids.size
+    return n
+  }
+}
+
+/**
+ * Per-type outcome counters, kept as plain numbers on the hot path and published to the Metrics
+ * after each settle step: every outcome counts, whether or not an ack follows.
+ */
+export class Counts {
+  private readonly byType = new Map<string, { delivered: number; acked: number; failed: number }>()
+  readonly group: string
+  constructor(group: string) {
+    this.group = group
+  }
+  count(type: string, what: "delivered" | "acked" | "failed"): void {
+    let counts = this.byType.get(type)
+    if (counts === undefined) {
+      counts = { delivered: 0, acked: 0, failed: 0 }
+      this.byType.set(type, counts)
+    }
+    counts[what]++
+  }
+  readonly publish: Effect.Effect<void> = Effect.suspend(() => {
+    const updates: Array<Effect.Effect<void>> = []
+    for (const [type, counts] of this.byType) {
+      if (counts.delivered > 0) updates.push(Metrics.delivered(this.group, type, counts.delivered))
+      if (counts.acked > 0) updates.push(Metrics.acked(this.group, type, counts.acked))
+      if (counts.failed > 0) updates.push(Metrics.failed(this.group, type, counts.failed))
+      counts.delivered = counts.acked = counts.failed = 0
+    }
+    return updates.length === 0 ? Effect.void : Effect.all(updates, { discard: true })
+  })
+}
+
+/** The settlement of one subscription. */
+export interface Settlement {
+  readonly subscription: string
+  readonly group: string
+  readonly held: Held
+  readonly counts: Counts
+  /**
+   * Idempotent handling, in process: `begin` is false for an event already running or completed
+   * here (ack that copy without running it); `end` records how the run ended.
+   */
+  readonly local: { readonly begin: (eventId: string) => boolean; readonly end: (eventId: string, completed: boolean) => void }
+  /** Which of `eventIds` this subscription completed before (idempotent handling); one round trip. */
+  readonly completed: (eventIds: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, RedisStream.RedisStreamError>
+  /** Acks a batch in one step (markers and retry cleanup included); never fails: lands or releases. */
+  readonly ack: (batch: ReadonlyArray<Settled>) => Effect.Effect<void>
+  /** Applies the retry policy to a failed delivery: schedules its retry or dead-letters it. */
+  readonly fail: (delivery: Settled, failure: Retry.Failure) => Effect.Effect<void>
+  /** Dead-letters a delivery now. */
+  readonly deadLetter: (delivery: Settled, failure: Retry.Failure) => Effect.Effect<void>
+  /** Gives a delivery up without an outcome: it is handed out again after the claim timeout. */
+  readonly release: (delivery: Settled) => Effect.Effect<void>
+  /** Due retries of `stream`, claimed to `consumer`, with the lowest due time left. */
+  readonly takeDue: (stream: string, consumer: string, count: number) => Effect.Effect<
+    { readonly entries: ReadonlyArray<Settled>; readonly nextDueAt: number | undefined },
+    RedisStream.RedisStreamError
+  >
+  /** Which of `entryIds` wait for a retry (the sweep must leave those alone). */
+  readonly scheduled: (stream: string, entryIds: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, RedisStream.RedisStreamError>
+}
+
+/**
+ * A settle step that fails while Redis is unavailable is tried again from 50 ms, doubling up to
+ * 2 s, until it lands: the entry stays held meanwhile, so the heartbeat keeps it from other
+ * consumers once Redis answers, and it is settled once, with no duplicate. Shutdown interrupts the
+ * retries (after `shutdownTimeout`), which releases the entry.
+ */
+const settleRetry = Schedule.exponential("50 millis", 2).pipe(
+  Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(2)))),
+  Schedule.jittered
+)
+
+/**
+ * Event ids an idempotent subscription is running or completed in this process, so a second copy
+ * of an event (read before the first copy's done-marker landed) is not run again. Bounded: the
+ * oldest completed ids are forgotten first; by then their markers have long landed in Redis.
+ */
+class LocalIdempotency {
+  private readonly running = new Set<string>()
+  private readonly completed = new Set<string>()
+  private readonly capacity: number
+  constructor(capacity: number) {
+    this.capacity = capacity
+  }
+  /** False when this event is running or completed here: the copy is a duplicate. */
+  begin(eventId: string): boolean {
+    if (this.running.has(eventId) || this.completed.has(eventId)) return false
+    this.running.add(eventId)
+    return true
+  }
+  end(eventId: string, completed: boolean): void {
+    this.running.delete(eventId)
+    if (!completed) return
+    this.completed.add(eventId)
+    if (this.completed.size > this.capacity) {
+      const oldest = this.completed.values().next()
+      if (oldest.done !== true) this.completed.delete(oldest.value)
+    }
+  }
+}
+
+/** Creates the settlement of one subscription. */
+export const make = (options: {
+  readonly subscription: string
+  readonly group: string
+  readonly policy: Retry.Policy
+  readonly idempotent: boolean
+  readonly redis: RedisStream.RedisStream["Service"]
+  readonly settings: BusConfig.BusSettings
+  /** Called with the due time of every retry this settlement schedules (wakes the poller). */
+  readonly onScheduled: (dueAt: number) => void
+}): Settlement => {
+  const { group, policy, redis, settings, subscription } = options
+  const held = new Held()
+  const counts = new Counts(group)
+  const dlqKey = Keys.dlq(settings.prefix)
+  const dlqRetentionMs = Duration.toMillis(settings.dlqRetention)
+  const markerTtlMs = Duration.toMillis(settings.retention)
+  const local = new LocalIdempotency(Math.max(10_000, settings.batchSize * 20))
+
+  const releaseAll = (batch: ReadonlyArray<Settled>) =>
+    Effect.sync(() => {
+      for (const s of batch) held.release(s.entry.key, s.entry.id)
+    })
+
+  /**
+   * Runs one settle step until it lands (retrying while Redis is unavailable, within the claim
+   * timeout) and releases the batch whatever happens. Succeeds with whether it landed.
+   */
+  const land = (
+    what: string,
+    batch: ReadonlyArray<Settled>,
+    step: Effect.Effect<unknown, RedisStream.RedisStreamError>
+  ): Effect.Effect<boolean> =>
+    step.pipe(
+      Effect.retry({ schedule: settleRetry, while: (error) => error.isRetryable }),
+      Effect.as(true),
+      Effect.catch((error) =>
+        Effect.as(
+          Effect.logError(`could not ${what}; released: the group hands it out again after the claim timeout`).pipe(
+            Effect.annotateLogs({ group, entries: batch.length, firstEntryId: batch[0]?.entry.id, error: error.message })
+          ),
+          false
+        )
+      ),
+      Effect.ensuring(releaseAll(batch))
+    )
+
+  const completed = (eventIds: ReadonlyArray<string>) =>
+    eventIds.length === 0 ?
+      Effect.succeed(new Set<string>()) :
+      Effect.map(redis.markersExist(eventIds.map((id) => doneKey(settings.prefix, subscription, id))), (exists) => {
+        const out = new Set<string>()
+        exists.forEach((done, i) => {
+          if (done) out.add(eventIds[i]!)
+        })
+        return out
+      })
+
+  const ackCommands = (batch: ReadonlyArray<Settled>): ReadonlyArray<RedisStream.Command> => {
+    const byKey = new Map<string, Array<string>>()
+    const retried = new Map<string, Array<string>>()
+    const commands: Array<RedisStream.Command> = []
+    for (const s of batch) {
+      const { id, key } = s.entry
+      let ids = byKey.get(key)
+      if (ids === undefined) byKey.set(key, ids = [])
+      ids.push(id)
+      if (s.entry.deliveries > 1 || s.record !== undefined) {
+        let r = retried.get(key)
+        if (r === undefined) retried.set(key, r = [])
+        r.push(id)
+      }
+      if (options.idempotent && s.eventId !== undefined) {
+        commands.push({ _tag: "Set", key: doneKey(settings.prefix, subscription, s.eventId), value: "1", ttlMs: markerTtlMs })
+      }
+    }
+    for (const [key, ids] of byKey) commands.push({ _tag: "XAck", key, group, ids })
+    for (const [key, ids] of retried) {
+      commands.push({ _tag: "ZRem", key: retryKey(key, subscription), members: ids })
+      commands.push({ _tag: "HDel", key: failuresKey(key, subscription), fields: ids })
+    }
+    return commands
+  }
+
+  const ack = (batch: ReadonlyArray<Settled>) => {
+    if (batch.length === 0) return Effect.void
+    const commands = ackCommands(batch)
+    const only = commands[0]
+    // The common case, one stream and nothing else to write, is a plain XACK.
+    const step = commands.length === 1 && only !== undefined && only._tag === "XAck" ?
+      redis.ack(only.key, group, only.ids) :
+      redis.transaction(commands)
+    return land("acknowledge a batch", batch, step).pipe(
+      Effect.tap((landed) =>
+        Effect.sync(() => {
+          if (!landed) return
+          for (const s of batch) if (s.type !== undefined) counts.count(s.type, "acked")
+        })
+      ),
+      Effect.andThen(counts.publish)
+    )
+  }
+
+  const checkDlqLimit = Effect.gen(function*() {
+    const size = yield* redis.length(dlqKey)
+    yield* Metrics.dlqLength(size)
+    const usage = size / settings.dlqMaxLength
+    if (usage >= 1) {
+      yield* Metrics.dlqWarning
+      yield* Effect.logError("DLQ at or over its maximum length: entries are kept, act now").pipe(
+        Effect.annotateLogs({ size, maxLength: settings.dlqMaxLength })
+      )
+    } else if (usage >= 0.8) {
+      yield* Metrics.dlqWarning
+      yield* Effect.logWarning("DLQ near its maximum length").pipe(
+        Effect.annotateLogs({ size, maxLength: settings.dlqMaxLength, usage: Math.round(usage * 100) / 100 })
+      )
+    }
+  }).pipe(Effect.catch((error) => Effect.logWarning("could not check the DLQ size", error)))
+
+  const deadLetterAt = (s: Settled, error: Retry.FailureInfo, now: number) => {
+    const { entry } = s
+    const letter: DlqEntry.DeadLetter = {
+      // An entry without an envelope is kept whole, as the JSON of its fields.
+      event: entry.fields["event"] ?? JSON.stringify(entry.fields),
+      error,
+      movedAt: now,
+      group,
+      stream: entry.key,
+      originalEntryId: entry.id,
+      attempts: entry.deliveries,
+      firstFailedAt: s.record?.firstFailedAt ?? now,
+      lastFailedAt: now,
+      type: s.type ?? entry.fields["type"],
+      tenantId: s.tenantId ?? entry.fields["tenant"],
+      eventId: s.eventId
+    }
+    const step = redis.transaction([
+      { _tag: "XAdd", key: dlqKey, fields: DlqEntry.encode(letter), trim: { minId: `${Math.max(0, now - dlqRetentionMs)}-0` } },
+      { _tag: "XAck", key: entry.key, group, ids: [entry.id] },
+      { _tag: "ZRem", key: retryKey(entry.key, subscription), members: [entry.id] },
+      { _tag: "HDel", key: failuresKey(entry.key, subscription), fields: [entry.id] }
+    ])
+    return land("dead-letter an entry", [s], step).pipe(
+      Effect.flatMap((landed) =>
+        landed ?
+          Effect.all([
+            Metrics.deadLettered(group),
+            Effect.logWarning("dead-lettered").pipe(
+              Effect.annotateLogs({
+                group,
+                entryId: entry.id,
+                eventId: s.eventId,
+                type: letter.type,
+                attempts: entry.deliveries,
+                error: error.tag
+              })
+            ),
+            checkDlqLimit
+          ], { discard: true }) :
+          Effect.void
+      )
+    )
+  }
+
+  const deadLetter = (s: Settled, failure: Retry.Failure) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.andThen(
+        Effect.sync(() => {
+          if (s.type !== undefined) counts.count(s.type, "failed")
+        }),
+        deadLetterAt(s, { tag: failure.tag, message: failure.message }, now)
+      )).pipe(Effect.andThen(counts.publish))
+
+  const fail = (s: Settled, failure: Retry.Failure) =>
+    Effect.gen(function*() {
+      if (s.type !== undefined) counts.count(s.type, "failed")
+      const now = yield* Clock.currentTimeMillis
+      const decision = yield* Retry.decide(policy, s.entry.deliveries, failure)
+      const error = { tag: failure.tag, message: failure.message }
+      if (decision._tag === "Exhausted") return yield* deadLetterAt(s, error, now)
+      const dueAt = now + Duration.toMillis(decision.delay)
+      const record: FailureRecord = { firstFailedAt: s.record?.firstFailedAt ?? now, lastFailedAt: now, error }
+      const { id, key } = s.entry
+      const landed = yield* land(
+        "schedule a retry",
+        [s],
+        redis.transaction([
+          { _tag: "HSet", key: failuresKey(key, subscription), field: id, value: JSON.stringify(record) },
+          { _tag: "ZAdd", key: retryKey(key, subscription), score: dueAt, member: id }
+        ])
+      )
+      if (!landed) return
+      options.onScheduled(dueAt)
+      yield* Metrics.retried(group)
+      yield* Effect.logInfo("retry scheduled").pipe(
+        Effect.annotateLogs({
+          group,
+          eventId: s.eventId,
+          entryId: id,
+          attempt: s.entry.deliveries,
+          delayMs: Duration.toMillis(decision.delay),
+          error: failure.tag
+        })
+      )
+    }).pipe(Effect.andThen(counts.publish))
+
+  const takeDue = (stream: string, consumer: string, count: number) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.map(
+        redis.takeDue({
+          scheduleKey: retryKey(stream, subscription),
+          recordsKey: failuresKey(stream, subscription),
+          key: stream,
+          group,
+          consumer,
+          now,
+          count
+        }),
+        ({ entries, nextDueAt }) => ({
+          entries: entries.map((entry): Settled => ({
+            entry,
+            eventId: undefined,
+            type: undefined,
+            tenantId: undefined,
+            record: parseRecord(entry.record)
+          })),
+          nextDueAt
+        })
+      ))
+
+  const scheduled = (stream: string, entryIds: ReadonlyArray<string>) =>
+    entryIds.length === 0 ?
+      Effect.succeed(new Set<string>()) :
+      Effect.map(redis.scores(retryKey(stream, subscription), entryIds), (scores) => {
+        const out = new Set<string>()
+        scores.forEach((score, i) => {
+          if (score !== undefined) out.add(entryIds[i]!)
+        })
+        return out
+      })
+
+  return {
+    subscription,
+    group,
+    held,
+    counts,
+    local,
+    completed,
+    ack,
+    fail,
+    deadLetter,
+    release: (s) => releaseAll([s]),
+    takeDue,
+    scheduled
+  }
+}
