@@ -275,14 +275,8 @@ export const make = (options: {
     const commands: Array<RedisStream.Command> = []
     for (const s of batch) {
       const { id, key } = s.entry
-      let ids = byKey.get(key)
-      if (ids === undefined) byKey.set(key, ids = [])
-      ids.push(id)
-      if (s.entry.deliveries > 1 || s.record !== undefined) {
-        let r = retried.get(key)
-        if (r === undefined) retried.set(key, r = [])
-        r.push(id)
-      }
+      push(byKey, key, id)
+      if (s.entry.deliveries > 1 || s.record !== undefined) push(retried, key, id)
       if (options.idempotent && s.eventId !== undefined) {
         commands.push({ _tag: "Set", key: doneKey(settings.prefix, subscription, s.eventId), value: "1", ttlMs: markerTtlMs })
       }
@@ -467,4 +461,10 @@ export const make = (options: {
     takeDue,
     scheduled
   }
+}
+
+const push = (map: Map<string, Array<string>>, key: string, id: string): void => {
+  const ids = map.get(key)
+  if (ids === undefined) map.set(key, [id])
+  else ids.push(id)
 }
