@@ -178,7 +178,10 @@ export const make = (
     const claimTimeout = settings.claimTimeout
     const claimTimeoutMs = Duration.toMillis(claimTimeout)
     const heartbeatInterval = Duration.millis(Math.max(20, claimTimeoutMs / 4))
-    const sweepInterval = heartbeatInterval
+    // Sweeps also remove idle consumers, so they run often enough for both timeouts.
+    const sweepInterval = Duration.millis(
+      Math.max(20, Math.min(claimTimeoutMs, Duration.toMillis(settings.consumerIdleTimeout)) / 4)
+    )
     const holdOff = Duration.times(heartbeatInterval, 2)
 
     // `recreate`: after NOGROUP the main stream's group starts at what the stream holds now.

@@ -893,6 +893,55 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         assert.isTrue(yield* rs.setMarker(marker, 2 * T), "an expired marker can be set again")
       }))
 
+    it.effect("a marker set inside a transaction lands with the other writes and expires after its TTL", () =>
+      Effect.gen(function*() {
+        const { appendMany, key, read, rs } = yield* fixture("txmarker")
+        const stream = key("s")
+        const marker = key("m")
+        yield* rs.createGroup(stream, "g")
+        const [id] = yield* appendMany(stream, 1)
+        yield* read({ keys: [stream], group: "g", consumer: "c" })
+        assert.deepStrictEqual(
+          yield* rs.transaction([
+            { _tag: "Set", key: marker, value: "1", ttlMs: 2 * T },
+            { _tag: "XAck", key: stream, group: "g", ids: [id!] }
+          ]),
+          [1, 1]
+        )
+        assert.deepStrictEqual(yield* rs.markersExist([marker]), [true])
+        assert.strictEqual((yield* rs.pendingSummary(stream, "g")).count, 0)
+        yield* advance(3 * T)
+        assert.deepStrictEqual(yield* rs.markersExist([marker]), [false])
+        // A key of another type makes the whole transaction fail, the ack included.
+        const [other] = yield* appendMany(stream, 1)
+        yield* read({ keys: [stream], group: "g", consumer: "c" })
+        const error = yield* Effect.flip(rs.transaction([
+          { _tag: "XAck", key: stream, group: "g", ids: [other!] },
+          { _tag: "Set", key: stream, value: "1", ttlMs: T }
+        ]))
+        assert.strictEqual(error.kind, "Command")
+        assert.strictEqual((yield* rs.pendingSummary(stream, "g")).count, 1)
+      }))
+
+    it.effect("removeIdleConsumers removes idle consumers without pending entries, never the caller", () =>
+      Effect.gen(function*() {
+        const { appendMany, key, read, rs } = yield* fixture("idlecons")
+        const stream = key("s")
+        yield* rs.createGroup(stream, "g")
+        const [a] = yield* appendMany(stream, 3)
+        yield* read({ keys: [stream], group: "g", consumer: "acked", count: 1 })
+        yield* read({ keys: [stream], group: "g", consumer: "holding", count: 1 })
+        yield* read({ keys: [stream], group: "g", consumer: "me", count: 1 })
+        yield* rs.ack(stream, "g", [a!])
+        // Nobody is idle long enough yet.
+        assert.deepStrictEqual(yield* rs.removeIdleConsumers({ key: stream, group: "g", minIdle: 10 * T, keep: "me" }), [])
+        yield* advance(2 * T)
+        assert.deepStrictEqual(yield* rs.removeIdleConsumers({ key: stream, group: "g", minIdle: T, keep: "me" }), ["acked"])
+        assert.deepStrictEqual((yield* rs.consumers(stream, "g")).map((c) => c.name), ["holding", "me"])
+        const error = yield* Effect.flip(rs.removeIdleConsumers({ key: stream, group: "nope", minIdle: 0, keep: "me" }))
+        assert.strictEqual(error.kind, "NoGroup")
+      }))
+
     it.effect("markersExist reports every existing key, whatever its type", () =>
       Effect.gen(function*() {
         const { key, rs } = yield* fixture("exists")
