@@ -24,6 +24,8 @@ export interface Report {
   readonly redis: { readonly reachable: boolean; readonly latencyMs: number | undefined; readonly error: string | undefined }
   readonly stream: { readonly key: string; readonly length: number }
   readonly groups: ReadonlyArray<RedisStream.GroupInfo>
+  /** Every group's consumers with their pending count and idle time (ms since last seen). */
+  readonly consumers: Readonly<Record<string, ReadonlyArray<RedisStream.ConsumerInfo>>>
   readonly subscriptions: ReadonlyArray<Consumer.SubscriptionStatus>
   readonly dlq: { readonly size: number; readonly maxLength: number; readonly usage: number }
 }
@@ -77,11 +79,18 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
           redis: { reachable: false, latencyMs: undefined, error: probe.failure.message },
           stream: { key: main, length: 0 },
           groups: [],
+          consumers: {},
           subscriptions,
           dlq: { size: 0, maxLength: settings.dlqMaxLength, usage: 0 }
         } satisfies Report
       }
       const [, length, groups, dlqSize] = probe.success
+      const consumers: Record<string, ReadonlyArray<RedisStream.ConsumerInfo>> = {}
+      for (const group of groups) {
+        // A group removed meanwhile simply has no row.
+        const rows = yield* Effect.option(redis.consumers(main, group.name))
+        if (rows._tag === "Some") consumers[group.name] = rows.value
+      }
       for (const group of groups) yield* Metrics.groupState(group.name, group.lag ?? 0, group.pending)
       const usage = dlqSize / settings.dlqMaxLength
       if (usage >= 0.8) reasons.push(`DLQ at ${Math.round(usage * 100)} % of its maximum (${dlqSize}/${settings.dlqMaxLength})`)
@@ -91,6 +100,7 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
         redis: { reachable: true, latencyMs, error: undefined },
         stream: { key: main, length },
         groups,
+        consumers,
         subscriptions,
         dlq: { size: dlqSize, maxLength: settings.dlqMaxLength, usage }
       } satisfies Report

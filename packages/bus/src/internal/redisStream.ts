@@ -38,12 +38,13 @@
  * failed). A reader that keeps waiting on a busy key while others in its group take every entry
  * costs the notifier one XREAD round per append.
  */
-import { Clock, Deferred, Duration, Effect, Redacted, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Redacted } from "effect"
 import type { Scope } from "effect"
 import { Redis } from "ioredis"
 import type * as RedisStream from "../RedisStream.ts"
 import { RedisStreamError } from "../RedisStream.ts"
 import * as Scripts from "./scripts.ts"
+import * as Supervision from "./supervision.ts"
 
 type Service = RedisStream.RedisStream["Service"]
 type Args = Array<string | number>
@@ -427,8 +428,8 @@ interface Notifier {
    * group), so that they read again.
    */
   readonly moved: (keys: ReadonlyArray<string>) => Effect.Effect<void>
-  /** The notifier loop, restarted with backoff on Redis errors (so it never actually fails). */
-  readonly run: Effect.Effect<never, RedisStreamError>
+  /** The notifier loop, restarted with backoff on Redis errors (so it never fails). */
+  readonly run: Effect.Effect<never>
 }
 
 /** How long one XREAD of the notifier blocks at most; also how often idle keys are reconsidered. */
@@ -440,10 +441,6 @@ const followLinger = 1_000
 /** `CLIENT UNBLOCK` is retried this often when it arrives before the XREAD it should interrupt. */
 const unblockAttempts = 50
 const unblockGap = Duration.millis(2)
-
-const notifierBackoff = Schedule.min([Schedule.exponential("50 millis"), Schedule.spaced("2 seconds")]).pipe(
-  Schedule.jittered
-)
 
 const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier => {
   const watches = new Map<string, Watch>()
@@ -460,7 +457,6 @@ const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier =
   let clientId: number | undefined
   /** Completed to wake the notifier when it has nothing to watch. */
   let parked: Deferred.Deferred<void> | undefined
-  let failing = false
   // A new connection has a new id; the notifier fetches it again before its next XREAD.
   notify.on("close", () => {
     clientId = undefined
@@ -634,32 +630,23 @@ const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier =
     }
   })
 
-  const onFailure = (error: RedisStreamError) =>
-    Effect.suspend(() => {
-      // Forget everything tied to the connection or to the stream contents: after a reconnect
-      // (or a restarted server) every waited key starts over from its newest id.
-      for (const watch of watches.values()) watch.lastId = undefined
-      clientId = undefined
-      blockedRound = 0
-      roundKeys = new Set()
-      if (failing) return Effect.void
-      failing = true
-      return Effect.logWarning("Redis stream notifier failed, retrying", error)
-    })
-
-  const onSuccess = Effect.suspend(() => {
-    if (!failing) return Effect.void
-    failing = false
-    return Effect.logInfo("Redis stream notifier recovered")
+  // Forget everything tied to the connection or to the stream contents: after a reconnect (or a
+  // restarted server) every waited key starts over from its newest id.
+  const forget = Effect.sync(() => {
+    for (const watch of watches.values()) watch.lastId = undefined
+    clientId = undefined
+    blockedRound = 0
+    roundKeys = new Set()
   })
 
-  const run = round.pipe(
-    Effect.tapError(onFailure),
-    // A fresh schedule per round, so the backoff starts small again after a recovery.
-    Effect.retry(notifierBackoff),
-    Effect.andThen(onSuccess),
-    Effect.forever
-  )
+  // Backoff and "Redis answers again" are the consumer loops' own (`supervision.ts`).
+  const circuit = Supervision.makeCircuit({
+    threshold: Number.POSITIVE_INFINITY,
+    annotations: { package: "@hyvve/bus", module: "RedisStream", fiber: "notifier" },
+    onRecovered: Effect.void,
+    onError: () => forget
+  })
+  const run = circuit.supervise("notifier", Effect.as(round, true))
 
   const moved = (keys: ReadonlyArray<string>) =>
     Effect.sync(() => {

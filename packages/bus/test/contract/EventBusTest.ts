@@ -265,6 +265,13 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           const subs = new Map(report.subscriptions.map((sub) => [sub.group, sub]))
           assert.strictEqual(subs.get("health-busy")?.circuit, "closed")
           assert.strictEqual(subs.get("health-idle")?.circuit, "closed")
+          assert.strictEqual(subs.get("health-busy")?.inFlight, 3)
+          assert.deepStrictEqual(
+            report.consumers["health-busy"]?.map((c) => [c.name, c.pending]),
+            [[node.consumer, 3]],
+            "each group's consumers, with what they hold"
+          )
+          assert.isAtLeast(report.consumers["health-idle"]?.[0]?.idleMs ?? -1, 0)
           assert.strictEqual(report.dlq.size, 0)
           yield* Deferred.succeed(release, undefined)
         }))
