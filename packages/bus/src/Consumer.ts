@@ -20,6 +20,7 @@ import type { EventError } from "@hyvve/schema"
 import { Context, Duration, Effect, Layer, Option, Schedule, type Scope, Stream } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import type { Delivery, DeliveryInfo } from "./Delivery.ts"
+import * as DeliveryLog from "./DeliveryLog.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Retry from "./Retry.ts"
 import * as Subscription from "./internal/subscription.ts"
@@ -185,12 +186,15 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
   function*() {
     const redis = yield* RedisStream.RedisStream
     const settings = yield* BusConfig.BusConfig
+    // The delivery log of the layer's context, unless the subscribing code provides its own.
+    const layerLog = yield* DeliveryLog.DeliveryLog
     const statuses = new Map<number, () => SubscriptionStatus>()
     let nextSubscription = 0
 
     const start = (spec: Subscription.Spec) =>
       Effect.gen(function*() {
-        const engine = yield* Subscription.make(spec, { redis, settings })
+        const log = (yield* DeliveryLog.DeliveryLog) ?? layerLog
+        const engine = yield* Subscription.make(spec, { redis, settings, log })
         const id = nextSubscription++
         statuses.set(id, engine.status)
         yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))

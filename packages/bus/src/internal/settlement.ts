@@ -26,6 +26,7 @@
  */
 import { Clock, Duration, Effect, Option, Schedule, Schema } from "effect"
 import type * as BusConfig from "../BusConfig.ts"
+import type * as DeliveryLog from "../DeliveryLog.ts"
 import * as Keys from "../Keys.ts"
 import * as Metrics from "../Metrics.ts"
 import type * as RedisStream from "../RedisStream.ts"
@@ -160,6 +161,8 @@ export interface Settlement {
   readonly fail: (delivery: Settled, failure: Retry.Failure) => Effect.Effect<void>
   /** Dead-letters a delivery now. */
   readonly deadLetter: (delivery: Settled, failure: Retry.Failure) => Effect.Effect<void>
+  /** Reports deliveries handed out (`PROCESSING`) to the delivery log. */
+  readonly delivered: (batch: ReadonlyArray<Settled>) => Effect.Effect<void>
   /** Gives a delivery up without an outcome: it is handed out again after the claim timeout. */
   readonly release: (delivery: Settled) => Effect.Effect<void>
   /** Due retries of `stream`, claimed to `consumer`, with the lowest due time left. */
@@ -221,8 +224,38 @@ export const make = (options: {
   readonly settings: BusConfig.BusSettings
   /** Called with the due time of every retry this settlement schedules (wakes the poller). */
   readonly onScheduled: (dueAt: number) => void
+  /** Where landed outcomes are reported (the event store), if anywhere. */
+  readonly log: DeliveryLog.Log | undefined
 }): Settlement => {
-  const { group, policy, redis, settings, subscription } = options
+  const { group, log, policy, redis, settings, subscription } = options
+
+  const report = (
+    batch: ReadonlyArray<Settled>,
+    status: DeliveryLog.Status,
+    error: Retry.FailureInfo | undefined
+  ): Effect.Effect<void> =>
+    log === undefined ? Effect.void : Effect.clockWith((clock) =>
+      Effect.sync(() => {
+        const at = clock.currentTimeMillisUnsafe()
+        const outcomes: Array<DeliveryLog.Outcome> = []
+        for (const s of batch) {
+          // Entries of other types, acked unread, are no delivery of this subscription.
+          if (s.type === undefined && status === "COMPLETED") continue
+          outcomes.push({
+            status,
+            group,
+            stream: s.entry.key,
+            entryId: s.entry.id,
+            eventId: s.eventId,
+            type: s.type,
+            tenantId: s.tenantId,
+            attempt: s.entry.deliveries,
+            error,
+            at
+          })
+        }
+        if (outcomes.length > 0) log.record(outcomes)
+      }))
   const held = new Held()
   const counts = new Counts(group)
   const dlqKey = Keys.dlq(settings.prefix)
@@ -298,12 +331,11 @@ export const make = (options: {
       redis.ack(only.key, group, only.ids) :
       redis.transaction(commands)
     return land("acknowledge a batch", batch, step).pipe(
-      Effect.tap((landed) =>
-        Effect.sync(() => {
-          if (!landed) return
-          for (const s of batch) if (s.type !== undefined) counts.count(s.type, "acked")
-        })
-      ),
+      Effect.tap((landed) => {
+        if (!landed) return Effect.void
+        for (const s of batch) if (s.type !== undefined) counts.count(s.type, "acked")
+        return report(batch, "COMPLETED", undefined)
+      }),
       Effect.andThen(counts.publish)
     )
   }
@@ -352,6 +384,7 @@ export const make = (options: {
       Effect.flatMap((landed) =>
         landed ?
           Effect.all([
+            report([s], "DLQ", error),
             Metrics.deadLettered(group),
             Effect.logWarning("dead-lettered").pipe(
               Effect.annotateLogs({
@@ -399,6 +432,7 @@ export const make = (options: {
       )
       if (!landed) return
       options.onScheduled(dueAt)
+      yield* report([s], "FAILED", error)
       yield* Metrics.retried(group)
       yield* Effect.logInfo("retry scheduled").pipe(
         Effect.annotateLogs({
@@ -458,6 +492,7 @@ export const make = (options: {
     fail,
     deadLetter,
     release: (s) => releaseAll([s]),
+    delivered: (batch) => report(batch, "PROCESSING", undefined),
     takeDue,
     scheduled
   }

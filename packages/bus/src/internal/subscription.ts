@@ -28,6 +28,7 @@ import { Envelope, EventType } from "@hyvve/schema"
 import type { EventError } from "@hyvve/schema"
 import { Cause, Duration, Effect, Exit, Fiber, FiberSet, Option, Queue, Schedule, type Scope } from "effect"
 import type * as BusConfig from "../BusConfig.ts"
+import type * as DeliveryLog from "../DeliveryLog.ts"
 import type { Delivery } from "../Delivery.ts"
 import * as Keys from "../Keys.ts"
 import * as RedisStream from "../RedisStream.ts"
@@ -167,7 +168,11 @@ const settledOf = (entry: RedisStream.GroupEntry, record?: Settlement.FailureRec
 /** Starts a subscription in the current scope: its group exists when this returns. */
 export const make = (
   spec: Spec,
-  deps: { readonly redis: RedisStream.RedisStream["Service"]; readonly settings: BusConfig.BusSettings }
+  deps: {
+    readonly redis: RedisStream.RedisStream["Service"]
+    readonly settings: BusConfig.BusSettings
+    readonly log: DeliveryLog.Log | undefined
+  }
 ): Effect.Effect<Engine, RedisStream.RedisStreamError, Scope.Scope> =>
   Effect.gen(function*() {
     const { redis, settings } = deps
@@ -208,7 +213,8 @@ export const make = (
       settings,
       onScheduled: (dueAt) => {
         if (dueAt < pollerWakesAt) Queue.offerUnsafe(retryNow, undefined)
-      }
+      },
+      log: deps.log
     })
     const { counts, held } = settlement
 
@@ -307,7 +313,9 @@ export const make = (
         return skips.pipe(
           Effect.andThen(poisons),
           Effect.andThen(dropCompleted(out)),
-          Effect.flatMap((fresh) => (fresh.length > 0 ? Queue.offerAll(queue, fresh) : Effect.void))
+          Effect.flatMap((fresh) =>
+            fresh.length > 0 ? Effect.andThen(settlement.delivered(fresh), Queue.offerAll(queue, fresh)) : Effect.void
+          )
         )
       })
 

@@ -9,7 +9,7 @@
  * retry or claim to show.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, Dlq, Health, Publisher, Retry } from "@hyvve/bus"
+import { Consumer, DeliveryLog, Dlq, Health, Publisher, Retry } from "@hyvve/bus"
 import type { Delivery } from "@hyvve/bus"
 import { ApprovalApproved, ApprovalRequested, EventId, UserInvited, WorkspaceCreated } from "@hyvve/schema"
 import { Deferred, Effect, Fiber, Stream } from "effect"
@@ -1020,6 +1020,49 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           yield* h.advance(quietPeriod)
           for (const id of ids) assert.strictEqual(rec.count("inflight", id), 1, "handled once, by a")
           assert.isFalse(rec.items.some((s) => s.consumer === "b"))
+        }))
+
+      test("every landed outcome reaches the delivery log: handed out, failed, completed, dead-lettered", () =>
+        Effect.gen(function*() {
+          const h = yield* harness("delivery-log")
+          const node = yield* h.node()
+          const outcomes: Array<DeliveryLog.Outcome> = []
+          const log: DeliveryLog.Log = { record: (batch) => outcomes.push(...batch) }
+          yield* node.run(
+            Consumer.handle(OrderPlaced, (event, info) =>
+              event.data.orderId === "order-0" || info.attempt > 1 ?
+                Effect.void :
+                Effect.fail(new PaymentDeclined({ message: `attempt ${info.attempt}` })), {
+              group: "logged",
+              retry: Retry.delays(["20 millis"]),
+              maxAttempts: 2
+            }).pipe(Effect.provideService(DeliveryLog.DeliveryLog, log))
+          )
+          yield* node.run(Consumer.handle(OrderPlaced, () => Effect.fail(new PaymentDeclined({ message: "never" })), {
+            group: "doomed-logged",
+            maxAttempts: 2,
+            retry: Retry.delays(["20 millis"])
+          }).pipe(Effect.provideService(DeliveryLog.DeliveryLog, log)))
+          const [ok, flaky] = yield* node.run(Publisher.publishBatch(orders(0, 2)))
+          yield* h.waitUntil("both groups done", Effect.map(
+            Effect.all([h.pendingCount("logged"), h.pendingCount("doomed-logged")]),
+            ([a, b]) => a === 0 && b === 0
+          ))
+          const of = (group: string, id: string | undefined) =>
+            outcomes.filter((o) => o.group === group && o.eventId === id).map((o) => [o.status, o.attempt, o.error?.tag])
+          assert.deepStrictEqual(of("logged", ok), [["PROCESSING", 1, undefined], ["COMPLETED", 1, undefined]])
+          assert.deepStrictEqual(of("logged", flaky), [
+            ["PROCESSING", 1, undefined],
+            ["FAILED", 1, "PaymentDeclined"],
+            ["PROCESSING", 2, undefined],
+            ["COMPLETED", 2, undefined]
+          ])
+          assert.deepStrictEqual(of("doomed-logged", ok), [
+            ["PROCESSING", 1, undefined],
+            ["FAILED", 1, "PaymentDeclined"],
+            ["PROCESSING", 2, undefined],
+            ["DLQ", 2, "PaymentDeclined"]
+          ], "maxAttempts: 2 stops after the second attempt")
         }))
 
       test("every outcome is counted: delivered and failed for a handler that always fails, acked for one that recovers", () =>
