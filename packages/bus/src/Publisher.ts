@@ -4,8 +4,9 @@
  * from the event being handled, W3C `traceparent` of the current span), encodes JSON once and
  * appends with time-based trimming. `publishBatch` appends many events atomically.
  *
- * Wire format: every entry has `type`, `tenant` and `event` (the envelope JSON, as the NestJS
- * publisher wrote it), so consumers skip entries of other types without parsing JSON.
+ * Wire format: every entry has `event` (the envelope JSON, as the NestJS publisher wrote it) as
+ * its first field, so the NestJS consumer's `JSON.parse(fields[1])` reads it, then `type` and
+ * `tenant`, so our consumers skip entries of other types without parsing JSON.
  *
  * @since 0.1.0
  */
@@ -144,7 +145,8 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
           ...(causationId === undefined ? {} : { causationId }),
           ...(traceparent === undefined ? {} : { traceparent })
         }
-        return { id, correlationId, fields: { type: event.type, tenant: context.tenantId, event: JSON.stringify(envelope) } }
+        // `event` first: the NestJS consumer reads `JSON.parse(fields[1])` (see the README's migration section).
+        return { id, correlationId, fields: { event: JSON.stringify(envelope), type: event.type, tenant: context.tenantId } }
       })
 
     const trimFor = (now: number): RedisStream.Trim => ({ minId: `${Math.max(0, now - retentionMs)}-0` })
