@@ -1,8 +1,9 @@
 /**
  * Publishes typed events to the main stream. `publish` validates the payload with the event
- * type's Schema, fills the envelope (id, timestamp, source, correlation and causation inherited
- * from the event being handled, W3C `traceparent` of the current span), encodes JSON once and
- * appends with time-based trimming. `publishBatch` appends many events atomically.
+ * type's Schema, fills the envelope (id from the bus's generator, `BusConfig.eventId`; timestamp,
+ * source, correlation and causation inherited from the event being handled, W3C `traceparent` of
+ * the current span), encodes JSON once and appends with time-based trimming. `publishBatch`
+ * appends many events atomically.
  *
  * Wire format: every entry has `event` (the envelope JSON, as the NestJS publisher wrote it) as
  * its first field, so the NestJS consumer's `JSON.parse(fields[1])` reads it, then `type` and
@@ -112,10 +113,12 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
       readonly ids: EventId.IdGenerator
     }
 
+    // The id generator is the bus's (`BusConfig.eventId`), fixed when the layer was built.
+    const ids = settings.eventId
     const shared = (traceparent: string | undefined) =>
       Effect.map(
-        Effect.all([Clock.currentTimeMillis, Correlation.CurrentEvent, EventId.Generator]),
-        ([now, handled, ids]): Shared => ({ now, timestamp: new Date(now).toISOString(), traceparent, handled, ids })
+        Effect.all([Clock.currentTimeMillis, Correlation.CurrentEvent]),
+        ([now, handled]): Shared => ({ now, timestamp: new Date(now).toISOString(), traceparent, handled, ids })
       )
 
     // Encodes one event into stream fields, synchronously (it runs for every event of a batch):
