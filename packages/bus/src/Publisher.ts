@@ -38,7 +38,8 @@ export interface PublishContext {
 }
 
 /**
- * One event of a batch, built with `item` so that its payload is checked against its type.
+ * One event of a batch: written with `item`, or as an object literal, its payload is checked
+ * against its event type (see `Items`).
  *
  * @category models
  * @since 0.1.0
@@ -60,6 +61,15 @@ export const item = <E extends EventType.Any>(
   payload: EventType.Payload<E>,
   context: PublishContext
 ): Item<E> => ({ event, payload, context })
+
+/**
+ * The items of a batch, each typed by its own event type: `publishBatch` infers one event type
+ * per item from its `event`, so an object literal's `payload` is checked as `item(...)` checks it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Items<Es extends ReadonlyArray<EventType.Any>> = { readonly [K in keyof Es]: Item<Es[K]> }
 
 /**
  * Why a publish failed: the payload did not match its Schema, or Redis refused the append.
@@ -85,8 +95,8 @@ export class Publisher extends Context.Service<
       context: PublishContext
     ) => Effect.Effect<EventId.EventId, PublishError>
     /** Appends all events or none (one `MULTI`); ids come back in order. */
-    readonly publishBatch: (
-      items: ReadonlyArray<Item>
+    readonly publishBatch: <const Es extends ReadonlyArray<EventType.Any>>(
+      items: Items<Es>
     ) => Effect.Effect<ReadonlyArray<EventId.EventId>, PublishError>
   }
 >()("@hyvve/bus/Publisher") {}
@@ -171,8 +181,10 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
         }, noStackTrace)
       )
 
-    const publishBatch = (items: ReadonlyArray<Item>) =>
-      Effect.gen(function*() {
+    const publishBatch = <const Es extends ReadonlyArray<EventType.Any>>(batch: Items<Es>) => {
+      // Each item was checked against its own event type by `Items`; from here they are encoded alike.
+      const items: ReadonlyArray<Item> = batch
+      return Effect.gen(function*() {
         if (items.length === 0) return []
         const at = yield* shared(yield* currentTraceparent)
         const trim = trimFor(at.now)
@@ -199,6 +211,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
           }
         }, noStackTrace)
       )
+    }
 
     return Publisher.of({ publish, publishBatch })
   })
@@ -233,8 +246,8 @@ export const publish = <E extends EventType.Any>(
  * @category accessors
  * @since 0.1.0
  */
-export const publishBatch = (
-  items: ReadonlyArray<Item>
+export const publishBatch = <const Es extends ReadonlyArray<EventType.Any>>(
+  items: Items<Es>
 ): Effect.Effect<ReadonlyArray<EventId.EventId>, PublishError, Publisher> =>
   Publisher.use((publisher) => publisher.publishBatch(items))
 
