@@ -8,6 +8,11 @@
  *   success, the retry policy on failure, dead-letter when exhausted, a concurrency bound
  *   (in order at concurrency 1), a per-handler timeout and optional idempotency.
  *
+ * A name or pattern resolves against the bus's catalog (`BusConfig.catalog`, or the `catalog`
+ * option) and matches event types under their aliases too. One that matches nothing does not
+ * compile when it is a literal (`Source`), and fails with `NoMatchingEvents` when the
+ * subscription starts when it is known only at runtime.
+ *
  * Inside, each subscription runs three producers into one bounded queue: the reader (new entries
  * of the main stream and of the group's re-delivery stream), the retry poller (due retries) and
  * the sweeper (entries left pending by dead consumers). Entries of other types are acked unread
