@@ -216,7 +216,7 @@ export const resolve = (
       form: Form<A>
     ): Result.Result<A, ConfigError> => {
       const code = options[key]
-      if (code !== undefined && code !== null) {
+      if (code !== undefined) {
         const value = fromCode(code)
         return value !== undefined && form.valid(value) ?
           Result.succeed(value) :
