@@ -2,8 +2,8 @@
  * The bus side of the benchmark: the bench event type (same payload as the baselines write) and
  * the bus layer every "ours" measurement runs on, with the fast uuidv7 id generator.
  */
-import { EventId, EventType } from "@hyvve/schema"
-import { Layer, Schema } from "effect"
+import { EventType } from "@hyvve/schema"
+import { Schema } from "effect"
 import { EventBus, RedisStream } from "../src/index.ts"
 import { redisUrl, tenantId, userId } from "./lib.ts"
 
@@ -28,10 +28,7 @@ export const batchSize = 500
 
 /** The bus over the real Redis, keys under `prefix`, ids from uuidv7. */
 export const busLayer = (prefix: string, name: string) =>
-  Layer.merge(
-    EventBus.layer({
-      redis: RedisStream.options(redisUrl, name),
-      bus: { prefix, batchSize, source: "bench" }
-    }),
-    EventId.layerUuidV7
-  )
+  EventBus.layer({
+    redis: RedisStream.options(redisUrl, name),
+    bus: { prefix, batchSize, source: "bench", eventId: "uuidv7" }
+  })

@@ -39,7 +39,7 @@ const nextId = EventId.uuidV7.next
 /**
  * Encodes one event inline, the way a hand-written publisher would: a realistic envelope object
  * (every field the bus writes, uuidv7 id, ISO timestamp), `JSON.stringify` once, and the three
- * stream fields the bus writes (`type`, `tenant`, `event`). The result is a valid bus entry.
+ * stream fields the bus writes (`event`, `type`, `tenant`). The result is a valid bus entry.
  */
 export const rawEntry = (seq: number): [string, string, string, string, string, string] => {
   const id = nextId()
@@ -55,7 +55,7 @@ export const rawEntry = (seq: number): [string, string, string, string, string, 
     data: payload(seq),
     traceparent
   }
-  return ["type", eventType, "tenant", tenantId, "event", JSON.stringify(envelope)]
+  return ["event", JSON.stringify(envelope), "type", eventType, "tenant", tenantId]
 }
 
 /** The time-based trim the bus applies on every append (30 days), so Redis does the same work. */

@@ -258,7 +258,7 @@ const started = performance.now()
 const header = [
   `@hyvve/bus benchmark${flags.quick ? " (--quick)" : ""}: ${flags.rounds} interleaved rounds, medians reported`,
   `machine: ${cpus.length} cpus (${cpus[0]?.model.trim() ?? "unknown"}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
-  `node ${process.version}, redis ${redisVersion}, ids: uuidv7 (EventId.layerUuidV7) for every bus figure`,
+  `node ${process.version}, redis ${redisVersion}, ids: uuidv7 (eventId: "uuidv7") for every bus figure`,
   `source: ${revision}`
 ]
 for (const line of header) log(line)

@@ -1,15 +1,31 @@
 /**
  * The bus's settings: key prefix, application group, consumer name, read batching, retention,
- * claim and shutdown timeouts. One service read by every module; `layer(partial)` for code and
- * tests, `layerConfig` for environment variables (`HYVVE_PREFIX`, `HYVVE_GROUP`, ...).
+ * claim and shutdown timeouts, the event id generator and the event catalog. One service read by
+ * every module.
+ *
+ * - `layer(options)`: settings given in code (defaults for what is left out).
+ * - `layerFromEnv(options)`: settings from the environment (`HYVVE_PREFIX`, `HYVVE_BATCH_SIZE`,
+ *   ...), with `options` given in code laid over them, in the order of Effect's own
+ *   `ShardingConfig.layerFromEnv`: an option written in code always wins; the environment
+ *   decides what the code leaves out.
+ *
+ * Every value is checked: a bad environment value fails the layer with a `ConfigError` naming the
+ * variable, the value and the accepted form; a bad option in code is a programmer error, and
+ * `make` throws the same `ConfigError` naming the option.
  *
  * @since 0.1.0
  */
 import { hostname } from "node:os"
-import { Config, Context, Duration, Effect, Layer } from "effect"
+import { Catalog, EventId } from "@hyvve/schema"
+import type { EventType } from "@hyvve/schema"
+import { Config, Context, Duration, Effect, Layer, Option, Predicate, Redacted, Result, Schema } from "effect"
+
+// ---------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------
 
 /**
- * Settings shared by Publisher, Consumer, Retry and Dlq.
+ * Settings shared by Publisher, Consumer and Dlq.
  *
  * @category models
  * @since 0.1.0
@@ -56,7 +72,45 @@ export interface BusSettings {
    * and health reports it. Defaults to 20.
    */
   readonly circuitThreshold: number
+  /**
+   * Mints the id of every published event. Fixed when the layer is built: `EventId.cuid2` by
+   * default (or the `EventId.Generator` provided to the layer), `EventId.uuidV7` with
+   * `eventId: "uuidv7"` / `HYVVE_EVENT_ID=uuidv7`.
+   */
+  readonly eventId: EventId.IdGenerator
+  /**
+   * The event types patterns and names resolve against, by default: the platform catalog merged
+   * with the `catalog` option.
+   */
+  readonly catalog: Catalog.Catalog<EventType.Any>
 }
+
+/**
+ * The id generators that can be named in configuration.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EventIdName = "cuid2" | "uuidv7"
+
+/**
+ * Settings as callers write them: any subset, durations in any `Duration.Input` form, the id
+ * generator by name or as a generator, and the application's own event catalog (merged with the
+ * platform catalog).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Options =
+  & {
+    readonly [K in Exclude<keyof BusSettings, "eventId" | "catalog">]?:
+      | (BusSettings[K] extends Duration.Duration ? Duration.Input : BusSettings[K])
+      | undefined
+  }
+  & {
+    readonly eventId?: EventIdName | EventId.IdGenerator | undefined
+    readonly catalog?: Catalog.Catalog<EventType.Any> | undefined
+  }
 
 /**
  * Provides the bus settings.
@@ -65,6 +119,34 @@ export interface BusSettings {
  * @since 0.1.0
  */
 export class BusConfig extends Context.Service<BusConfig, BusSettings>()("@hyvve/bus/BusConfig") {}
+
+// ---------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A setting has a value the bus cannot work with (or a required one is missing). `variable` is
+ * the environment variable (`HYVVE_RETRY_POLL`) or, for an option given in code, the option
+ * (`retryPoll`); `value` is what it was (absent when missing; a URL's password is masked);
+ * `expected` is the accepted form.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class ConfigError extends Schema.TaggedError<ConfigError>("@hyvve/bus/BusConfig/ConfigError")(
+  "ConfigError",
+  { variable: Schema.String, value: Schema.optionalKey(Schema.String), expected: Schema.String }
+) {
+  override get message(): string {
+    return this.value === undefined ?
+      `${this.variable} is not set: expected ${this.expected}` :
+      `${this.variable}=${JSON.stringify(this.value)} is invalid: expected ${this.expected}`
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// constructors
+// ---------------------------------------------------------------------------------------------
 
 /**
  * The defaults, resolved for this process.
@@ -86,109 +168,284 @@ export const defaults: BusSettings = {
   consumerIdleTimeout: Duration.hours(1),
   retryPoll: Duration.seconds(1),
   shutdownTimeout: Duration.seconds(10),
-  circuitThreshold: 20
+  circuitThreshold: 20,
+  eventId: EventId.cuid2,
+  catalog: Catalog.platform
 }
 
 /**
- * Settings as callers write them: any subset, durations in any `Duration.Input` form.
+ * The environment variable of every setting that can be read from the environment.
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
+export const variables = {
+  prefix: "HYVVE_PREFIX",
+  group: "HYVVE_GROUP",
+  consumer: "HYVVE_CONSUMER",
+  source: "HYVVE_SOURCE",
+  block: "HYVVE_BLOCK",
+  batchSize: "HYVVE_BATCH_SIZE",
+  retention: "HYVVE_RETENTION",
+  dlqRetention: "HYVVE_DLQ_RETENTION",
+  dlqMaxLength: "HYVVE_DLQ_MAX_LENGTH",
+  claimTimeout: "HYVVE_CLAIM_TIMEOUT",
+  consumerIdleTimeout: "HYVVE_CONSUMER_IDLE_TIMEOUT",
+  retryPoll: "HYVVE_RETRY_POLL",
+  shutdownTimeout: "HYVVE_SHUTDOWN_TIMEOUT",
+  circuitThreshold: "HYVVE_CIRCUIT_THRESHOLD",
+  eventId: "HYVVE_EVENT_ID"
+} as const satisfies { readonly [K in keyof BusSettings]?: string }
+
+/**
+ * The environment's values, as text, by setting (unset and empty variables left out).
  *
  * @category models
  * @since 0.1.0
  */
-export type Options = {
-  readonly [K in keyof BusSettings]?: (BusSettings[K] extends Duration.Duration ? Duration.Input : BusSettings[K]) | undefined
-}
+export type FromEnv = { readonly [K in keyof typeof variables]?: string }
 
 /**
- * Resolves options against the defaults, rejecting values that cannot work.
+ * Resolves options given in code (over `fromEnv`, over the defaults) and checks every value.
+ * `generator` is the id generator used when neither names one.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const make = (options: Options = {}): BusSettings => {
-  const duration = (input: Duration.Input | undefined, fallback: Duration.Duration) =>
-    input === undefined ? fallback : Duration.fromInputUnsafe(input)
-  const settings: BusSettings = {
-    prefix: options.prefix ?? defaults.prefix,
-    group: options.group ?? defaults.group,
-    consumer: options.consumer ?? defaults.consumer,
-    source: options.source ?? defaults.source,
-    block: duration(options.block, defaults.block),
-    batchSize: options.batchSize ?? defaults.batchSize,
-    retention: duration(options.retention, defaults.retention),
-    dlqRetention: duration(options.dlqRetention, defaults.dlqRetention),
-    dlqMaxLength: options.dlqMaxLength ?? defaults.dlqMaxLength,
-    claimTimeout: duration(options.claimTimeout, defaults.claimTimeout),
-    consumerIdleTimeout: duration(options.consumerIdleTimeout, defaults.consumerIdleTimeout),
-    retryPoll: duration(options.retryPoll, defaults.retryPoll),
-    shutdownTimeout: duration(options.shutdownTimeout, defaults.shutdownTimeout),
-    circuitThreshold: options.circuitThreshold ?? defaults.circuitThreshold
-  }
-  if (settings.batchSize < 1 || !Number.isInteger(settings.batchSize)) {
-    throw new RangeError(`batchSize must be a positive integer, got ${settings.batchSize}`)
-  }
-  if (settings.circuitThreshold < 1 || !Number.isInteger(settings.circuitThreshold)) {
-    throw new RangeError(`circuitThreshold must be a positive integer, got ${settings.circuitThreshold}`)
-  }
-  if (settings.prefix === "" || settings.prefix.includes(" ")) {
-    throw new RangeError(`prefix must be a non-empty string without spaces, got "${settings.prefix}"`)
-  }
-  return settings
-}
+export const resolve = (
+  options: Options,
+  fromEnv: FromEnv = {},
+  generator: EventId.IdGenerator = defaults.eventId
+): Result.Result<BusSettings, ConfigError> =>
+  Result.gen(function*() {
+    // Each setting: the code's option if given, else the environment's text, else the default.
+    const setting = <K extends keyof typeof variables, A>(
+      key: K,
+      fromCode: (input: NonNullable<Options[K]>) => A | undefined,
+      fromText: (text: string) => A | undefined,
+      fallback: A,
+      form: Form<A>
+    ): Result.Result<A, ConfigError> => {
+      const code = options[key]
+      if (code !== undefined) {
+        const value = fromCode(code)
+        return value !== undefined && form.valid(value) ?
+          Result.succeed(value) :
+          Result.fail(new ConfigError({ variable: key, value: show(code), expected: form.expected }))
+      }
+      const text = fromEnv[key]
+      if (text === undefined) return Result.succeed(fallback)
+      const value = fromText(text)
+      return value !== undefined && form.valid(value) ?
+        Result.succeed(value) :
+        Result.fail(new ConfigError({ variable: variables[key], value: text, expected: form.expected }))
+    }
+    const text = <K extends "prefix" | "group" | "consumer" | "source">(key: K, form: Form<string>) =>
+      setting(key, (s: string) => s, (s) => s, defaults[key], form)
+    const duration = <K extends DurationKey>(key: K, form: Form<Duration.Duration>) =>
+      setting(key, (input: Duration.Input) => Option.getOrUndefined(Duration.fromInput(input)), parseDuration, defaults[key], form)
+    const count = <K extends "batchSize" | "dlqMaxLength" | "circuitThreshold">(key: K) =>
+      setting(key, (n: number) => n, parseCount, defaults[key], positiveInt)
+
+    return {
+      prefix: yield* text("prefix", keyPrefix),
+      group: yield* text("group", nonEmpty("a consumer group name")),
+      consumer: yield* text("consumer", nonEmpty("a consumer name")),
+      source: yield* text("source", nonEmpty("a source name such as platform")),
+      block: yield* duration("block", positiveDuration),
+      batchSize: yield* count("batchSize"),
+      retention: yield* duration("retention", positiveDuration),
+      dlqRetention: yield* duration("dlqRetention", positiveDuration),
+      dlqMaxLength: yield* count("dlqMaxLength"),
+      claimTimeout: yield* duration("claimTimeout", positiveDuration),
+      consumerIdleTimeout: yield* duration("consumerIdleTimeout", positiveDuration),
+      retryPoll: yield* duration("retryPoll", positiveDuration),
+      shutdownTimeout: yield* duration("shutdownTimeout", nonNegativeDuration),
+      circuitThreshold: yield* count("circuitThreshold"),
+      eventId: yield* setting(
+        "eventId",
+        (input: EventIdName | EventId.IdGenerator) => typeof input === "string" ? generators[input] : input,
+        (name) => isEventIdName(name) ? generators[name] : undefined,
+        generator,
+        idGenerator
+      ),
+      catalog: options.catalog === undefined ? defaults.catalog : Catalog.merge(Catalog.platform, options.catalog)
+    }
+  })
 
 /**
- * Provides the settings from options (defaults for what is left out).
+ * Resolves options given in code against the defaults.
+ *
+ * **Gotchas**
+ *
+ * An invalid option is a programmer error: `make` throws a `ConfigError` naming it.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): BusSettings => Result.getOrThrow(resolve(options))
+
+/**
+ * Provides the settings from options given in code (defaults for what is left out). When no
+ * `eventId` is given, the `EventId.Generator` provided to this layer mints ids.
  *
  * @category layers
  * @since 0.1.0
  */
 export const layer = (options: Options = {}): Layer.Layer<BusConfig> =>
-  Layer.sync(BusConfig, () => make(options))
+  Layer.effect(BusConfig, Effect.map(EventId.Generator, (generator) => Result.getOrThrow(resolve(options, {}, generator))))
 
 /**
- * The settings read from the environment: `HYVVE_PREFIX`, `HYVVE_GROUP`, `HYVVE_CONSUMER`,
- * `HYVVE_SOURCE`, `HYVVE_BLOCK`, `HYVVE_BATCH_SIZE`, `HYVVE_RETENTION`, `HYVVE_DLQ_RETENTION`,
- * `HYVVE_DLQ_MAX_LENGTH`, `HYVVE_CLAIM_TIMEOUT`, `HYVVE_RETRY_POLL`, `HYVVE_SHUTDOWN_TIMEOUT`,
- * `HYVVE_CIRCUIT_THRESHOLD`
- * (durations as `"5 seconds"`), each optional.
+ * Reads the `HYVVE_*` variables (see `variables`) as text from the current `ConfigProvider`.
+ * Unset and empty variables are left out.
  *
  * @category configuration
  * @since 0.1.0
  */
-export const config: Config.Config<Options> = Config.all({
-  prefix: Config.option(Config.String("PREFIX")),
-  group: Config.option(Config.String("GROUP")),
-  consumer: Config.option(Config.String("CONSUMER")),
-  source: Config.option(Config.String("SOURCE")),
-  block: Config.option(Config.Duration("BLOCK")),
-  batchSize: Config.option(Config.Int("BATCH_SIZE")),
-  retention: Config.option(Config.Duration("RETENTION")),
-  dlqRetention: Config.option(Config.Duration("DLQ_RETENTION")),
-  dlqMaxLength: Config.option(Config.Int("DLQ_MAX_LENGTH")),
-  claimTimeout: Config.option(Config.Duration("CLAIM_TIMEOUT")),
-  consumerIdleTimeout: Config.option(Config.Duration("CONSUMER_IDLE_TIMEOUT")),
-  retryPoll: Config.option(Config.Duration("RETRY_POLL")),
-  shutdownTimeout: Config.option(Config.Duration("SHUTDOWN_TIMEOUT")),
-  circuitThreshold: Config.option(Config.Int("CIRCUIT_THRESHOLD"))
-}).pipe(
-  Config.map((read) => {
-    const out: { -readonly [K in keyof Options]: Options[K] } = {}
-    for (const [key, value] of Object.entries(read)) {
-      if (value._tag === "Some") Object.assign(out, { [key]: value.value })
-    }
-    return out
-  }),
-  Config.nested("HYVVE")
-)
+export const readEnv: Effect.Effect<FromEnv, ConfigError> = Effect.gen(function*() {
+  const out: { -readonly [K in keyof FromEnv]: FromEnv[K] } = {}
+  for (const [key, variable] of Object.entries(variables)) {
+    const text = yield* readVariable(variable)
+    if (text !== undefined) Object.assign(out, { [key]: text })
+  }
+  return out
+})
 
 /**
- * Provides the settings from the environment (see `config`), over `overrides` given in code.
+ * Provides the settings from the environment (`HYVVE_*`, see `variables`), with `options` given
+ * in code laid over them, as Effect's `ShardingConfig.layerFromEnv` does: an option in code wins,
+ * the environment decides the rest, the defaults fill what neither sets. Fails with a
+ * `ConfigError` for a bad value.
+ *
+ * Durations are accepted as `500ms`, `5s`, `2m`, `1h`, `30d`, `1w` or in Effect's form
+ * (`"5 seconds"`); counts as positive integers; `HYVVE_EVENT_ID` as `cuid2` or `uuidv7`.
  *
  * @category layers
  * @since 0.1.0
  */
-export const layerConfig = (overrides: Options = {}): Layer.Layer<BusConfig, Config.ConfigError> =>
-  Layer.effect(
-    BusConfig,
-    Effect.map(config, (fromEnv) => make({ ...overrides, ...fromEnv }))
+export const layerFromEnv = (options: Options = {}): Layer.Layer<BusConfig, ConfigError> =>
+  Layer.effect(BusConfig, settingsFromEnv(options))
+
+/**
+ * The settings from the environment with `options` laid over them (see `layerFromEnv`).
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
+export const settingsFromEnv = (options: Options = {}): Effect.Effect<BusSettings, ConfigError> =>
+  Effect.gen(function*() {
+    const fromEnv = yield* readEnv
+    const generator = yield* EventId.Generator
+    return yield* Effect.fromResult(resolve(options, fromEnv, generator))
+  })
+
+/**
+ * Reads `REDIS_URL`: a `redis://` or `rediss://` URL with a host. Fails with a `ConfigError`
+ * naming it when it is missing or not such a URL (its password masked in the error).
+ *
+ * @category configuration
+ * @since 0.1.0
+ */
+export const redisUrl: Effect.Effect<Redacted.Redacted<string>, ConfigError> = Effect.gen(function*() {
+  const expected = "a redis:// or rediss:// URL such as redis://127.0.0.1:6379"
+  const text = yield* readVariable("REDIS_URL")
+  if (text === undefined) return yield* new ConfigError({ variable: "REDIS_URL", expected })
+  const url = Result.try(() => new URL(text))
+  if (Result.isFailure(url) || !redisProtocols.has(url.success.protocol) || url.success.hostname === "") {
+    return yield* new ConfigError({
+      variable: "REDIS_URL",
+      value: Result.isSuccess(url) ? masked(text, url.success) : text,
+      expected
+    })
+  }
+  return Redacted.make(text)
+})
+
+// ---------------------------------------------------------------------------------------------
+// internal
+// ---------------------------------------------------------------------------------------------
+
+type DurationKey =
+  | "block"
+  | "retention"
+  | "dlqRetention"
+  | "claimTimeout"
+  | "consumerIdleTimeout"
+  | "retryPoll"
+  | "shutdownTimeout"
+
+/** What a setting accepts, and how that is said in an error. */
+interface Form<A> {
+  readonly expected: string
+  readonly valid: (value: A) => boolean
+}
+
+const durationForms = "500ms, 5s, 2m, 1h, 30d, 1w or \"5 seconds\""
+
+const positiveDuration: Form<Duration.Duration> = {
+  expected: `a positive duration such as ${durationForms}`,
+  valid: (d) => Duration.isFinite(d) && Duration.isGreaterThan(d, Duration.zero)
+}
+
+const nonNegativeDuration: Form<Duration.Duration> = {
+  expected: `a duration of zero or more such as 0s, ${durationForms}`,
+  valid: (d) => Duration.isFinite(d) && Duration.isGreaterThanOrEqualTo(d, Duration.zero)
+}
+
+const positiveInt: Form<number> = {
+  expected: "a positive integer such as 200",
+  valid: (n) => Number.isSafeInteger(n) && n >= 1
+}
+
+const nonEmpty = (what: string): Form<string> => ({ expected: `a non-empty ${what}`, valid: (s) => s.trim() !== "" })
+
+const keyPrefix: Form<string> = {
+  expected: "a non-empty key prefix without spaces, such as hyvve",
+  valid: (s) => s !== "" && !/\s/.test(s)
+}
+
+const idGenerator: Form<EventId.IdGenerator> = {
+  expected: "cuid2 or uuidv7",
+  valid: (g) => Predicate.hasProperty(g, "next") && typeof g.next === "function"
+}
+
+const generators: Record<EventIdName, EventId.IdGenerator> = { cuid2: EventId.cuid2, uuidv7: EventId.uuidV7 }
+
+const isEventIdName = (s: string): s is EventIdName => s === "cuid2" || s === "uuidv7"
+
+// The short forms people write (`5s`, `30d`), else Effect's own (`5 seconds`).
+const shortDuration = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/
+const shortUnits: Readonly<Record<string, string>> = { ms: "millis", s: "seconds", m: "minutes", h: "hours", d: "days", w: "weeks" }
+const decodeDuration = Schema.decodeUnknownOption(Schema.DurationFromString)
+
+const parseDuration = (text: string): Duration.Duration | undefined => {
+  const trimmed = text.trim()
+  const short = shortDuration.exec(trimmed)
+  const long = short === null ? trimmed : `${short[1]} ${shortUnits[short[2] ?? ""]}`
+  return Option.getOrUndefined(decodeDuration(long))
+}
+
+const parseCount = (text: string): number | undefined => (/^\s*\d+\s*$/.test(text) ? Number(text) : undefined)
+
+const show = (value: unknown): string =>
+  Duration.isDuration(value) ?
+    Duration.format(value) :
+    typeof value === "object" && value !== null ?
+    "(an object)" :
+    String(value)
+
+// One variable as text; unset and empty are the same. A provider that cannot be read names it too.
+const readVariable = (variable: string): Effect.Effect<string | undefined, ConfigError> =>
+  Effect.map(Config.option(Config.String(variable)), (text) => Option.isSome(text) && text.value !== "" ? text.value : undefined).pipe(
+    Effect.mapError((error) => new ConfigError({ variable, expected: `a readable value (${error.message})` }))
   )
+
+const redisProtocols = new Set(["redis:", "rediss:"])
+
+// The URL as given, unless it has a password: then as parsed, with the password masked.
+const masked = (text: string, url: URL): string => {
+  if (url.password === "") return text
+  const copy = new URL(url.href)
+  copy.password = "***"
+  return copy.href
+}

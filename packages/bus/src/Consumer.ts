@@ -8,6 +8,11 @@
  *   on success, the retry policy on failure, dead-letter when exhausted, a concurrency bound
  *   (in order at concurrency 1), a per-handler timeout and optional idempotency.
  *
+ * A name or pattern resolves against the bus's catalog (`BusConfig.catalog`, or the `catalog`
+ * option) and matches event types under their aliases too. One that matches nothing does not
+ * compile when it is a literal (`Source`), and fails with `NoMatchingEvents` when the
+ * subscription starts when it is known only at runtime.
+ *
  * This module is the public API. The engine of a subscription (reader, retry poller, sweeper,
  * heartbeat) is `internal/subscription.ts`; every outcome of a delivery is decided and written by
  * `internal/settlement.ts`; the handler's workers and graceful shutdown are
@@ -15,9 +20,10 @@
  *
  * @since 0.1.0
  */
-import { Catalog, type Envelope, EventPattern, type EventType } from "@hyvve/schema"
+import type { Catalog, Envelope } from "@hyvve/schema"
+import { EventPattern, EventType } from "@hyvve/schema"
 import type { EventError } from "@hyvve/schema"
-import { Context, Duration, Effect, Layer, Option, Schedule, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Schedule, Schema, type Scope, Stream } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import type { Delivery, DeliveryInfo } from "./Delivery.ts"
 import * as DeliveryLog from "./DeliveryLog.ts"
@@ -31,14 +37,55 @@ import * as WorkerPool from "./internal/workerPool.ts"
 // ---------------------------------------------------------------------------------------------
 
 /**
- * The event types a subscription to `S` (an event type, or a pattern over the catalog `C`)
- * receives.
+ * Registers the application's own event types with the types of `subscribe` and `handle`, so
+ * names and patterns over them type-check without a `catalog` option on every call. Declare it
+ * once per application, and give the bus the same catalog at runtime (`bus: { catalog }`):
+ *
+ * ```ts
+ * declare module "@hyvve/bus/Consumer" {
+ *   interface Register {
+ *     readonly events: (typeof BillingEvents)[number]
+ *   }
+ * }
+ * ```
  *
  * @category models
  * @since 0.1.0
  */
-export type EventsOf<S, C extends EventType.Any = Catalog.Event> = S extends EventType.Any ? S
+// biome-ignore lint/suspicious/noEmptyInterface: filled in by applications (declaration merging)
+export interface Register {}
+
+/**
+ * The event types names and patterns resolve against by default, in the types: the platform
+ * catalog and the events declared in `Register`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type DefaultEvents = Catalog.Event | (Register extends { readonly events: infer E extends EventType.Any } ? E : never)
+
+/**
+ * The event types a subscription to `S` (an event type, or a name or pattern over the catalog
+ * `C`) receives. An alias matches as the event type's own name does.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type EventsOf<S, C extends EventType.Any = DefaultEvents> = S extends EventType.Any ? S
   : S extends string ? EventPattern.Filter<C, S>
+  : never
+
+/**
+ * What `subscribe` and `handle` accept for `S`: an event type, or a name or pattern that matches
+ * at least one event type of `C`. A literal that matches none does not compile (the expected
+ * type says why); a wide `string` is checked when the subscription starts (`NoMatchingEvents`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Source<S, C extends EventType.Any = DefaultEvents> = S extends EventType.Any ? S
+  : S extends string ?
+    [EventPattern.Filter<C, S>] extends [never] ? `no event type in the catalog is named or matches "${S}"` : S
   : never
 
 /**
@@ -47,7 +94,7 @@ export type EventsOf<S, C extends EventType.Any = Catalog.Event> = S extends Eve
  * @category models
  * @since 0.1.0
  */
-export interface SubscribeOptions<C extends EventType.Any = Catalog.Event> {
+export interface SubscribeOptions<C extends EventType.Any = DefaultEvents> {
   /**
    * The consumer group. Defaults to `<app group>:<event type or pattern>`.
    *
@@ -68,7 +115,10 @@ export interface SubscribeOptions<C extends EventType.Any = Catalog.Event> {
   readonly maxAttempts?: number | undefined
   /** This process's consumer name in the group. Defaults to the bus's `consumer` setting. */
   readonly consumer?: string | undefined
-  /** The events a pattern is resolved against. Defaults to the platform catalog. */
+  /**
+   * The events a name or pattern is resolved against, instead of the bus's catalog
+   * (`BusConfig.catalog`: the platform catalog and the application's).
+   */
   readonly catalog?: Catalog.Catalog<C> | undefined
 }
 
@@ -78,7 +128,20 @@ export interface SubscribeOptions<C extends EventType.Any = Catalog.Event> {
  * @category models
  * @since 0.1.0
  */
-export interface HandleOptions<C extends EventType.Any = Catalog.Event> extends SubscribeOptions<C> {
+export interface HandleOptions<C extends EventType.Any = DefaultEvents, E = unknown>
+  extends Omit<SubscribeOptions<C>, "retry" | "retryable">
+{
+  /**
+   * The retry delays, a `Schedule` given the failure as input: it sees the handler's error type
+   * `E` (and `HandlerTimeout`). Defaults to `Retry.defaultSchedule` (1 min, 5 min, 30 min, then
+   * DLQ).
+   */
+  readonly retry?: Schedule.Schedule<unknown, Retry.Failure<E | HandlerTimeout>> | Schedule.Schedule<unknown, unknown> | undefined
+  /**
+   * Which failures are retried; `failure.tag` narrows `failure.error` to the handler's tagged
+   * error. Defaults to `Retry.isRetryable`.
+   */
+  readonly retryable?: ((failure: Retry.Failure<E | HandlerTimeout>) => boolean) | undefined
   /** Handlers running at once. Defaults to 1: events are then handled in stream order. */
   readonly concurrency?: number | undefined
   /** A run longer than this fails with `HandlerTimeout` (and is retried). Defaults to none. */
@@ -123,12 +186,29 @@ export const HandlerTimeout = WorkerPool.HandlerTimeout
 export type HandlerTimeout = WorkerPool.HandlerTimeout
 
 /**
- * Why a subscription could not start: the pattern is invalid or Redis refused to create the group.
+ * A name or pattern known only at runtime matches no event type of the catalog it resolves
+ * against (the bus's, or the `catalog` option): the subscription would never receive anything.
  *
  * @category errors
  * @since 0.1.0
  */
-export type SubscribeError = EventError.InvalidPattern | RedisStream.RedisStreamError
+export class NoMatchingEvents extends Schema.TaggedError<NoMatchingEvents>("@hyvve/bus/Consumer/NoMatchingEvents")(
+  "NoMatchingEvents",
+  { source: Schema.String }
+) {
+  override get message(): string {
+    return `no event type in the catalog is named or matches "${this.source}": add its event types to the bus's catalog (bus option \`catalog\`) or pass \`catalog\``
+  }
+}
+
+/**
+ * Why a subscription could not start: the pattern is invalid or matches no event type, or Redis
+ * refused to create the group.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export type SubscribeError = EventError.InvalidPattern | NoMatchingEvents | RedisStream.RedisStreamError
 
 // ---------------------------------------------------------------------------------------------
 // service
@@ -150,26 +230,26 @@ export class Consumer extends Context.Service<
      * events published before that are not part of it; use `subscribeScoped` to create the group
      * first.
      */
-    readonly subscribe: <S extends EventType.Any | string, C extends EventType.Any = Catalog.Event>(
-      source: S,
+    readonly subscribe: <S extends EventType.Any | string, C extends EventType.Any = DefaultEvents>(
+      source: Source<S, C>,
       options?: SubscribeOptions<C>
     ) => Stream.Stream<Delivery<EventsOf<S, C>>, SubscribeError>
     /**
      * Creates the group and starts reading now, in the current scope, and returns the Stream of
      * deliveries: events published after this returns are in it.
      */
-    readonly subscribeScoped: <S extends EventType.Any | string, C extends EventType.Any = Catalog.Event>(
-      source: S,
+    readonly subscribeScoped: <S extends EventType.Any | string, C extends EventType.Any = DefaultEvents>(
+      source: Source<S, C>,
       options?: SubscribeOptions<C>
     ) => Effect.Effect<Stream.Stream<Delivery<EventsOf<S, C>>>, SubscribeError, Scope.Scope>
     /**
      * Starts a worker in the current scope that runs `handler` for every event and settles each
      * delivery. Returns once the group exists and the worker runs.
      */
-    readonly handle: <S extends EventType.Any | string, Err, R, C extends EventType.Any = Catalog.Event>(
-      source: S,
+    readonly handle: <S extends EventType.Any | string, Err, R, C extends EventType.Any = DefaultEvents>(
+      source: Source<S, C>,
       handler: (event: Envelope.Envelope<EventsOf<S, C>>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
-      options?: HandleOptions<C>
+      options?: HandleOptions<C, Err>
     ) => Effect.Effect<void, SubscribeError, R | Scope.Scope>
     /** The status of every running subscription of this process. */
     readonly status: Effect.Effect<ReadonlyArray<SubscriptionStatus>>
@@ -201,8 +281,8 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
         return engine
       })
 
-    const subscribeScoped = <S extends EventType.Any | string, C extends EventType.Any = Catalog.Event>(
-      source: S,
+    const subscribeScoped = <S extends EventType.Any | string, C extends EventType.Any = DefaultEvents>(
+      source: Source<S, C>,
       options?: SubscribeOptions<C>
     ): Effect.Effect<Stream.Stream<Delivery<EventsOf<S, C>>>, SubscribeError, Scope.Scope> =>
       Effect.gen(function*() {
@@ -213,15 +293,15 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
         return Stream.fromQueue(engine.queue) as unknown as Stream.Stream<Delivery<EventsOf<S, C>>>
       })
 
-    const subscribe = <S extends EventType.Any | string, C extends EventType.Any = Catalog.Event>(
-      source: S,
+    const subscribe = <S extends EventType.Any | string, C extends EventType.Any = DefaultEvents>(
+      source: Source<S, C>,
       options?: SubscribeOptions<C>
     ): Stream.Stream<Delivery<EventsOf<S, C>>, SubscribeError> => Stream.unwrap(subscribeScoped(source, options))
 
-    const handle = <S extends EventType.Any | string, Err, R, C extends EventType.Any = Catalog.Event>(
-      source: S,
+    const handle = <S extends EventType.Any | string, Err, R, C extends EventType.Any = DefaultEvents>(
+      source: Source<S, C>,
       handler: (event: Envelope.Envelope<EventsOf<S, C>>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
-      options?: HandleOptions<C>
+      options?: HandleOptions<C, Err>
     ) =>
       Effect.gen(function*() {
         const spec = yield* resolve(source, options, settings, options?.idempotent ?? false)
@@ -263,8 +343,8 @@ export const layer: Layer.Layer<Consumer, never, RedisStream.RedisStream | BusCo
  * @category accessors
  * @since 0.1.0
  */
-export const subscribe = <S extends EventType.Any | string, C extends EventType.Any = Catalog.Event>(
-  source: S,
+export const subscribe = <S extends EventType.Any | string, C extends EventType.Any = DefaultEvents>(
+  source: Source<S, C>,
   options?: SubscribeOptions<C>
 ): Stream.Stream<Delivery<EventsOf<S, C>>, SubscribeError, Consumer> =>
   Stream.unwrap(Consumer.useSync((consumer) => consumer.subscribe(source, options)))
@@ -275,8 +355,8 @@ export const subscribe = <S extends EventType.Any | string, C extends EventType.
  * @category accessors
  * @since 0.1.0
  */
-export const subscribeScoped = <S extends EventType.Any | string, C extends EventType.Any = Catalog.Event>(
-  source: S,
+export const subscribeScoped = <S extends EventType.Any | string, C extends EventType.Any = DefaultEvents>(
+  source: Source<S, C>,
   options?: SubscribeOptions<C>
 ): Effect.Effect<Stream.Stream<Delivery<EventsOf<S, C>>>, SubscribeError, Scope.Scope | Consumer> =>
   Consumer.use((consumer) => consumer.subscribeScoped(source, options))
@@ -287,10 +367,10 @@ export const subscribeScoped = <S extends EventType.Any | string, C extends Even
  * @category accessors
  * @since 0.1.0
  */
-export const handle = <S extends EventType.Any | string, Err, R, C extends EventType.Any = Catalog.Event>(
-  source: S,
+export const handle = <S extends EventType.Any | string, Err, R, C extends EventType.Any = DefaultEvents>(
+  source: Source<S, C>,
   handler: (event: Envelope.Envelope<EventsOf<S, C>>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
-  options?: HandleOptions<C>
+  options?: HandleOptions<C, Err>
 ): Effect.Effect<void, SubscribeError, R | Scope.Scope | Consumer> =>
   Consumer.use((consumer) => consumer.handle(source, handler, options))
 
@@ -300,10 +380,10 @@ export const handle = <S extends EventType.Any | string, Err, R, C extends Event
  * @category layers
  * @since 0.1.0
  */
-export const handler = <S extends EventType.Any | string, Err, R, C extends EventType.Any = Catalog.Event>(
-  source: S,
+export const handler = <S extends EventType.Any | string, Err, R, C extends EventType.Any = DefaultEvents>(
+  source: Source<S, C>,
   handler: (event: Envelope.Envelope<EventsOf<S, C>>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
-  options?: HandleOptions<C>
+  options?: HandleOptions<C, Err>
 ): Layer.Layer<never, SubscribeError, Exclude<R, Scope.Scope> | Consumer> =>
   Layer.effectDiscard(handle(source, handler, options))
 
@@ -311,18 +391,20 @@ export const handler = <S extends EventType.Any | string, Err, R, C extends Even
 // internal
 // ---------------------------------------------------------------------------------------------
 
-const resolve = <C extends EventType.Any>(
+const resolve = <C extends EventType.Any, E>(
   source: EventType.Any | string,
-  options: SubscribeOptions<C> | undefined,
+  options: ResolveOptions<C, E> | undefined,
   settings: BusConfig.BusSettings,
   idempotent: boolean
-): Effect.Effect<Subscription.Spec, EventError.InvalidPattern> =>
+): Effect.Effect<Subscription.Spec, EventError.InvalidPattern | NoMatchingEvents> =>
   Effect.gen(function*() {
-    const retry: Schedule.Schedule<unknown, Retry.Failure> = options?.retry ?? Retry.defaultSchedule
+    const retry: Schedule.Schedule<unknown, Retry.Failure<E>> = options?.retry ?? Retry.defaultSchedule
     const schedule = options?.maxAttempts === undefined ?
       retry :
       Schedule.upTo(retry, { times: Math.max(0, Math.floor(options.maxAttempts) - 1) })
-    const policy = Retry.policy(schedule, { retryable: options?.retryable })
+    // The engine hands the policy only failures of this subscription's own handler, whose error
+    // type is `E`: widening the input type to `Failure<unknown>` loses nothing it will be given.
+    const policy = Retry.policy<E>(schedule, { retryable: options?.retryable }) as Retry.Policy
     const base = {
       startFrom: options?.startFrom ?? "new",
       policy,
@@ -330,21 +412,37 @@ const resolve = <C extends EventType.Any>(
       consumer: options?.consumer ?? settings.consumer
     } as const
     if (typeof source !== "string") {
+      // The event type under its own name or any alias.
+      const names = new Set<string>(EventType.names(source))
       return {
         ...base,
         source: source.type,
         group: options?.group ?? `${settings.group}:${source.type}`,
-        matches: (type) => type === source.type,
-        lookup: (type) => (type === source.type ? source : undefined)
+        matches: (type) => names.has(type),
+        lookup: (type) => (names.has(type) ? source : undefined)
       }
     }
     const pattern = yield* EventPattern.make(source)
-    const catalog: Catalog.Catalog<EventType.Any> = options?.catalog ?? Catalog.platform
+    const catalog: Catalog.Catalog<EventType.Any> = options?.catalog ?? settings.catalog
+    // Every name (aliases included) of the event types the pattern matches under any of theirs.
+    const accepted = new Map<string, EventType.Any>()
+    for (const eventType of catalog.match(pattern)) {
+      for (const name of EventType.names(eventType)) accepted.set(name, eventType)
+    }
+    if (accepted.size === 0) return yield* new NoMatchingEvents({ source })
     return {
       ...base,
       source,
       group: options?.group ?? `${settings.group}:${source}`,
-      matches: (type) => EventPattern.matches(pattern, type),
-      lookup: (type) => Option.getOrUndefined(catalog.get(type))
+      // A name the pattern matches but the catalog does not know is taken, to be dead-lettered
+      // as `UnknownEventType` rather than skipped unseen.
+      matches: (type) => accepted.has(type) || EventPattern.matches(pattern, type),
+      lookup: (type) => accepted.get(type)
     }
   })
+
+// What `resolve` reads of `SubscribeOptions` and `HandleOptions` (whose policy sees `E`).
+type ResolveOptions<C extends EventType.Any, E> = Omit<SubscribeOptions<C>, "retry" | "retryable"> & {
+  readonly retry?: Schedule.Schedule<unknown, Retry.Failure<E>> | Schedule.Schedule<unknown, unknown> | undefined
+  readonly retryable?: ((failure: Retry.Failure<E>) => boolean) | undefined
+}

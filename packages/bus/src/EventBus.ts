@@ -1,13 +1,16 @@
 /**
  * Composes the bus: Publisher, Consumer, Dlq and Health over one `RedisStream` and one
- * `BusConfig`. `layerConfig` (exported as `EventBusLive`) reads everything from the environment;
- * `layerMemory` is the same bus over the in-memory backend, for unit tests (`TestClock` drives
- * its backoff, retries and claims).
+ * `BusConfig`. `layer` takes everything in code; `layerFromEnv` (`EventBusLive` is
+ * `layerFromEnv()`) reads `REDIS_URL` and the `HYVVE_*` settings, options given in code winning
+ * over the environment as in Effect's own `layerFromEnv`; `layerMemory` is the same bus over the
+ * in-memory backend, for unit tests (`TestClock` drives its backoff, retries and claims).
+ *
+ * The bus options include the application's event `catalog` (merged with the platform catalog;
+ * patterns resolve against it) and the `eventId` generator, both fixed when the layer is built.
  *
  * @since 0.1.0
  */
-import type { Config } from "effect"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import * as Consumer from "./Consumer.ts"
 import * as Dlq from "./Dlq.ts"
@@ -44,24 +47,29 @@ export const layer = (options: {
   services.pipe(Layer.provideMerge(RedisStream.layer(options.redis)), Layer.provideMerge(BusConfig.layer(options.bus)))
 
 /**
- * Provides the bus configured from the environment: `REDIS_URL` and the `HYVVE_*` settings of
- * `BusConfig.config`; `overrides` are defaults that the environment can change.
+ * Provides the bus configured from the environment: `REDIS_URL` and the `HYVVE_*` settings (see
+ * `BusConfig.layerFromEnv`), with `options` given in code laid over them: an option in code
+ * always wins, the environment decides what the code leaves out. Fails with a
+ * `BusConfig.ConfigError` naming the variable for a missing or bad value.
  *
  * @category layers
  * @since 0.1.0
  */
-export const layerConfig = (
-  overrides: BusConfig.Options = {}
-): Layer.Layer<Services, RedisStream.RedisStreamError | Config.ConfigError> =>
-  services.pipe(Layer.provideMerge(RedisStream.layerConfig()), Layer.provideMerge(BusConfig.layerConfig(overrides)))
+export const layerFromEnv = (
+  options: BusConfig.Options = {}
+): Layer.Layer<Services, RedisStream.RedisStreamError | BusConfig.ConfigError> =>
+  services.pipe(
+    Layer.provideMerge(Layer.unwrap(Effect.map(BusConfig.redisUrl, (url) => RedisStream.layer({ url })))),
+    Layer.provideMerge(BusConfig.layerFromEnv(options))
+  )
 
 /**
- * The bus from the environment, as an application composes it.
+ * The bus from the environment, as an application composes it: `layerFromEnv()`.
  *
  * @category layers
  * @since 0.1.0
  */
-export const EventBusLive: Layer.Layer<Services, RedisStream.RedisStreamError | Config.ConfigError> = layerConfig()
+export const EventBusLive: Layer.Layer<Services, RedisStream.RedisStreamError | BusConfig.ConfigError> = layerFromEnv()
 
 /**
  * Provides the bus over the in-memory backend: same semantics, no Redis. Each build is a fresh,

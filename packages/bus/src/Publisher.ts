@@ -1,11 +1,13 @@
 /**
  * Publishes typed events to the main stream. `publish` validates the payload with the event
- * type's Schema, fills the envelope (id, timestamp, source, correlation and causation inherited
- * from the event being handled, W3C `traceparent` of the current span), encodes JSON once and
- * appends with time-based trimming. `publishBatch` appends many events atomically.
+ * type's Schema, fills the envelope (id from the bus's generator, `BusConfig.eventId`; timestamp,
+ * source, correlation and causation inherited from the event being handled, W3C `traceparent` of
+ * the current span), encodes JSON once and appends with time-based trimming. `publishBatch`
+ * appends many events atomically.
  *
- * Wire format: every entry has `type`, `tenant` and `event` (the envelope JSON, as the NestJS
- * publisher wrote it), so consumers skip entries of other types without parsing JSON.
+ * Wire format: every entry has `event` (the envelope JSON, as the NestJS publisher wrote it) as
+ * its first field, so the NestJS consumer's `JSON.parse(fields[1])` reads it, then `type` and
+ * `tenant`, so our consumers skip entries of other types without parsing JSON.
  *
  * @since 0.1.0
  */
@@ -36,7 +38,8 @@ export interface PublishContext {
 }
 
 /**
- * One event of a batch, built with `item` so that its payload is checked against its type.
+ * One event of a batch: written with `item`, or as an object literal, its payload is checked
+ * against its event type (see `Items`).
  *
  * @category models
  * @since 0.1.0
@@ -58,6 +61,15 @@ export const item = <E extends EventType.Any>(
   payload: EventType.Payload<E>,
   context: PublishContext
 ): Item<E> => ({ event, payload, context })
+
+/**
+ * The items of a batch, each typed by its own event type: `publishBatch` infers one event type
+ * per item from its `event`, so an object literal's `payload` is checked as `item(...)` checks it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Items<Es extends ReadonlyArray<EventType.Any>> = { readonly [K in keyof Es]: Item<Es[K]> }
 
 /**
  * Why a publish failed: the payload did not match its Schema, or Redis refused the append.
@@ -83,8 +95,8 @@ export class Publisher extends Context.Service<
       context: PublishContext
     ) => Effect.Effect<EventId.EventId, PublishError>
     /** Appends all events or none (one `MULTI`); ids come back in order. */
-    readonly publishBatch: (
-      items: ReadonlyArray<Item>
+    readonly publishBatch: <const Es extends ReadonlyArray<EventType.Any>>(
+      items: Items<Es>
     ) => Effect.Effect<ReadonlyArray<EventId.EventId>, PublishError>
   }
 >()("@hyvve/bus/Publisher") {}
@@ -111,10 +123,12 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
       readonly ids: EventId.IdGenerator
     }
 
+    // The id generator is the bus's (`BusConfig.eventId`), fixed when the layer was built.
+    const ids = settings.eventId
     const shared = (traceparent: string | undefined) =>
       Effect.map(
-        Effect.all([Clock.currentTimeMillis, Correlation.CurrentEvent, EventId.Generator]),
-        ([now, handled, ids]): Shared => ({ now, timestamp: new Date(now).toISOString(), traceparent, handled, ids })
+        Effect.all([Clock.currentTimeMillis, Correlation.CurrentEvent]),
+        ([now, handled]): Shared => ({ now, timestamp: new Date(now).toISOString(), traceparent, handled, ids })
       )
 
     // Encodes one event into stream fields, synchronously (it runs for every event of a batch):
@@ -144,7 +158,8 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
           ...(causationId === undefined ? {} : { causationId }),
           ...(traceparent === undefined ? {} : { traceparent })
         }
-        return { id, correlationId, fields: { type: event.type, tenant: context.tenantId, event: JSON.stringify(envelope) } }
+        // `event` first: the NestJS consumer reads `JSON.parse(fields[1])` (see the README's migration section).
+        return { id, correlationId, fields: { event: JSON.stringify(envelope), type: event.type, tenant: context.tenantId } }
       })
 
     const trimFor = (now: number): RedisStream.Trim => ({ minId: `${Math.max(0, now - retentionMs)}-0` })
@@ -166,8 +181,10 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
         }, noStackTrace)
       )
 
-    const publishBatch = (items: ReadonlyArray<Item>) =>
-      Effect.gen(function*() {
+    const publishBatch = <const Es extends ReadonlyArray<EventType.Any>>(batch: Items<Es>) => {
+      // Each item was checked against its own event type by `Items`; from here they are encoded alike.
+      const items: ReadonlyArray<Item> = batch
+      return Effect.gen(function*() {
         if (items.length === 0) return []
         const at = yield* shared(yield* currentTraceparent)
         const trim = trimFor(at.now)
@@ -194,6 +211,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
           }
         }, noStackTrace)
       )
+    }
 
     return Publisher.of({ publish, publishBatch })
   })
@@ -228,8 +246,8 @@ export const publish = <E extends EventType.Any>(
  * @category accessors
  * @since 0.1.0
  */
-export const publishBatch = (
-  items: ReadonlyArray<Item>
+export const publishBatch = <const Es extends ReadonlyArray<EventType.Any>>(
+  items: Items<Es>
 ): Effect.Effect<ReadonlyArray<EventId.EventId>, PublishError, Publisher> =>
   Publisher.use((publisher) => publisher.publishBatch(items))
 

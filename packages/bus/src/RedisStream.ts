@@ -12,6 +12,7 @@
  */
 import type { Duration } from "effect"
 import { Config, Context, Effect, Layer, Redacted, Schema } from "effect"
+import * as BusConfig from "./BusConfig.ts"
 import * as internal from "./internal/redisStream.ts"
 import * as internalMemory from "./internal/memoryStream.ts"
 
@@ -425,15 +426,20 @@ export const layer = (options: RedisStreamOptions): Layer.Layer<RedisStream, Red
   Layer.effect(RedisStream, internal.make(options))
 
 /**
- * Provides `RedisStream` over a single Redis node with its URL read from `REDIS_URL`.
+ * Provides `RedisStream` over a single Redis node with its URL read from `REDIS_URL` (checked:
+ * a missing or non-redis URL is a `BusConfig.ConfigError` naming it), or from the given config.
  *
  * @category layers
  * @since 0.1.0
  */
 export const layerConfig = (
-  options: Config.Wrap<RedisStreamOptions> = { url: Config.Redacted("REDIS_URL") }
-): Layer.Layer<RedisStream, RedisStreamError | Config.ConfigError> =>
-  Layer.effect(RedisStream, Effect.flatMap(Config.unwrap(options), internal.make))
+  options?: Config.Wrap<RedisStreamOptions>
+): Layer.Layer<RedisStream, RedisStreamError | Config.ConfigError | BusConfig.ConfigError> => {
+  const read: Effect.Effect<RedisStreamOptions, Config.ConfigError | BusConfig.ConfigError> = options === undefined ?
+    Effect.map(BusConfig.redisUrl, (url) => ({ url })) :
+    Config.unwrap(options)
+  return Layer.effect(RedisStream, Effect.flatMap(read, internal.make))
+}
 
 /**
  * Provides `RedisStream` from an in-memory engine with Redis semantics, for unit tests and for

@@ -18,29 +18,43 @@ import { Cause, Clock, Duration, Effect, Option, Predicate, Schedule, Schema } f
 
 /**
  * A retry policy: the schedule of delays between attempts (its input is the failure), and which
- * failures are worth retrying at all.
+ * failures are worth retrying at all. `E` is the error type of the handler it serves.
  *
  * @category models
  * @since 0.1.0
  */
-export interface Policy {
-  readonly schedule: Schedule.Schedule<unknown, Failure>
+export interface Policy<E = unknown> {
+  readonly schedule: Schedule.Schedule<unknown, Failure<E>>
   /** Failures for which this returns false go straight to the DLQ. Defaults to `isRetryable`. */
-  readonly retryable: (failure: Failure) => boolean
+  readonly retryable: (failure: Failure<E>) => boolean
 }
 
 /**
  * A handler failure as the retry machinery sees it: the error's tag and message, and the error
- * itself when the handler failed (not for defects or timeouts).
+ * itself. `E` is the handler's error type: for each member, `tag` is its `_tag` (when it has
+ * one) and `error` that member, so comparing `tag` narrows `error`. A defect has tag `"Defect"`
+ * and the defect as `error`; a failure with neither has tag `"Unknown"`.
  *
  * @category models
  * @since 0.1.0
  */
-export interface Failure {
-  readonly tag: string
-  readonly message: string
-  readonly error: unknown
-}
+export type Failure<E = unknown> =
+  | FailedWith<E>
+  | { readonly tag: "Defect"; readonly message: string; readonly error: unknown }
+  | { readonly tag: "Unknown"; readonly message: string; readonly error: undefined }
+
+/**
+ * A failure with an error of the handler's error type, one member per error type.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type FailedWith<E> = E extends unknown ? {
+    readonly tag: E extends { readonly _tag: infer Tag extends string } ? Tag : string
+    readonly message: string
+    readonly error: E
+  }
+  : never
 
 /**
  * A failure as stored with a DLQ entry or a failure record.
@@ -162,10 +176,10 @@ export const isRetryable = (failure: Failure): boolean =>
  * @category constructors
  * @since 0.1.0
  */
-export const policy = (
-  schedule: Schedule.Schedule<unknown, Failure> | Schedule.Schedule<unknown, unknown>,
-  options?: { readonly retryable?: ((failure: Failure) => boolean) | undefined }
-): Policy => ({ schedule, retryable: options?.retryable ?? isRetryable })
+export const policy = <E = unknown>(
+  schedule: Schedule.Schedule<unknown, Failure<E>> | Schedule.Schedule<unknown, unknown>,
+  options?: { readonly retryable?: ((failure: Failure<E>) => boolean) | undefined }
+): Policy<E> => ({ schedule, retryable: options?.retryable ?? isRetryable })
 
 /**
  * The default policy: `defaultSchedule` and `isRetryable`.

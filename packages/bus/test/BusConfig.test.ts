@@ -1,16 +1,30 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BusConfig } from "@hyvve/bus"
-import { ConfigProvider, Duration, Effect, Exit, Layer } from "effect"
+import { BusConfig, EventBus, Publisher, RedisStream } from "@hyvve/bus"
+import { ApprovalApproved, Catalog, EventId, EventType } from "@hyvve/schema"
+import { ConfigProvider, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { hostname } from "node:os"
 
 const millis = (d: Duration.Duration) => Duration.toMillis(d)
 
-const fromEnv = (env: Record<string, string>, overrides: BusConfig.Options = {}) =>
+const envLayer = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
+
+const fromEnv = (env: Record<string, string>, options: BusConfig.Options = {}) =>
   Effect.gen(function*() {
     return yield* BusConfig.BusConfig
-  }).pipe(
-    Effect.provide(BusConfig.layerConfig(overrides).pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))))
-  )
+  }).pipe(Effect.provide(BusConfig.layerFromEnv(options).pipe(Layer.provide(envLayer(env)))))
+
+const configError = (env: Record<string, string>) => Effect.flip(fromEnv(env))
+
+const uuidV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+const cuid2 = /^[a-z][a-z0-9]{23}$/
+
+// The id of one event published by a bus built from `layer` (in memory).
+const publishedId = <E>(layer: Layer.Layer<Publisher.Publisher, E>) =>
+  Publisher.publish(
+    ApprovalApproved,
+    { approvalId: "apr_1", decidedById: "usr_1", decision: "approved" },
+    { tenantId: "ws_1", userId: "usr_1" }
+  ).pipe(Effect.provide(layer))
 
 describe("BusConfig", () => {
   it("defaults follow the seeds: keys, group, batching, retention and timeouts", () => {
@@ -28,6 +42,8 @@ describe("BusConfig", () => {
     assert.strictEqual(millis(settings.retryPoll), 1_000)
     assert.strictEqual(millis(settings.shutdownTimeout), 10_000)
     assert.strictEqual(settings.circuitThreshold, 20)
+    assert.strictEqual(settings.eventId, EventId.cuid2)
+    assert.strictEqual(settings.catalog, Catalog.platform)
     assert.deepStrictEqual(settings, BusConfig.defaults)
   })
 
@@ -41,24 +57,26 @@ describe("BusConfig", () => {
     assert.strictEqual(settings.group, "hyvve-platform", "what is left out keeps its default")
   })
 
-  it("an invalid batch size throws", () => {
-    for (const batchSize of [0, -1, 1.5, Number.NaN]) {
-      assert.throws(() => BusConfig.make({ batchSize }), RangeError, undefined, `batchSize ${batchSize}`)
+  it("an invalid option in code throws a ConfigError naming the option", () => {
+    const cases: ReadonlyArray<readonly [BusConfig.Options, string, string]> = [
+      [{ batchSize: 0 }, "batchSize", "0"],
+      [{ batchSize: 1.5 }, "batchSize", "1.5"],
+      [{ batchSize: Number.NaN }, "batchSize", "NaN"],
+      [{ circuitThreshold: -3 }, "circuitThreshold", "-3"],
+      [{ dlqMaxLength: 0 }, "dlqMaxLength", "0"],
+      [{ prefix: "" }, "prefix", ""],
+      [{ prefix: "my app" }, "prefix", "my app"],
+      [{ claimTimeout: -5 }, "claimTimeout", "-5"],
+      [{ block: "Infinity" }, "block", "Infinity"]
+    ]
+    for (const [options, variable, value] of cases) {
+      assert.throws(() => BusConfig.make(options), BusConfig.ConfigError, `${variable}=${JSON.stringify(value)}`)
     }
+    const error = Effect.runSync(Effect.flip(Effect.fromResult(BusConfig.resolve({ batchSize: 0 }))))
+    assert.strictEqual(error.message, `batchSize="0" is invalid: expected a positive integer such as 200`)
   })
 
-  it("an invalid circuit threshold throws", () => {
-    for (const circuitThreshold of [0, -3, 2.5]) {
-      assert.throws(() => BusConfig.make({ circuitThreshold }), RangeError, undefined, `circuitThreshold ${circuitThreshold}`)
-    }
-  })
-
-  it("an empty prefix or one with spaces throws", () => {
-    assert.throws(() => BusConfig.make({ prefix: "" }), RangeError)
-    assert.throws(() => BusConfig.make({ prefix: "my app" }), RangeError)
-  })
-
-  it.effect("the environment sets HYVVE_* settings, over defaults and code overrides", () =>
+  it.effect("the environment sets HYVVE_* settings; options in code win over it, as in Effect's layerFromEnv", () =>
     Effect.gen(function*() {
       const settings = yield* fromEnv(
         {
@@ -70,12 +88,15 @@ describe("BusConfig", () => {
           HYVVE_BLOCK: "250 millis",
           HYVVE_DLQ_MAX_LENGTH: "500",
           HYVVE_SHUTDOWN_TIMEOUT: "3 seconds",
-          HYVVE_CIRCUIT_THRESHOLD: "7"
+          HYVVE_CIRCUIT_THRESHOLD: "7",
+          HYVVE_RETRY_POLL: "5s"
         },
         { prefix: "code-app", source: "billing", retryPoll: "200 millis" }
       )
-      assert.strictEqual(settings.prefix, "env-app", "the environment wins over code")
-      assert.strictEqual(settings.group, "env-group")
+      assert.strictEqual(settings.prefix, "code-app", "an option in code wins over the environment")
+      assert.strictEqual(millis(settings.retryPoll), 200, "an option in code wins over the environment")
+      assert.strictEqual(settings.source, "billing")
+      assert.strictEqual(settings.group, "env-group", "the environment decides what the code leaves out")
       assert.strictEqual(settings.consumer, "env-consumer")
       assert.strictEqual(settings.batchSize, 50)
       assert.strictEqual(millis(settings.claimTimeout), 30_000)
@@ -83,24 +104,146 @@ describe("BusConfig", () => {
       assert.strictEqual(settings.dlqMaxLength, 500)
       assert.strictEqual(millis(settings.shutdownTimeout), 3_000)
       assert.strictEqual(settings.circuitThreshold, 7)
-      assert.strictEqual(settings.source, "billing", "code overrides apply where the environment is silent")
-      assert.strictEqual(millis(settings.retryPoll), 200)
       assert.strictEqual(millis(settings.retention), 30 * 24 * 3_600_000, "the rest keeps its default")
     }))
 
-  it.effect("an empty environment gives the defaults", () =>
+  it.effect("an empty environment gives the defaults; an empty variable counts as unset", () =>
     Effect.gen(function*() {
-      const settings = yield* fromEnv({})
-      assert.deepStrictEqual(settings, BusConfig.defaults)
+      assert.deepStrictEqual(yield* fromEnv({}), BusConfig.defaults)
+      assert.deepStrictEqual(yield* fromEnv({ HYVVE_BATCH_SIZE: "", HYVVE_PREFIX: "" }), BusConfig.defaults)
     }))
 
-  it.effect("an unreadable environment value fails the layer", () =>
+  it.effect("durations in the short forms people write, and in Effect's", () =>
     Effect.gen(function*() {
-      const notANumber = yield* Effect.exit(fromEnv({ HYVVE_BATCH_SIZE: "many" }))
-      assert.isTrue(Exit.isFailure(notANumber), "HYVVE_BATCH_SIZE=many")
-      const notADuration = yield* Effect.exit(fromEnv({ HYVVE_CLAIM_TIMEOUT: "soon" }))
-      assert.isTrue(Exit.isFailure(notADuration), "HYVVE_CLAIM_TIMEOUT=soon")
-      const zero = yield* Effect.exit(fromEnv({ HYVVE_BATCH_SIZE: "0" }))
-      assert.isTrue(Exit.isFailure(zero), "HYVVE_BATCH_SIZE=0")
+      const cases = [
+        ["100ms", 100],
+        ["5s", 5_000],
+        ["2m", 120_000],
+        ["1h", 3_600_000],
+        ["30d", 30 * 86_400_000],
+        ["1w", 7 * 86_400_000],
+        ["1.5s", 1_500],
+        ["5 s", 5_000],
+        ["5 seconds", 5_000],
+        ["250 millis", 250]
+      ] as const
+      for (const [text, expected] of cases) {
+        const settings = yield* fromEnv({ HYVVE_RETENTION: text })
+        assert.strictEqual(millis(settings.retention), expected, text)
+      }
+      assert.strictEqual(millis((yield* fromEnv({ HYVVE_SHUTDOWN_TIMEOUT: "0s" })).shutdownTimeout), 0, "no drain wait")
     }))
+
+  it.effect("every bad value is a ConfigError naming the variable, the value and the accepted form", () =>
+    Effect.gen(function*() {
+      const durations = `500ms, 5s, 2m, 1h, 30d, 1w or "5 seconds"`
+      const cases = [
+        ["HYVVE_BATCH_SIZE", "0", "a positive integer such as 200"],
+        ["HYVVE_BATCH_SIZE", "many", "a positive integer such as 200"],
+        ["HYVVE_BATCH_SIZE", "-5", "a positive integer such as 200"],
+        ["HYVVE_BATCH_SIZE", "1.5", "a positive integer such as 200"],
+        ["HYVVE_DLQ_MAX_LENGTH", "0", "a positive integer such as 200"],
+        ["HYVVE_CIRCUIT_THRESHOLD", "0", "a positive integer such as 200"],
+        ["HYVVE_CLAIM_TIMEOUT", "-5 seconds", `a positive duration such as ${durations}`],
+        ["HYVVE_CLAIM_TIMEOUT", "-5s", `a positive duration such as ${durations}`],
+        ["HYVVE_RETRY_POLL", "soon", `a positive duration such as ${durations}`],
+        ["HYVVE_RETRY_POLL", "0s", `a positive duration such as ${durations}`],
+        ["HYVVE_BLOCK", "Infinity", `a positive duration such as ${durations}`],
+        ["HYVVE_RETENTION", "30 parsecs", `a positive duration such as ${durations}`],
+        ["HYVVE_SHUTDOWN_TIMEOUT", "-1s", `a duration of zero or more such as 0s, ${durations}`],
+        ["HYVVE_PREFIX", "my app", "a non-empty key prefix without spaces, such as hyvve"],
+        ["HYVVE_EVENT_ID", "uuid4", "cuid2 or uuidv7"]
+      ] as const
+      for (const [variable, value, expected] of cases) {
+        const error = yield* configError({ [variable]: value })
+        assert.instanceOf(error, BusConfig.ConfigError, `${variable}=${value}`)
+        assert.deepStrictEqual({ variable: error.variable, value: error.value, expected: error.expected }, {
+          variable,
+          value,
+          expected
+        })
+        assert.strictEqual(error.message, `${variable}=${JSON.stringify(value)} is invalid: expected ${expected}`)
+      }
+      const error = yield* configError({ HYVVE_RETRY_POLL: "soon" })
+      assert.strictEqual(
+        error.message,
+        `HYVVE_RETRY_POLL="soon" is invalid: expected a positive duration such as 500ms, 5s, 2m, 1h, 30d, 1w or "5 seconds"`
+      )
+      assert.notInclude(error.message, `["HYVVE"]`)
+    }))
+
+  it.effect("HYVVE_EVENT_ID names the id generator; the eventId option wins over it", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* fromEnv({ HYVVE_EVENT_ID: "uuidv7" })).eventId, EventId.uuidV7)
+      assert.strictEqual((yield* fromEnv({ HYVVE_EVENT_ID: "cuid2" })).eventId, EventId.cuid2)
+      assert.strictEqual((yield* fromEnv({ HYVVE_EVENT_ID: "uuidv7" }, { eventId: "cuid2" })).eventId, EventId.cuid2)
+      assert.strictEqual((yield* fromEnv({})).eventId, EventId.cuid2)
+    }))
+
+  it.effect("the id generator is fixed when the bus is built: option, or the Generator provided to the layer", () =>
+    Effect.gen(function*() {
+      assert.match(yield* publishedId(EventBus.layerMemory({ eventId: "uuidv7" })), uuidV7)
+      assert.match(yield* publishedId(EventBus.layerMemory()), cuid2)
+      // What used to keep cuid2 silently: the generator provided to the bus's layer.
+      assert.match(yield* publishedId(EventBus.layerMemory().pipe(Layer.provide(EventId.layerUuidV7))), uuidV7)
+      // Fixed at build: a generator in the caller's context no longer changes the bus's ids.
+      const id = yield* publishedId(EventBus.layerMemory({ eventId: "uuidv7" })).pipe(
+        Effect.provideService(EventId.Generator, { next: () => "caller-id" })
+      )
+      assert.match(id, uuidV7)
+      const custom = yield* publishedId(EventBus.layerMemory({ eventId: { next: () => "custom-1" } }))
+      assert.strictEqual(custom, "custom-1")
+    }))
+
+  it("the catalog option is merged with the platform catalog", () => {
+    const InvoicePaid = EventType.make("billing.invoice_paid", Schema.Struct({ invoiceId: Schema.String }))
+    const settings = BusConfig.make({ catalog: Catalog.make([InvoicePaid]) })
+    assert.deepStrictEqual(settings.catalog.get("billing.invoice_paid"), Option.some(InvoicePaid))
+    assert.deepStrictEqual(settings.catalog.get("approval.approved"), Option.some(ApprovalApproved))
+  })
+
+  describe("REDIS_URL", () => {
+    const read = (env: Record<string, string>) => Effect.flip(BusConfig.redisUrl.pipe(Effect.provide(envLayer(env))))
+    const expected = "a redis:// or rediss:// URL such as redis://127.0.0.1:6379"
+
+    it.effect("missing is a ConfigError naming it", () =>
+      Effect.gen(function*() {
+        const error = yield* read({})
+        assert.strictEqual(error.variable, "REDIS_URL")
+        assert.isUndefined(error.value)
+        assert.strictEqual(error.message, `REDIS_URL is not set: expected ${expected}`)
+      }))
+
+    it.effect("not a redis URL is a ConfigError with the value, its password masked", () =>
+      Effect.gen(function*() {
+        for (const value of ["notaurl", "http://127.0.0.1:6379", "redis://"]) {
+          const error = yield* read({ REDIS_URL: value })
+          assert.deepStrictEqual([error.variable, error.value, error.expected], ["REDIS_URL", value, expected], value)
+        }
+        const secret = yield* read({ REDIS_URL: "http://admin:hunter2@cache:6379" })
+        assert.strictEqual(secret.value, "http://admin:***@cache:6379/")
+        assert.notInclude(secret.message, "hunter2")
+      }))
+
+    it.effect("a redis:// or rediss:// URL is read", () =>
+      Effect.gen(function*() {
+        for (const url of ["redis://127.0.0.1:6379", "rediss://user:pw@cache.internal:6380/2"]) {
+          const read = yield* BusConfig.redisUrl.pipe(Effect.provide(envLayer({ REDIS_URL: url })))
+          assert.strictEqual(Redacted.value(read), url)
+        }
+      }))
+
+    it.effect("EventBusLive fails with the ConfigError, before any connection", () =>
+      Effect.gen(function*() {
+        const error = yield* Layer.build(EventBus.EventBusLive).pipe(
+          Effect.provide(envLayer({ REDIS_URL: "http://127.0.0.1:6379" })),
+          Effect.scoped,
+          Effect.flip
+        )
+        assert.instanceOf(error, BusConfig.ConfigError)
+        assert.strictEqual(error.message, `REDIS_URL="http://127.0.0.1:6379" is invalid: expected ${expected}`)
+        const alone = yield* Layer.build(RedisStream.layerConfig()).pipe(Effect.provide(envLayer({})), Effect.scoped, Effect.flip)
+        assert.instanceOf(alone, BusConfig.ConfigError, "RedisStream.layerConfig reads REDIS_URL the same way")
+      }))
+  })
 })

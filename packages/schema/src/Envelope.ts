@@ -6,6 +6,10 @@
  * event type `E`, produced by `EventType.makeEnvelope` and `EventType.fromRaw`. The header fields keep the seeds'
  * `BaseEvent` field for field, plus `causationId`, a W3C `traceparent` and a typed `replay` marker.
  *
+ * `decodeJson` also reads what the NestJS bus writes: an envelope without `correlationId` gets the event's id (as
+ * our publisher would have set it), and a seed replay (`data.__replay = true`, `correlationId = "replay-<jobId>"`)
+ * gets the typed `replay` marker, with `__replay` removed from the payload.
+ *
  * @since 0.1.0
  */
 import * as DateTime from "effect/DateTime"
@@ -19,6 +23,7 @@ import * as EventError from "./EventError.ts"
 import * as EventId from "./EventId.ts"
 import type * as EventType from "./EventType.ts"
 import * as issues from "./internal/issues.ts"
+import * as seed from "./internal/seed.ts"
 import * as timestamp from "./internal/timestamp.ts"
 import * as traceparent from "./internal/traceparent.ts"
 
@@ -84,12 +89,17 @@ export type Traceparent = typeof Traceparent.Type
  * Validates the marker carried by a replayed event: the replay job that re-delivered it and the id of the event it
  * replays. A replayed event is never mistaken for a new one, and its payload stays untouched.
  *
+ * **Gotchas**
+ *
+ * `originalEventId` is absent on events replayed by the NestJS bus: it re-publishes with a new id and records only
+ * the job (`correlationId = "replay-<jobId>"`).
+ *
  * @category models
  * @since 0.1.0
  */
 export const ReplayMarker = Schema.Struct({
   jobId: Schema.String.annotate({ description: "Id of the replay job that re-delivered the event" }),
-  originalEventId: EventId.EventId.annotate({ description: "Id of the event being replayed" })
+  originalEventId: Schema.optionalKey(EventId.EventId.annotate({ description: "Id of the event being replayed" }))
 }).annotate({ description: "Present only on events re-delivered by a replay job" })
 
 /**
@@ -197,6 +207,12 @@ export const RawJson = Schema.fromJsonString(Raw)
  * offending field when the text is not JSON or the header is invalid; the payload is left for
  * `EventType.fromRaw`.
  *
+ * **Details**
+ *
+ * Envelopes written by the NestJS bus are read as ours: a missing `correlationId` defaults to the event's `id`
+ * (the seeds' `BaseEvent` declares it optional), and `data.__replay === true` (a seed replay) becomes the `replay`
+ * marker, its `jobId` taken from `correlationId = "replay-<jobId>"`, with `__replay` removed from `data`.
+ *
  * @category decoding
  * @since 0.1.0
  */
@@ -205,7 +221,7 @@ export const decodeJson = (text: string): Exit.Exit<Raw, EventError.MalformedEnv
   if (Result.isFailure(json)) {
     return Exit.fail(malformed(text, [{ path: "", message: `Expected JSON text: ${json.failure}` }]))
   }
-  return Exit.mapError(decodeRaw(json.success), (error) => malformed(text, issues.fromSchemaError(error)))
+  return Exit.mapError(decodeRaw(seed.normalize(json.success)), (error) => malformed(text, issues.fromSchemaError(error)))
 }
 
 /**
@@ -249,7 +265,7 @@ export const schema = <E extends EventType.Any>(eventType: E) =>
     data: Schema.toCodecJson(eventType.payload)
   }).annotate({
     title: `${eventType.type} envelope`,
-    ...(eventType.description === undefined ? {} : { description: eventType.description })
+    ...(description(eventType) === undefined ? {} : { description: description(eventType) })
   })
 
 /**
@@ -262,6 +278,13 @@ export const jsonSchema = (eventType: EventType.Any): JsonSchema.Document<"draft
   Schema.toJsonSchemaDocument(schema(eventType))
 
 // --- internal ---
+
+// The event type's description, and the other names it is read under (they are part of its contract).
+const description = (eventType: EventType.Any): string | undefined => {
+  if (eventType.aliases.length === 0) return eventType.description
+  const also = `Also read under: ${eventType.aliases.join(", ")}`
+  return eventType.description === undefined ? also : `${eventType.description}. ${also}`
+}
 
 const maxRawLength = 1024
 

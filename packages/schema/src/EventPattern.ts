@@ -86,6 +86,15 @@ export const makeUnsafe = <const P extends string>(pattern: P): EventPattern<P> 
 export const matches = (pattern: EventPattern, name: string): boolean => pattern[internal.MatcherId](name)
 
 /**
+ * Returns `true` when a pattern matches an event type under any name it is read under (its name or an alias).
+ *
+ * @category predicates
+ * @since 0.1.0
+ */
+export const matchesEvent = (pattern: EventPattern, eventType: EventType.Any): boolean =>
+  matches(pattern, eventType.type) || eventType.aliases.some((alias) => matches(pattern, alias))
+
+/**
  * Returns `true` when a string contains a wildcard, i.e. it names a set of event types rather than a single one.
  *
  * @category predicates
@@ -113,8 +122,8 @@ export type Matches<Name extends string, P extends string> = string extends P ? 
   : MatchSegments<Split<Name>, Split<P>>
 
 /**
- * Narrows a union of event types to the members whose name matches the pattern `P`. A wide `string` pattern keeps
- * every member.
+ * Narrows a union of event types to the members with a name or alias that matches the pattern `P`. A wide `string`
+ * pattern keeps every member.
  *
  * **Example** (Narrowing the catalog)
  *
@@ -129,10 +138,13 @@ export type Matches<Name extends string, P extends string> = string extends P ? 
  * @since 0.1.0
  */
 export type Filter<E extends EventType.Any, P extends string> = E extends EventType.Any
-  ? Matches<EventType.Name<E>, P> extends false ? never : E
+  ? MatchesAny<EventType.Names<E>, P> extends false ? never : E
   : never
 
 // --- internal ---
+
+// `Matches` for each member of a union of names: `false` only when none of them matches (`never` for no names).
+type MatchesAny<Names extends string, P extends string> = Names extends string ? Matches<Names, P> : never
 
 type Split<S extends string> = S extends `${infer Head}.${infer Tail}` ? [Head, ...Split<Tail>] : [S]
 

@@ -4,7 +4,9 @@
  * `make("approval.approved", payload)` defines an event type. The functions of this module are what publishers
  * and consumers run per event: `validate` and `encodePayload` on the way out, `decodePayload` and `fromRaw` on the
  * way in. An event type may declare previous payload versions with a migration to the current one; consumers
- * always see the current shape.
+ * always see the current shape. It may also declare aliases: other wire names (e.g. the NestJS bus's
+ * `approval.granted`) that decode to it and that patterns and subscriptions match; it is always published under
+ * its own name.
  *
  * @since 0.1.0
  */
@@ -61,15 +63,18 @@ export interface PreviousVersion {
 }
 
 /**
- * Represents one kind of event: its literal wire name, payload schema and current version.
+ * Represents one kind of event: its literal wire name, payload schema and current version, and the other wire
+ * names (`Aliases`) it is read under.
  *
  * @category models
  * @since 0.1.0
  */
-export interface EventType<out Name extends string, out Payload extends PayloadSchema> {
+export interface EventType<out Name extends string, out Payload extends PayloadSchema, out Aliases extends string = never> {
   readonly [TypeId]: TypeId
   /** The wire name, e.g. `"approval.approved"`. */
   readonly type: Name
+  /** Other wire names that decode to this event type (never written: publishing uses `type`). */
+  readonly aliases: ReadonlyArray<Aliases>
   /** The schema of the current payload version. */
   readonly payload: Payload
   /** The current payload version. Defaults to `"1.0"`. */
@@ -88,7 +93,7 @@ export interface EventType<out Name extends string, out Payload extends PayloadS
  * @category models
  * @since 0.1.0
  */
-export type Any = EventType<string, PayloadSchema>
+export type Any = EventType<string, PayloadSchema, string>
 
 /**
  * Extracts the literal wire name of an event type (a union for a union of event types).
@@ -97,6 +102,14 @@ export type Any = EventType<string, PayloadSchema>
  * @since 0.1.0
  */
 export type Name<E extends Any> = E["type"]
+
+/**
+ * Extracts every wire name an event type is read under: its name and its aliases.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export type Names<E extends Any> = E["type"] | E["aliases"][number]
 
 /**
  * Extracts the decoded payload type of an event type.
@@ -136,13 +149,15 @@ export interface PreviousOptions<Old extends PayloadSchema, Current extends Payl
  * **Details**
  *
  * `version` defaults to `"1.0"`. `previous` lists older versions, each with the schema it was published with and
- * a `migrate` function to the current encoded shape. The name is written out explicitly, never derived from an
- * identifier, so renaming a variable never changes the wire.
+ * a `migrate` function to the current encoded shape. `aliases` lists other wire names that decode to this event
+ * type and that patterns and subscriptions match (events are always published under `type`). The name is written
+ * out explicitly, never derived from an identifier, so renaming a variable never changes the wire.
  *
  * **Gotchas**
  *
- * An invalid definition throws when the module loads, since it is a programmer error: a name that is not two or more
- * dot-separated segments of `a-z`, `0-9` and `_`, an empty version, or a version declared twice.
+ * An invalid definition throws when the module loads, since it is a programmer error: a name or alias that is not
+ * two or more dot-separated segments of `a-z`, `0-9` and `_`, a name declared twice (as alias or name), an empty
+ * version, or a version declared twice.
  *
  * TypeScript widens string literals returned by an inline `migrate` (`decision: "approved"` becomes `string`).
  * Annotate its return type with the current payload's encoded type, `(old): typeof Payload.Encoded => ...`.
@@ -166,7 +181,8 @@ export interface PreviousOptions<Old extends PayloadSchema, Current extends Payl
 export const make = <
   const Name extends string,
   Payload extends PayloadSchema,
-  const Previous extends ReadonlyArray<PayloadSchema> = readonly []
+  const Previous extends ReadonlyArray<PayloadSchema> = readonly [],
+  const Aliases extends string = never
 >(
   type: Name,
   payload: Payload,
@@ -174,14 +190,17 @@ export const make = <
     readonly version?: string | undefined
     readonly description?: string | undefined
     readonly previous?: { readonly [K in keyof Previous]: PreviousOptions<Previous[K], Payload> } | undefined
+    readonly aliases?: ReadonlyArray<Aliases> | undefined
   }
-): EventType<Name, Payload> => {
+): EventType<Name, Payload, Aliases> => {
   const version = options?.version ?? defaultVersion
   const previous: ReadonlyArray<PreviousOptions<PayloadSchema, Payload>> = options?.previous ?? []
-  internal.assertDefinition(type, version, previous)
+  const aliases: ReadonlyArray<Aliases> = options?.aliases ?? []
+  internal.assertDefinition(type, version, previous, aliases)
   return {
     [TypeId]: TypeId,
     type,
+    aliases,
     payload,
     version,
     description: options?.description,
@@ -197,6 +216,23 @@ export const make = <
  * @since 0.1.0
  */
 export const isEventType = (u: unknown): u is Any => Predicate.hasProperty(u, TypeId)
+
+/**
+ * Returns every wire name an event type is read under: its name first, then its aliases.
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const names = <E extends Any>(eventType: E): ReadonlyArray<Names<E>> => [eventType.type, ...eventType.aliases]
+
+/**
+ * Returns `true` when `name` is the event type's name or one of its aliases.
+ *
+ * @category predicates
+ * @since 0.1.0
+ */
+export const hasName = (eventType: Any, name: string): boolean =>
+  eventType.type === name || eventType.aliases.includes(name)
 
 /**
  * Checks an in-memory payload against the event type's schema. Fails with `InvalidPayload` listing every offending
@@ -331,7 +367,8 @@ export const toRaw = <E extends Any>(
  *
  * Fails with `TypeMismatch` when the envelope's `type` is another event type, then decodes `data` as
  * {@link decodePayload} does. An envelope published at a previous version is migrated, and its `version` becomes
- * the current one, so that `version` always describes `data`.
+ * the current one, so that `version` always describes `data`. An envelope under one of the event type's aliases
+ * decodes with its `type` set to the event type's own name.
  *
  * @category decoding
  * @since 0.1.0
@@ -343,7 +380,7 @@ export const fromRaw = <E extends Any>(
   Envelope.Envelope<E>,
   EventError.InvalidPayload | EventError.UnknownVersion | EventError.TypeMismatch
 > => {
-  if (raw.type !== eventType.type) {
+  if (raw.type !== eventType.type && !eventType.aliases.includes(raw.type)) {
     return Exit.fail(new EventError.TypeMismatch({ expected: eventType.type, actual: raw.type }))
   }
   return Exit.map(decodePayload(eventType, raw.version, raw.data), (data) => internal.envelope(eventType, raw, data))

@@ -172,7 +172,9 @@ describe("types", () => {
     expectTypeOf<EventPattern.Filter<Catalog.Event, "*.logged">>().toEqualTypeOf<typeof AuditLogged>()
     expectTypeOf<EventPattern.Filter<Catalog.Event, "*">>().toEqualTypeOf<never>()
     expectTypeOf<EventPattern.Filter<Catalog.Event, "billing.**">>().toEqualTypeOf<never>()
-    expectTypeOf<EventPattern.Filter<Catalog.Event, "*.*.approved">>().toEqualTypeOf<never>()
+    // Through its alias `approval.item.approved`.
+    expectTypeOf<EventPattern.Filter<Catalog.Event, "*.*.approved">>().toEqualTypeOf<typeof ApprovalApproved>()
+    expectTypeOf<EventPattern.Filter<Catalog.Event, "*.*.*.approved">>().toEqualTypeOf<never>()
     expectTypeOf<EventPattern.Filter<Catalog.Event, string>>().toEqualTypeOf<Catalog.Event>()
     expectTypeOf<EventPattern.Filter<typeof WorkspaceUpdated | typeof WorkspaceDeleted, "*.deleted">>()
       .toEqualTypeOf<typeof WorkspaceDeleted>()

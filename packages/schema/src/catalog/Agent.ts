@@ -1,5 +1,6 @@
 /**
- * Agent run events: a run starts, then completes or fails, and may stop to ask a human for confirmation.
+ * Agent run events: a run starts, then completes or fails, and may stop to ask a human for confirmation. The NestJS
+ * bus's names are aliases: `agent.run.completed`, `agent.confirmation.requested`.
  *
  * @since 0.1.0
  */
@@ -118,13 +119,15 @@ export const AgentStarted = EventType.make("agent.started", AgentRunStartedPaylo
 })
 
 /**
- * Defines `agent.completed`: an agent run finished.
+ * Defines `agent.completed`: an agent run finished. Also read under the NestJS name `agent.run.completed`.
  *
  * @category events
  * @since 0.1.0
  */
 export const AgentCompleted = EventType.make("agent.completed", AgentRunCompletedPayload, {
-  description: "An agent run finished"
+  description: "An agent run finished",
+  // The NestJS bus's name (tech spec `EventTypes.AGENT_RUN_COMPLETED`).
+  aliases: ["agent.run.completed"]
 })
 
 /**
@@ -138,11 +141,14 @@ export const AgentError = EventType.make("agent.error", AgentRunErrorPayload, {
 })
 
 /**
- * Defines `agent.confirmation_requested`: an agent paused for a human to confirm an action.
+ * Defines `agent.confirmation_requested`: an agent paused for a human to confirm an action. Also read under the
+ * NestJS name `agent.confirmation.requested`.
  *
  * @category events
  * @since 0.1.0
  */
 export const AgentConfirmationRequested = EventType.make("agent.confirmation_requested", AgentConfirmationPayload, {
-  description: "An agent paused for a human to confirm an action"
+  description: "An agent paused for a human to confirm an action",
+  // The NestJS bus's name (tech spec `EventTypes.AGENT_CONFIRMATION_REQUESTED`).
+  aliases: ["agent.confirmation.requested"]
 })

@@ -3,7 +3,8 @@
  *
  * `approval.requested` opens an approval; it ends with exactly one of `approval.approved`, `approval.rejected`,
  * `approval.expired` or `approval.auto_approved`, possibly after `approval.escalated`. `approval.approved` also
- * decodes its previous payload version `0.9`.
+ * decodes its previous payload version `0.9`. The NestJS bus's names are aliases: `approval.created` for
+ * `approval.requested`, `approval.granted` and `approval.item.approved` for `approval.approved`.
  *
  * @since 0.1.0
  */
@@ -142,23 +143,28 @@ export const ApprovalAutoApprovedPayload = Schema.Struct({
 export type ApprovalAutoApprovedPayload = typeof ApprovalAutoApprovedPayload.Type
 
 /**
- * Defines `approval.requested`: an item needs a decision.
+ * Defines `approval.requested`: an item needs a decision. Also read under the NestJS name `approval.created`.
  *
  * @category events
  * @since 0.1.0
  */
 export const ApprovalRequested = EventType.make("approval.requested", ApprovalRequestedPayload, {
-  description: "An item needs a decision"
+  description: "An item needs a decision",
+  // The NestJS bus's name (retrospective: `EventFactory.createApprovalCreated`).
+  aliases: ["approval.created"]
 })
 
 /**
- * Defines `approval.approved`: a reviewer approved an item. Version `0.9` envelopes are migrated on decode.
+ * Defines `approval.approved`: a reviewer approved an item. Version `0.9` envelopes are migrated on decode. Also
+ * read under the NestJS names `approval.granted` and `approval.item.approved`.
  *
  * @category events
  * @since 0.1.0
  */
 export const ApprovalApproved = EventType.make("approval.approved", ApprovalDecisionPayload, {
   description: "A reviewer approved an item",
+  // The NestJS bus's names (epic 05 story 05.3; tech spec subscriber example).
+  aliases: ["approval.granted", "approval.item.approved"],
   previous: [{
     version: "0.9",
     payload: ApprovalApprovedPayloadV0_9,

@@ -72,12 +72,17 @@ export const envelope = <E extends EventType.Any>(
 export const assertDefinition = (
   type: string,
   version: string,
-  previous: ReadonlyArray<{ readonly version: string }>
+  previous: ReadonlyArray<{ readonly version: string }>,
+  aliases: ReadonlyArray<string>
 ): void => {
-  if (!name.eventName.test(type)) {
-    throw new globalThis.Error(
-      `Invalid event type name "${type}": expected dot-separated lowercase segments of a-z, 0-9 and _ (at least two, e.g. "approval.approved")`
-    )
+  const names = [type, ...aliases]
+  for (const [index, n] of names.entries()) {
+    if (!name.eventName.test(n)) {
+      throw new globalThis.Error(
+        `Invalid event type ${index === 0 ? "name" : "alias"} "${n}": expected dot-separated lowercase segments of a-z, 0-9 and _ (at least two, e.g. "approval.approved")`
+      )
+    }
+    if (names.indexOf(n) !== index) throw new globalThis.Error(`Event type "${type}" declares the name "${n}" twice`)
   }
   const versions = [version, ...previous.map((old) => old.version)]
   for (const [index, v] of versions.entries()) {
