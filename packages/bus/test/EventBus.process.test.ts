@@ -72,7 +72,7 @@ describe("EventBus with consumer processes killed by SIGKILL (real Redis)", () =
       yield* h.waitUntil("the steady group's ack", Effect.map(h.pendingCount("steady"), (n) => n === 0))
       // The recorded failure can precede the retry's write to Redis; this test is about a kill
       // after that write, so wait for the write itself (the schedule member and the failure
-      // record). A kill before it is another case: `EventBus.retryWindow.process.test.ts`.
+      // record). A kill before it is another case: `EventBus.fault8-retryWindow.process.test.ts`.
       const [entry] = yield* h.redis.range({ key: h.main, start: "-", end: "+" })
       assert.isDefined(entry, "the event is in the main stream")
       const retryWritten = Effect.map(
