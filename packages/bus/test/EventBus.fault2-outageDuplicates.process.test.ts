@@ -1,11 +1,14 @@
 /**
  * Issue 7, fault 2: duplicates after a short Redis outage while every consumer is alive. Four
  * consumer processes (`fixtures/loadConsumerProcess.ts`, concurrency 16, reads of 4) share one
- * group; 32 events are read, spread over the four, and their handlers run for 4 s each. Meanwhile a private Redis (AOF) is stopped
- * for 1.5 s — longer than the 1 s claim timeout — and started again with its data. The handlers
- * all finish (and ack) well after Redis is back, so no ack is lost: a second run of any event can
- * only come from a live consumer's in-flight entry being claimed by another live consumer after
- * the outage, which the bus must not do.
+ * group; 32 events are read, spread over the four, and their handlers run for 6 s each. Meanwhile
+ * a private Redis (AOF) is stopped for 2.5 s — a little longer than the 2 s claim timeout, so the
+ * held entries look idle when it comes back — and started again with its data. The handlers all
+ * finish (and ack) after Redis is back, so no ack is lost: a second run of any event can only
+ * come from a live consumer's in-flight entry being claimed by another live consumer after the
+ * outage, which the bus must not do. (The claim timeout is 2 s rather than 1 s because a holder's
+ * connection can take up to 1 s to reconnect — ioredis's reconnect backoff — before its heartbeat
+ * can refresh anything.)
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Publisher } from "@hyvve/bus"
@@ -39,8 +42,8 @@ describe("fault 2: a short outage with every consumer alive (processes, private 
           CONSUMER: name,
           RECORD_FILE: files[i]!,
           GROUPS: "slow:0:16",
-          DELAY_MS: "4000",
-          CLAIM_TIMEOUT_MS: "1000",
+          DELAY_MS: "6000",
+          CLAIM_TIMEOUT_MS: "2000",
           // Small reads spread the 32 entries over the four consumers: each holds some.
           BATCH_SIZE: "4"
         }))
@@ -50,14 +53,14 @@ describe("fault 2: a short outage with every consumer alive (processes, private 
       const owners = yield* h.redis.pending({ key: h.main, group: "slow", count: 100 })
       // The premise: the outage starts while every handler is still running.
       assert.strictEqual(tally.runs("slow"), 0, "no handler finished before the outage")
-      yield* redis.restart({ downForMs: 1_500 })
+      yield* redis.restart({ downForMs: 2_500 })
       // And Redis answers again before any of them finishes, so every ack can land.
       assert.strictEqual(tally.runs("slow"), 0, "Redis is back before any handler finished")
 
       yield* h.waitUntil("every event handled", () => tally.missing("slow", ids).length === 0, "30 seconds")
       yield* h.waitUntil("nothing left pending", Effect.map(h.pendingCount("slow"), (n) => n === 0), "15 seconds")
-      // A duplicate run would record up to 4 s after its claim: absence needs that long to show.
-      yield* Effect.sleep("4500 millis")
+      // A duplicate run would record up to 6 s after its claim: absence needs that long to show.
+      yield* Effect.sleep("6500 millis")
       const duplicates = tally.duplicates("slow")
       yield* Effect.sync(() =>
         console.info(
