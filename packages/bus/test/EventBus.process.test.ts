@@ -5,15 +5,15 @@
  * (`fixtures/consumerProcess.ts`), which record every handled delivery to a file.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Dlq, Publisher } from "@hyvve/bus"
+import { Dlq, Keys, Publisher } from "@hyvve/bus"
 import { Effect } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ctx, order, OrderPlaced, orders } from "./fixtures/events.ts"
 import * as Harness from "./fixtures/Harness.ts"
-import * as Processes from "./fixtures/Processes.ts"
 import * as Settlement from "../src/internal/settlement.ts"
+import * as Processes from "./fixtures/Processes.ts"
 import { redisUrl } from "./utils/TestEnv.ts"
 
 const recordFile = Effect.acquireRelease(
@@ -71,12 +71,23 @@ describe("EventBus with consumer processes killed by SIGKILL (real Redis)", () =
       // The steady group's ack must land first: a kill between its handler and its ack would be
       // an ordinary crash redelivery to that group, not what this test is about.
       yield* h.waitUntil("the steady group's ack", Effect.map(h.pendingCount("steady"), (n) => n === 0))
+      // The recorded failure can precede the retry's write to Redis; this test is about a kill
+      // after that write, so wait for the write itself (the schedule member and the failure
+      // record). A kill before it is another case: `EventBus.fault8-retryWindow.process.test.ts`.
+      const [entry] = yield* h.redis.range({ key: h.main, start: "-", end: "+" })
+      assert.isDefined(entry, "the event is in the main stream")
+      const retryWritten = Effect.map(
+        Effect.all([
+          h.redis.scores(Settlement.retryKey(h.main, "flaky"), [entry!.id]),
+          h.redis.hashGet(Settlement.failuresKey(h.main, "flaky"), [entry!.id])
+        ]),
+        ([[score], [record]]) => score !== undefined && record !== undefined
+      )
+      yield* h.waitUntil("the flaky group's retry written to Redis", retryWritten, "10 seconds")
       yield* first.kill
       const killedAt = yield* h.now
       // The retry is stored in Redis, not in the dead process.
-      const [due] = yield* h.redis.scores(Settlement.retryKey(h.main, "flaky"), [
-        (yield* h.redis.range({ key: h.main, start: "-", end: "+" }))[0]!.id
-      ])
+      const [due] = yield* h.redis.scores(Settlement.retryKey(h.main, "flaky"), [entry!.id])
       assert.isDefined(due, "the retry is scheduled in Redis")
       assert.isAbove(due!, killedAt - 100, "and not yet due when the process died")
       assert.isFalse(handled().some((l) => l.group === "flaky" && l.outcome === "ok"), "killed before the retry")

@@ -12,11 +12,12 @@
  *   consumer holds and those waiting for a retry; it also removes consumers idle longer than
  *   `consumerIdleTimeout` that own no pending entry.
  * Beside them, the **heartbeat** re-claims held entries every quarter of `claimTimeout` (a PING
- * when none is held, so every subscription notices an outage), and at once when Redis answers
- * again after errors; sweeps of other consumers' entries hold off for two heartbeat intervals
- * after an outage, so a live consumer's entries are never handed to another live consumer because
- * its heartbeats could not land. An abandoned entry is claimed between `claimTimeout` and
- * `1.25 × claimTimeout` after its consumer stopped.
+ * when none is held, so every subscription notices an outage), every 100 ms while Redis fails,
+ * and at once when Redis answers again; sweeps of other consumers' entries hold off for one
+ * `claimTimeout` after an outage, so a live consumer's entries are never handed to another live
+ * consumer because its heartbeats could not land. An abandoned entry is claimed between
+ * `claimTimeout` and `1.25 × claimTimeout` after its consumer stopped (one `claimTimeout` more
+ * when Redis was away meanwhile).
  *
  * Entries of other types are acked unread by their `type` field; undecodable ones are
  * dead-lettered with the parse error. With idempotency, the done-markers of a whole read batch
@@ -187,7 +188,13 @@ export const make = (
     const sweepInterval = Duration.millis(
       Math.max(20, Math.min(claimTimeoutMs, Duration.toMillis(settings.consumerIdleTimeout)) / 4)
     )
-    const holdOff = Duration.times(heartbeatInterval, 2)
+    // After an outage every live consumer gets a whole claim timeout to refresh what it holds
+    // before any sweep takes other consumers' entries: its connection may take a while to come
+    // back (reconnect backoff), and one that never does is taken a claim timeout later.
+    const holdOff = claimTimeout
+    // While Redis fails, the heartbeat probes this often, so a held entry is refreshed as soon as
+    // the connection is back.
+    const probeInterval = Duration.millis(Math.min(100, Duration.toMillis(heartbeatInterval)))
 
     // `recreate`: after NOGROUP the main stream's group starts at what the stream holds now.
     const ensureGroups = (recreate: boolean) =>
@@ -379,7 +386,7 @@ export const make = (
       ), { discard: true })
 
     const sweepOthers = Effect.gen(function*() {
-      // After an outage, live consumers first get two heartbeats to refresh what they hold.
+      // After an outage, live consumers first get a claim timeout to refresh what they hold.
       if (!(yield* circuit.quietFor(holdOff))) return false
       yield* sweep(undefined, claimTimeoutMs)
       yield* removeIdleConsumers
@@ -399,7 +406,11 @@ export const make = (
 
     const heartbeatLoop = Effect.forever(
       Effect.andThen(
-        Queue.take(heartbeatNow).pipe(Effect.timeoutOption(heartbeatInterval)),
+        Effect.suspend(() =>
+          Queue.take(heartbeatNow).pipe(
+            Effect.timeoutOption(circuit.state().consecutiveErrors > 0 ? probeInterval : heartbeatInterval)
+          )
+        ),
         heartbeat.pipe(
           Effect.flatMap(() => circuit.success),
           Effect.catch(circuit.failure)

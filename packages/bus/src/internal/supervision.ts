@@ -6,8 +6,8 @@
  * The time of the last recovery is what keeps live consumers' entries safe across an outage: while
  * Redis is away no heartbeat lands, so entries a live consumer still handles look idle. When Redis
  * answers again the subscription refreshes its held entries at once (`onRecovered`), and sweeps of
- * other consumers' entries hold off until every live consumer had a heartbeat interval to do the
- * same (`quietFor`).
+ * other consumers' entries hold off until every live consumer had a claim timeout to do the same
+ * (`quietFor`).
  */
 import { Clock, Duration, Effect, Schedule } from "effect"
 import type * as RedisStream from "../RedisStream.ts"
