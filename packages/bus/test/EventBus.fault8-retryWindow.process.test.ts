@@ -7,7 +7,7 @@
  * attempt 2 — not be lost, not wait for a retry that was never written, and not go to the DLQ.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Dlq, Keys, Publisher } from "@hyvve/bus"
+import { Dlq, Publisher } from "@hyvve/bus"
 import { Effect } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"

@@ -5,7 +5,7 @@
  * (`fixtures/consumerProcess.ts`), which record every handled delivery to a file.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Dlq, Keys, Publisher } from "@hyvve/bus"
+import { Dlq, Publisher } from "@hyvve/bus"
 import { Effect } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
