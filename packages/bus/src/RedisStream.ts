@@ -3,16 +3,16 @@
  * pending-entry lists, claims, sorted-set retry schedules and small atomic transactions.
  * Everything else in `@hyvve/bus` depends on this contract and never on ioredis.
  *
- * Backends: `layer` / `layerConfig` (a single Redis node through ioredis, see
- * `internal/redisStream.ts` for the connection design) and `layerMemory` (an in-memory engine with
- * the same semantics: groups, pending entries with delivery counts and idle times, claims, trimming
- * by minimum id, lag; it reads time through `Clock`, so `TestClock` drives it).
+ * Backends: `IoRedisStream.layer` / `IoRedisStream.layerConfig` (a single Redis node through
+ * ioredis, in a module of its own so that importing this one loads no driver) and `layerMemory`
+ * (an in-memory engine with the same semantics: groups, pending entries with delivery counts and
+ * idle times, claims, trimming by minimum id, lag; it reads time through `Clock`, so `TestClock`
+ * drives it).
  *
  * @since 0.1.0
  */
-import type { Duration } from "effect"
-import { Config, Context, Effect, Layer, Redacted, Schema } from "effect"
-import * as internal from "./internal/redisStream.ts"
+import type { Duration, Effect } from "effect"
+import { Context, Layer, Redacted, Schema } from "effect"
 import * as internalMemory from "./internal/memoryStream.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -367,7 +367,7 @@ export class RedisStream extends Context.Service<
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Options of the ioredis backend.
+ * Options of the ioredis backend (`IoRedisStream.layer`).
  *
  * @category configuration
  * @since 0.1.0
@@ -383,27 +383,6 @@ export interface RedisStreamOptions {
    */
   readonly commandTimeout?: Duration.Input | undefined
 }
-
-/**
- * Provides `RedisStream` over a single Redis node through ioredis. Opens its connections when
- * built and closes them when the layer's scope closes.
- *
- * @category layers
- * @since 0.1.0
- */
-export const layer = (options: RedisStreamOptions): Layer.Layer<RedisStream, RedisStreamError> =>
-  Layer.effect(RedisStream, internal.make(options))
-
-/**
- * Provides `RedisStream` over a single Redis node with its URL read from `REDIS_URL`.
- *
- * @category layers
- * @since 0.1.0
- */
-export const layerConfig = (
-  options: Config.Wrap<RedisStreamOptions> = { url: Config.Redacted("REDIS_URL") }
-): Layer.Layer<RedisStream, RedisStreamError | Config.ConfigError> =>
-  Layer.effect(RedisStream, Effect.flatMap(Config.unwrap(options), internal.make))
 
 /**
  * Provides `RedisStream` from an in-memory engine with Redis semantics, for unit tests and for
