@@ -25,7 +25,9 @@ export default defineConfig({
           env
         }
       },
-      { ...sources, test: { name: "examples", root: "examples", include: ["**/*.test.ts"], testTimeout: 30_000, env } }
+      { ...sources, test: { name: "examples", root: "examples", include: ["**/*.test.ts"], testTimeout: 30_000, env } },
+      // The built packages installed outside the workspace (no source condition: it tests dist).
+      { test: { name: "install", root: "test/install", include: ["*.test.ts"], testTimeout: 120_000 } }
     ]
   }
 })

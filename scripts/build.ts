@@ -10,12 +10,15 @@
  *   number: every non-TypeScript file under `src/` lands at the same place under `dist/`.
  */
 import { execFileSync } from "node:child_process"
-import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
-const packages = ["schema", "bus"].map((name) => join(root, "packages", name))
+// `node scripts/build.ts [name...]`: the named packages (a package's prepack names itself), else all.
+// tsc -b brings their references up to date too; only the named ones are built from clean.
+const all = ["schema", "bus"].map((name) => join(root, "packages", name))
+const packages = process.argv.length > 2 ? process.argv.slice(2).map((name) => join(root, "packages", name)) : all
 
 const files = (dir: string): Array<string> =>
   readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -31,9 +34,11 @@ execFileSync(process.execPath, [tsc, "-b", ...packages.map((pkg) => join(pkg, "t
   stdio: "inherit"
 })
 
-for (const pkg of packages) {
+// Every dist, references built on the way included (idempotent for those already done).
+for (const pkg of all) {
   const src = join(pkg, "src")
   const dist = join(pkg, "dist")
+  if (!existsSync(dist)) continue
   for (const file of files(dist)) {
     if (!file.endsWith(".d.ts")) continue
     const text = readFileSync(file, "utf8")
