@@ -7,9 +7,9 @@
  * - the tarballs hold the build, the READMEs and the LICENSE, and no tests, benches or `.ts`
  *   import paths;
  * - `npm ls effect` shows one copy;
- * - `app/` (a strict `module: nodenext` config, no `allowImportingTsExtensions`) compiles,
- *   including `@ts-expect-error` lines that only hold while the declarations are intact, and the
- *   quick start of each package README;
+ * - `app/` (a strict `module: nodenext` config, no `allowImportingTsExtensions`, declarations
+ *   checked) compiles, including `@ts-expect-error` lines that only hold while the declarations
+ *   are intact, and the quick start of each package README;
  * - the compiled program publishes, handles and dead-letters on the in-memory bus and on Redis
  *   (`REDIS_URL`), on the Node running the tests and on the minimum Node of `engines`, fetched
  *   once from the npm registry into `.cache/toolchain` like `scripts/toolchain.sh` does.
@@ -17,7 +17,7 @@
  * Needs the npm registry (or npm's cache) for `effect`, `ioredis` and `@types/node`.
  */
 import { execFile } from "node:child_process"
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -168,18 +168,15 @@ describe("installed from the packed tarballs, outside the workspace", () => {
 
   const tsc = join(root, "node_modules/typescript/bin/tsc")
 
-  it("a strict nodenext TypeScript app compiles against the packages' declarations", async () => {
-    await run(process.execPath, [tsc, "-p", "tsconfig.json"], { cwd: app, timeoutMs: 120_000 })
-  }, 150_000)
-
-  it("the packages' declarations have no errors of their own (skipLibCheck off)", async () => {
-    // effect 4.1's crypto declarations need the DOM lib (CryptoKey): those errors are effect's.
-    const out = await run(process.execPath, [tsc, "-p", "tsconfig.json", "--noEmit", "--skipLibCheck", "false"], {
-      cwd: app,
-      timeoutMs: 120_000
-    }).then((result) => result.stdout, (error: Error) => error.message)
+  it("a strict nodenext TypeScript app compiles against the packages' declarations, which have no errors", async () => {
+    // tsc exits non-zero for effect's own declaration errors (see app/tsconfig.json) and still emits.
+    const out = await run(process.execPath, [tsc, "-p", "tsconfig.json"], { cwd: app, timeoutMs: 120_000 }).then(
+      (result) => result.stdout,
+      (error: Error) => error.message
+    )
     const ours = out.split("\n").filter((line) => /error TS/.test(line) && !line.startsWith("node_modules/effect/"))
     assert.deepStrictEqual(ours, [], out.slice(0, 4000))
+    assert.isTrue(existsSync(join(app, "dist", "probe.js")), `tsc emitted no dist/probe.js\n${out.slice(0, 4000)}`)
   }, 150_000)
 
   // The program's own lines (the bus also logs the dead-lettering, at Warning level).
