@@ -5,6 +5,7 @@
 #   test      typecheck, lint, every test project; last line "N passed, N failed"
 #   check     typecheck + lint only
 #   bench     the throughput/latency benchmark against the real Redis
+#   build     the publishable packages into packages/*/dist (scripts/build.ts)
 #   services  print the Redis/Postgres URLs that would be used
 set -uo pipefail
 HYVVE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +26,7 @@ check() {
 case "$task" in
   services) hyvve_ensure_services ;;
   check) check ;;
+  build) node scripts/build.ts ;;
   demo)
     # The demo falls back to the in-memory backend by itself when no Redis answers.
     hyvve_ensure_services >/dev/null || hyvve_log "no Redis/Postgres: the demo will use the in-memory backend"
@@ -48,5 +50,5 @@ case "$task" in
     fi
     cat .cache/test-summary.txt
     exit "$status" ;;
-  *) echo "usage: scripts/run.sh demo|test|check|bench|services" >&2; exit 2 ;;
+  *) echo "usage: scripts/run.sh demo|test|check|build|bench|services" >&2; exit 2 ;;
 esac

@@ -3,10 +3,10 @@
  *
  * Swaps `EventBusLive` for `EventBus.layerMemory()` (same semantics, no Redis) and drives the
  * retry schedule with `TestClock`: the default 1 min / 5 min / 30 min policy is checked to the
- * second without waiting.
+ * second without waiting. `Testing.settle` lets the bus's fibers run without moving time.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, Dlq, EventBus, Publisher } from "@hyvve/bus"
+import { Consumer, Dlq, EventBus, Publisher, Testing } from "@hyvve/bus"
 import { ApprovalApproved } from "@hyvve/schema/catalog/Approval"
 import { Effect, Fiber, Ref, Stream } from "effect"
 import { TestClock } from "effect/testing"
@@ -14,10 +14,6 @@ import { TestClock } from "effect/testing"
 const approved = { approvalId: "apr_1", decidedById: "usr_7", decision: "approved" } as const
 const context = { tenantId: "ws_1", userId: "usr_7" }
 
-// Lets forked workers run until they are idle (TestClock only moves when told to).
-const settle = Effect.gen(function*() {
-  for (let i = 0; i < 20; i++) yield* Effect.yieldNow
-})
 
 describe("approvals with the in-memory bus", () => {
   it.effect("a handler receives the typed event", () =>
@@ -25,7 +21,7 @@ describe("approvals with the in-memory bus", () => {
       const seen = yield* Ref.make<ReadonlyArray<string>>([])
       yield* Consumer.handle(ApprovalApproved, (event) => Ref.update(seen, (ids) => [...ids, event.data.decidedById]))
       yield* Publisher.publish(ApprovalApproved, approved, context)
-      yield* settle
+      yield* Testing.settle
       assert.deepStrictEqual(yield* Ref.get(seen), ["usr_7"])
     }).pipe(Effect.provide(EventBus.layerMemory())))
 
@@ -35,15 +31,15 @@ describe("approvals with the in-memory bus", () => {
       yield* Consumer.handle(ApprovalApproved, () =>
         Effect.andThen(Ref.update(attempts, (n) => n + 1), Effect.fail("CRM down")))
       yield* Publisher.publish(ApprovalApproved, approved, context)
-      yield* settle
+      yield* Testing.settle
       assert.strictEqual(yield* Ref.get(attempts), 1)
 
       for (const [minutes, expected] of [[1, 2], [5, 3], [30, 4]] as const) {
         yield* TestClock.adjust(`${minutes * 60 - 1} seconds`)
-        yield* settle
+        yield* Testing.settle
         assert.strictEqual(yield* Ref.get(attempts), expected - 1, `not before ${minutes} min`)
         yield* TestClock.adjust("1 second")
-        yield* settle
+        yield* Testing.settle
         assert.strictEqual(yield* Ref.get(attempts), expected, `at ${minutes} min`)
       }
 
@@ -61,7 +57,7 @@ describe("approvals with the in-memory bus", () => {
         Stream.runCollect,
         Effect.forkChild
       )
-      yield* settle
+      yield* Testing.settle
       yield* Publisher.publish(ApprovalApproved, approved, context)
       assert.deepStrictEqual(yield* Fiber.join(fiber), ["usr_7"])
     }).pipe(Effect.provide(EventBus.layerMemory())))

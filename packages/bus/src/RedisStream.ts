@@ -3,17 +3,16 @@
  * pending-entry lists, claims, sorted-set retry schedules and small atomic transactions.
  * Everything else in `@hyvve/bus` depends on this contract and never on ioredis.
  *
- * Backends: `layer` / `layerConfig` (a single Redis node through ioredis, see
- * `internal/redisStream.ts` for the connection design) and `layerMemory` (an in-memory engine with
- * the same semantics: groups, pending entries with delivery counts and idle times, claims, trimming
- * by minimum id, lag; it reads time through `Clock`, so `TestClock` drives it).
+ * Backends: `IoRedisStream.layer` / `IoRedisStream.layerConfig` (a single Redis node through
+ * ioredis, in a module of its own so that importing this one loads no driver) and `layerMemory`
+ * (an in-memory engine with the same semantics: groups, pending entries with delivery counts and
+ * idle times, claims, trimming by minimum id, lag; it reads time through `Clock`, so `TestClock`
+ * drives it).
  *
  * @since 0.1.0
  */
-import type { Duration } from "effect"
-import { Config, Context, Effect, Layer, Redacted, Schema } from "effect"
-import * as BusConfig from "./BusConfig.ts"
-import * as internal from "./internal/redisStream.ts"
+import type { Duration, Effect } from "effect"
+import { Context, Layer, Redacted, Schema } from "effect"
 import * as internalMemory from "./internal/memoryStream.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -398,7 +397,7 @@ export class RedisStream extends Context.Service<
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Options of the ioredis backend.
+ * Options of the ioredis backend (`IoRedisStream.layer`).
  *
  * @category configuration
  * @since 0.1.0
@@ -413,32 +412,6 @@ export interface RedisStreamOptions {
    * without closing). Blocking reads are not affected. Defaults to 10 seconds.
    */
   readonly commandTimeout?: Duration.Input | undefined
-}
-
-/**
- * Provides `RedisStream` over a single Redis node through ioredis. Opens its connections when
- * built and closes them when the layer's scope closes.
- *
- * @category layers
- * @since 0.1.0
- */
-export const layer = (options: RedisStreamOptions): Layer.Layer<RedisStream, RedisStreamError> =>
-  Layer.effect(RedisStream, internal.make(options))
-
-/**
- * Provides `RedisStream` over a single Redis node with its URL read from `REDIS_URL` (checked:
- * a missing or non-redis URL is a `BusConfig.ConfigError` naming it), or from the given config.
- *
- * @category layers
- * @since 0.1.0
- */
-export const layerConfig = (
-  options?: Config.Wrap<RedisStreamOptions>
-): Layer.Layer<RedisStream, RedisStreamError | Config.ConfigError | BusConfig.ConfigError> => {
-  const read: Effect.Effect<RedisStreamOptions, Config.ConfigError | BusConfig.ConfigError> = options === undefined ?
-    Effect.map(BusConfig.redisUrl, (url) => ({ url })) :
-    Config.unwrap(options)
-  return Layer.effect(RedisStream, Effect.flatMap(read, internal.make))
 }
 
 /**

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BusConfig, EventBus, Publisher, RedisStream } from "@hyvve/bus"
+import { BusConfig, EventBus, IoRedisStream, Publisher, } from "@hyvve/bus"
 import { ApprovalApproved, Catalog, EventId, EventType } from "@hyvve/schema"
 import { ConfigProvider, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { hostname } from "node:os"
@@ -242,8 +242,8 @@ describe("BusConfig", () => {
         )
         assert.instanceOf(error, BusConfig.ConfigError)
         assert.strictEqual(error.message, `REDIS_URL="http://127.0.0.1:6379" is invalid: expected ${expected}`)
-        const alone = yield* Layer.build(RedisStream.layerConfig()).pipe(Effect.provide(envLayer({})), Effect.scoped, Effect.flip)
-        assert.instanceOf(alone, BusConfig.ConfigError, "RedisStream.layerConfig reads REDIS_URL the same way")
+        const alone = yield* Layer.build(IoRedisStream.layerConfig()).pipe(Effect.provide(envLayer({})), Effect.scoped, Effect.flip)
+        assert.instanceOf(alone, BusConfig.ConfigError, "IoRedisStream.layerConfig reads REDIS_URL the same way")
       }))
   })
 })

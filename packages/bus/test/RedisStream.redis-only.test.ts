@@ -10,6 +10,7 @@ import { createServer } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Duration, Effect, Exit, Fiber, Layer, Queue, Schedule, Scope } from "effect"
 import { Redis } from "ioredis"
+import * as IoRedisStream from "../src/IoRedisStream.ts"
 import * as RedisStream from "../src/RedisStream.ts"
 import { redisUrl, uniquePrefix } from "./utils/TestEnv.ts"
 
@@ -197,7 +198,7 @@ describe("RedisStream (ioredis only)", () => {
       const port = yield* sparePort
       const url = `redis://127.0.0.1:${port}`
       const server = yield* startServer(port)
-      const rs = yield* Layer.build(RedisStream.layer({ ...RedisStream.options(url, uniquePrefix("hang")), commandTimeout: "300 millis" })).pipe(
+      const rs = yield* Layer.build(IoRedisStream.layer({ ...RedisStream.options(url, uniquePrefix("hang")), commandTimeout: "300 millis" })).pipe(
         Effect.map(Context.get(RedisStream.RedisStream))
       )
       yield* rs.append("s", { n: "1" })
@@ -352,7 +353,7 @@ const forkRead = (rs: RedisStream.RedisStream["Service"], key: string) =>
 
 /** The service of a fresh layer, for the current scope. */
 const build = (url: string, connectionName: string) =>
-  Layer.build(RedisStream.layer(RedisStream.options(url, connectionName))).pipe(
+  Layer.build(IoRedisStream.layer(RedisStream.options(url, connectionName))).pipe(
     Effect.map(Context.get(RedisStream.RedisStream))
   )
 

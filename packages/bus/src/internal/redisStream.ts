@@ -51,9 +51,12 @@ type Args = Array<string | number>
 
 /**
  * Builds the service over two connections that live as long as the enclosing scope. Fails with
- * kind `Unavailable` when Redis cannot be reached at build time.
+ * kind `Unavailable` when Redis cannot be reached at build time. `client` is the command
+ * connection (`IoRedisStream.IoRedisClient`).
  */
-export const make: (options: RedisStream.RedisStreamOptions) => Effect.Effect<Service, RedisStreamError, Scope.Scope> =
+export const make: (
+  options: RedisStream.RedisStreamOptions
+) => Effect.Effect<{ readonly service: Service; readonly client: Redis }, RedisStreamError, Scope.Scope> =
   Effect.fnUntraced(function*(options: RedisStream.RedisStreamOptions) {
     const name = options.connectionName ?? "hyvve"
     const url = Redacted.value(options.url)
@@ -298,7 +301,7 @@ export const make: (options: RedisStream.RedisStreamOptions) => Effect.Effect<Se
 
       ping: send("PING", [], () => undefined)
     }
-    return service
+    return { service, client: cmd }
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -366,7 +369,7 @@ const disconnect = (conn: Redis): Effect.Effect<void> =>
     Effect.ensuring(Effect.sync(() => conn.disconnect()))
   )
 
-const attempt = <A>(command: string, run: () => Promise<A>): Effect.Effect<A, RedisStreamError> =>
+export const attempt = <A>(command: string, run: () => Promise<A>): Effect.Effect<A, RedisStreamError> =>
   Effect.tryPromise({ try: run, catch: (cause) => toError(command, cause) })
 
 const call = <A>(conn: Redis, command: string, args: Args, parse: (reply: unknown) => A) =>

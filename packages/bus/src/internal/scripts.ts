@@ -1,5 +1,6 @@
 /**
- * The Lua scripts of the Redis backend, read once from `lua/` next to this file. Each descriptor
+ * The Lua scripts of the Redis backend, read from `lua/` next to this file (in `src/` and, copied
+ * by the build, in `dist/`) on first use: importing the package reads no file. Each descriptor
  * carries its SHA1 so calls go out as `EVALSHA` (the body travels only after a `NOSCRIPT`, e.g.
  * once per server restart) and its key count. The file name of a script ends with that count
  * (`n`: variadic).
@@ -17,8 +18,24 @@ export interface Script {
 }
 
 const load = (name: string, keys: number | "variadic"): Script => {
-  const lua = readFileSync(new URL(`./lua/${name}-${keys === "variadic" ? "n" : keys}.lua`, import.meta.url), "utf8")
-  return { name, lua, sha: createHash("sha1").update(lua).digest("hex"), keys }
+  let loaded: { readonly lua: string; readonly sha: string } | undefined
+  const source = () => {
+    if (loaded === undefined) {
+      const lua = readFileSync(new URL(`./lua/${name}-${keys === "variadic" ? "n" : keys}.lua`, import.meta.url), "utf8")
+      loaded = { lua, sha: createHash("sha1").update(lua).digest("hex") }
+    }
+    return loaded
+  }
+  return {
+    name,
+    keys,
+    get lua() {
+      return source().lua
+    },
+    get sha() {
+      return source().sha
+    }
+  }
 }
 
 /** All-or-nothing batch of XADD / XACK / XDEL / ZADD / ZREM / HSET / HDEL / SET (`RedisStream.transaction`). */
