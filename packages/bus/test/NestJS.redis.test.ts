@@ -8,10 +8,12 @@
  * - us → NestJS: what `publish` and `publishBatch` append, read with `XREADGROUP` and
  *   `JSON.parse(fields[1])`, and replayed by the seeds' replay processor back to us.
  *
- * The DLQ directions (positional DLQ read, the seed DLQ writer) follow with the DLQ entry layout.
+ * - The dead-letter queue both ways: our entries read by the seed dashboard by position
+ *   (`fields[1]` event, `fields[3]` error text, `fields[5]` movedAt), and entries the seed
+ *   `moveToDLQ` wrote listed, counted, filtered, re-driven to a named group and purged by ours.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, EventBus, Publisher, RedisStream } from "@hyvve/bus"
+import { Consumer, Dlq, EventBus, Keys, Publisher, RedisStream, Retry } from "@hyvve/bus"
 import {
   AgentCompleted,
   AgentConfirmationRequested,
@@ -175,5 +177,77 @@ describe("this bus → NestJS bus", () => {
       const [replayed] = yield* take(1)
       assert.deepStrictEqual(replayed?.replay, { jobId: "job_ours" })
       assert.deepStrictEqual(replayed?.data, approved)
+    }))
+})
+
+describe("the dead-letter queue, both ways", () => {
+  it.live("the seed dashboard reads our DLQ entries by position: event JSON, error text, movedAt", () =>
+    Effect.gen(function*() {
+      const { context, prefix, seed } = yield* setup("dlq-ours")
+      const { take } = yield* collect(context, (q) =>
+        Consumer.handle(ApprovalApproved, (event) =>
+          Effect.andThen(offer(q)(event), Effect.fail(new Retry.NonRetryable({ message: "approver left the company" }))), {
+          group: "approvals"
+        }))
+      const id = yield* Publisher.publish(ApprovalApproved, approved, seedContext).pipe(Effect.provideContext(context))
+      yield* take(1)
+      const dlq = Keys.dlq(prefix)
+      const entries = yield* Effect.gen(function*() {
+        for (let i = 0; i < 100; i++) {
+          const read = yield* NestJS.readDlq(seed, dlq)
+          if (read.length > 0) return read
+          yield* Effect.sleep("50 millis")
+        }
+        return yield* Effect.die(new Error("no DLQ entry"))
+      })
+      assert.strictEqual(entries.length, 1)
+      const [entry] = entries
+      assert.strictEqual(entry?.event.id, id)
+      assert.strictEqual(entry?.event.type, "approval.approved")
+      assert.deepStrictEqual(entry?.event.data, approved)
+      assert.strictEqual(entry?.error, "approver left the company")
+      assert.strictEqual(new Date(entry!.movedAt).toISOString(), entry?.movedAt, "movedAt is ISO 8601")
+    }))
+
+  it.live("entries the seed bus dead-lettered are listed, counted, re-driven to a named group only, and purged", () =>
+    Effect.gen(function*() {
+      const { context, prefix, seed, stream } = yield* setup("dlq-seed")
+      const dlq = Keys.dlq(prefix)
+      const run = <A, E>(effect: Effect.Effect<A, E, Dlq.Dlq>) => effect.pipe(Effect.provideContext(context))
+      const a = yield* collect(context, (q) => Consumer.handle(ApprovalApproved, offer(q), { group: "approvals-a" }))
+      const b = yield* collect(context, (q) => Consumer.handle(ApprovalApproved, offer(q), { group: "approvals-b" }))
+      // The seed bus publishes, fails, and dead-letters (its own moveToDLQ), twice.
+      const first = yield* NestJS.publish(seed, `${stream}-elsewhere`, "approval.granted", approved, { ...seedContext, tenantId: "ws_9" })
+      const second = yield* NestJS.publish(seed, `${stream}-elsewhere`, "approval.approved", approved, seedContext)
+      const firstDlqId = yield* NestJS.moveToDlq(seed, dlq, first.event, "handler crashed")
+      yield* NestJS.moveToDlq(seed, dlq, second.event, "timeout")
+
+      const page = yield* run(Dlq.Dlq.use((d) => d.list()))
+      assert.deepStrictEqual(
+        page.entries.map((e) => [e.origin, e.eventId, e.type, e.tenantId, e.error.message, e.group]),
+        [
+          ["nestjs", first.event.id, "approval.granted", "ws_9", "handler crashed", undefined],
+          ["nestjs", second.event.id, "approval.approved", "ws_1", "timeout", undefined]
+        ]
+      )
+      const byTenant = yield* run(Dlq.Dlq.use((d) => d.list({ filter: { tenantId: "ws_9" } })))
+      assert.deepStrictEqual(byTenant.entries.map((e) => e.eventId), [first.event.id])
+      const stats = yield* run(Dlq.Dlq.use((d) => d.stats))
+      assert.strictEqual(stats.size, 2)
+      assert.deepStrictEqual(stats.byGroup, { "(unknown)": 2 })
+
+      // No group in the entry: re-driving it needs one, and then reaches that group only.
+      const refused = yield* run(Effect.flip(Dlq.Dlq.use((d) => d.retry(firstDlqId))))
+      assert.strictEqual(refused._tag, "DlqGroupRequired")
+      yield* run(Dlq.Dlq.use((d) => d.retry(firstDlqId, { group: "approvals-b" })))
+      const [redriven] = yield* b.take(1)
+      assert.strictEqual(redriven?.id, first.event.id)
+      assert.strictEqual(redriven?.type, "approval.approved", "the seed name decodes to our type")
+      yield* Effect.sleep("500 millis")
+      assert.strictEqual(yield* Queue.size(a.received), 0, "the other group never sees it")
+
+      const purged = yield* run(Dlq.Dlq.use((d) => d.purge({ type: "approval.approved" })))
+      assert.strictEqual(purged, 1)
+      assert.deepStrictEqual(yield* NestJS.readDlq(seed, dlq), [])
     }))
 })
