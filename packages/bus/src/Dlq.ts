@@ -20,6 +20,7 @@ import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Retry from "./Retry.ts"
 import * as DlqLayout from "./internal/dlqEntry.ts"
+import { indexField } from "./internal/indexField.ts"
 import * as Settlement from "./internal/settlement.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +207,8 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
       filter === undefined ||
       ((filter.type === undefined || entry.type === filter.type) &&
         (filter.group === undefined || entry.group === filter.group) &&
-        (filter.tenantId === undefined || entry.tenantId === filter.tenantId))
+        // Compared in the one encoding the fields are written in (see internal/indexField.ts).
+        (filter.tenantId === undefined || entry.tenantId === indexField(filter.tenantId)))
 
     const scanBatch = 500
 
@@ -260,7 +262,8 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
       if (entry.type !== undefined) fields["type"] = entry.type
       if (entry.tenantId !== undefined) fields["tenant"] = entry.tenantId
       const [newId] = yield* redis.transaction([
-        { _tag: "XAdd", key: target, fields },
+        // The event byte for byte, as the DLQ keeps it.
+        { _tag: "XAdd", key: target, fields, copyFrom: { key, id: entry.id, fields: ["event"] } },
         { _tag: "XDel", key, ids: [entry.id] }
       ])
       yield* Effect.logInfo("DLQ entry re-driven").pipe(

@@ -19,6 +19,7 @@ import * as Correlation from "./Correlation.ts"
 import * as Keys from "./Keys.ts"
 import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
+import { indexField } from "./internal/indexField.ts"
 
 /**
  * Who and what an event is published for. `correlationId` and `causationId` default to the
@@ -159,7 +160,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
           ...(traceparent === undefined ? {} : { traceparent })
         }
         // `event` first: the NestJS consumer reads `JSON.parse(fields[1])` (see the README's migration section).
-        return { id, correlationId, fields: { event: JSON.stringify(envelope), type: event.type, tenant: context.tenantId } }
+        return { id, correlationId, fields: { event: JSON.stringify(envelope), type: event.type, tenant: indexField(context.tenantId) } }
       })
 
     const trimFor = (now: number): RedisStream.Trim => ({ minId: `${Math.max(0, now - retentionMs)}-0` })

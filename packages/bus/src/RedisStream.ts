@@ -80,7 +80,18 @@ export interface Trim {
  * @since 0.1.0
  */
 export type Command =
-  | { readonly _tag: "XAdd"; readonly key: string; readonly fields: Fields; readonly trim?: Trim | undefined }
+  | {
+    readonly _tag: "XAdd"
+    readonly key: string
+    readonly fields: Fields
+    readonly trim?: Trim | undefined
+    /**
+     * Takes the values of these fields from entry `id` of stream `key`, byte for byte, inside the
+     * transaction (the given values stay where that entry or field is gone). A copy keeps bytes a
+     * client would alter when it reads them as text (invalid UTF-8).
+     */
+    readonly copyFrom?: { readonly key: string; readonly id: EntryId; readonly fields: ReadonlyArray<string> } | undefined
+  }
   | { readonly _tag: "XAck"; readonly key: string; readonly group: string; readonly ids: ReadonlyArray<EntryId> }
   | { readonly _tag: "XDel"; readonly key: string; readonly ids: ReadonlyArray<EntryId> }
   | { readonly _tag: "ZAdd"; readonly key: string; readonly score: number; readonly member: string }

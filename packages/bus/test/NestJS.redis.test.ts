@@ -250,4 +250,73 @@ describe("the dead-letter queue, both ways", () => {
       assert.strictEqual(purged, 1)
       assert.deepStrictEqual(yield* NestJS.readDlq(seed, dlq), [])
     }))
+
+  it.live("an event with invalid UTF-8 keeps its bytes in the DLQ and when re-driven", () =>
+    Effect.gen(function*() {
+      const { context, prefix, seed, stream } = yield* setup("dlq-bytes")
+      const { take } = yield* collect(context, (q) =>
+        Consumer.handle(ApprovalApproved, (event) =>
+          Effect.andThen(offer(q)(event), Effect.fail(new Retry.NonRetryable({ message: "rejected" }))), {
+          group: "bytes"
+        }))
+      // A payload string with a byte that is not UTF-8 (0xff), as another writer could append it.
+      const json = JSON.stringify({
+        id: "evt_bytes_1",
+        type: "approval.approved",
+        source: "platform",
+        timestamp: new Date().toISOString(),
+        correlationId: "c1",
+        tenantId: "ws_1",
+        userId: "usr_7",
+        version: "1.0",
+        data: { approvalId: "apr_@", decidedById: "usr_7", decision: "approved" }
+      })
+      const bytes = Buffer.from(json, "utf8")
+      bytes[bytes.indexOf("apr_@") + 4] = 0xff
+      yield* Effect.promise(() => seed.xadd(stream, "*", "event", bytes))
+      yield* take(1)
+      const dlq = Keys.dlq(prefix)
+      const dlqEntry = yield* Effect.gen(function*() {
+        for (let i = 0; i < 100; i++) {
+          const [entry] = yield* Effect.promise(() => seed.xrangeBuffer(dlq, "-", "+"))
+          if (entry !== undefined) return entry
+          yield* Effect.sleep("50 millis")
+        }
+        return yield* Effect.die(new Error("no DLQ entry"))
+      })
+      const [dlqId, dlqFields] = dlqEntry
+      assert.strictEqual(dlqFields[0]?.toString(), "event")
+      assert.isTrue(dlqFields[1]?.equals(bytes), "the DLQ keeps the original bytes")
+
+      yield* Dlq.Dlq.use((d) => d.retry(dlqId.toString())).pipe(Effect.provideContext(context))
+      const [redriven] = yield* take(1)
+      assert.strictEqual(redriven?.id, "evt_bytes_1")
+      const [, redeliverFields] = (yield* Effect.promise(() =>
+        seed.xrangeBuffer(`${prefix}:events:redeliver:bytes`, "-", "+")
+      ))[0]!
+      assert.isTrue(redeliverFields[1]?.equals(bytes), "and so does the re-driven entry")
+    }))
+
+  it.live("a tenant id with a lone surrogate is found by the DLQ tenant filter", () =>
+    Effect.gen(function*() {
+      const { context } = yield* setup("dlq-surrogate")
+      const { take } = yield* collect(context, (q) =>
+        Consumer.handle(ApprovalApproved, (event) =>
+          Effect.andThen(offer(q)(event), Effect.fail(new Retry.NonRetryable({ message: "rejected" }))), {
+          group: "surrogates"
+        }))
+      const tenantId = "ws_\ud800"
+      const id = yield* Publisher.publish(ApprovalApproved, approved, { tenantId, userId: "usr_7" }).pipe(Effect.provideContext(context))
+      yield* take(1)
+      const list = Dlq.Dlq.use((d) => d.list({ filter: { tenantId } })).pipe(Effect.provideContext(context))
+      const found = yield* Effect.gen(function*() {
+        for (let i = 0; i < 100; i++) {
+          const page = yield* list
+          if (page.entries.length > 0) return page.entries
+          yield* Effect.sleep("50 millis")
+        }
+        return []
+      })
+      assert.deepStrictEqual(found.map((e) => e.eventId), [id])
+    }))
 })

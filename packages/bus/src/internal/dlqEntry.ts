@@ -14,6 +14,7 @@ import { Envelope } from "@hyvve/schema"
 import { Exit, Schema } from "effect"
 import type * as RedisStream from "../RedisStream.ts"
 import * as Retry from "../Retry.ts"
+import { indexField } from "./indexField.ts"
 
 /** What a dead-letter entry records. */
 export interface DeadLetter {
@@ -45,8 +46,8 @@ export const encode = (letter: DeadLetter): RedisStream.Fields => {
     firstFailedAt: iso(letter.firstFailedAt),
     lastFailedAt: iso(letter.lastFailedAt)
   }
-  if (letter.type !== undefined) fields["type"] = letter.type
-  if (letter.tenantId !== undefined) fields["tenantId"] = letter.tenantId
+  if (letter.type !== undefined) fields["type"] = indexField(letter.type)
+  if (letter.tenantId !== undefined) fields["tenantId"] = indexField(letter.tenantId)
   if (letter.eventId !== undefined) fields["eventId"] = letter.eventId
   return fields
 }
@@ -106,7 +107,7 @@ export const decode = (entry: RedisStream.Entry): Decoded | undefined => {
     firstFailedAt: f["firstFailedAt"],
     lastFailedAt: f["lastFailedAt"],
     type: f["type"] ?? fromEnvelope?.type,
-    tenantId: f["tenantId"] ?? fromEnvelope?.tenantId,
+    tenantId: f["tenantId"] ?? (fromEnvelope === undefined ? undefined : indexField(fromEnvelope.tenantId)),
     eventId: f["eventId"] ?? fromEnvelope?.id
   }
 }

@@ -215,7 +215,22 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
         }
         const trim = parseTrim(name, command.trim)
         if (Result.isFailure(trim)) return Result.fail(trim.failure)
-        return Result.succeed((now) => xadd(command.key, command.fields, trim.success, now))
+        const copy = command.copyFrom
+        if (copy === undefined) return Result.succeed((now) => xadd(command.key, command.fields, trim.success, now))
+        const source = streamAt(name, copy.key, now)
+        if (Result.isFailure(source)) return Result.fail(source.failure)
+        const sourceIds = parseIds(name, [copy.id])
+        if (Result.isFailure(sourceIds)) return Result.fail(sourceIds.failure)
+        // Strings here are what was written, so a copy is the source entry's values as they are.
+        return Result.succeed((now) => {
+          const from = source.success?.byId.get(copy.id)?.fields
+          const fields: Record<string, string> = {}
+          for (const field in command.fields) {
+            const copied = copy.fields.includes(field) ? from?.[field] : undefined
+            fields[field] = copied ?? command.fields[field]!
+          }
+          return xadd(command.key, fields, trim.success, now)
+        })
       }
       case "XAck": {
         const ids = parseIds(name, command.ids)

@@ -751,7 +751,7 @@ const isAppendBatch = (commands: ReadonlyArray<RedisStream.Command>): commands i
   if (first === undefined || first._tag !== "XAdd") return false
   for (let i = 0; i < commands.length; i++) {
     const command = commands[i]!
-    if (command._tag !== "XAdd" || command.key !== first.key) return false
+    if (command._tag !== "XAdd" || command.key !== first.key || command.copyFrom !== undefined) return false
     if (command.trim?.minId !== undefined && command.trim.maxLen !== undefined) return false
   }
   return true
@@ -788,11 +788,16 @@ const encodeCommand = (
       const invalidTrim = checkTrim(trim, "XADD")
       if (invalidTrim !== undefined) return invalidTrim
       const countAt = args.length + 5
-      args.push("XADD", key, trim?.minId ?? "", trim?.maxLen ?? "", trim?.exact === true ? "0" : "1", 0)
+      const copy = command.copyFrom
+      args.push(copy === undefined ? "XADD" : "XADDC", key, trim?.minId ?? "", trim?.maxLen ?? "", trim?.exact === true ? "0" : "1", 0)
       const count = pushFields(args, command.fields)
       if (count === 0) return invalid("XADD", "an entry needs at least one field")
       args[countAt] = count
-      return undefined
+      if (copy === undefined) return undefined
+      let source = keys.indexOf(copy.key)
+      if (source < 0) source = keys.push(copy.key) - 1
+      args.push(source + 1, copy.id, copy.fields.length, ...copy.fields)
+      return checkIds("XADD", [copy.id])
     }
     case "XAck":
       args.push("XACK", key, command.group, command.ids.length, ...command.ids)

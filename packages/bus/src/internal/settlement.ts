@@ -375,7 +375,14 @@ export const make = (options: {
       eventId: s.eventId
     }
     const step = redis.transaction([
-      { _tag: "XAdd", key: dlqKey, fields: DlqEntry.encode(letter), trim: { minId: `${Math.max(0, now - dlqRetentionMs)}-0` } },
+      {
+        _tag: "XAdd",
+        key: dlqKey,
+        fields: DlqEntry.encode(letter),
+        trim: { minId: `${Math.max(0, now - dlqRetentionMs)}-0` },
+        // The event as it is in the stream, byte for byte (text read back would replace invalid UTF-8).
+        copyFrom: { key: entry.key, id: entry.id, fields: ["event"] }
+      },
       { _tag: "XAck", key: entry.key, group, ids: [entry.id] },
       { _tag: "ZRem", key: retryKey(entry.key, subscription), members: [entry.id] },
       { _tag: "HDel", key: failuresKey(entry.key, subscription), fields: [entry.id] }

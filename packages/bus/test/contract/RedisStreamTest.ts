@@ -923,6 +923,22 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         assert.strictEqual((yield* rs.pendingSummary(stream, "g")).count, 1)
       }))
 
+    it.effect("an XAdd in a transaction copies fields from another entry, keeping the given values where it is gone", () =>
+      Effect.gen(function*() {
+        const { key, rs } = yield* fixture("txcopy")
+        const source = key("s")
+        const target = key("t")
+        const id = yield* rs.append(source, { event: "original", other: "x" })
+        yield* rs.transaction([
+          { _tag: "XAdd", key: target, fields: { event: "fallback", note: "n" }, copyFrom: { key: source, id, fields: ["event"] } },
+          { _tag: "XAdd", key: target, fields: { event: "fallback" }, copyFrom: { key: source, id: "1-1", fields: ["event"] } }
+        ])
+        assert.deepStrictEqual(
+          (yield* rs.range({ key: target, start: "-", end: "+" })).map((e) => e.fields),
+          [{ event: "original", note: "n" }, { event: "fallback" }]
+        )
+      }))
+
     it.effect("removeIdleConsumers removes idle consumers without pending entries, never the caller", () =>
       Effect.gen(function*() {
         const { appendMany, key, read, rs } = yield* fixture("idlecons")

@@ -9,6 +9,9 @@
 -- KEYS[i]  every key the commands touch, each listed once; commands refer to a key by its index.
 -- ARGV     the commands, one after another (`approx` is "1" for `~` trimming, "0" for exact):
 --            XADD key# minId maxLen approx nFields field value ...   (minId / maxLen "" when unused)
+--            XADDC key# minId maxLen approx nFields field value ... srcKey# srcId nCopy field ...
+--                 (an XADD whose listed fields take their values, as bytes, from entry srcId of
+--                 stream srcKey when that entry has them)
 --            XACK key# group nIds id ...
 --            XDEL key# nIds id ...
 --            ZADD key# score member
@@ -48,6 +51,15 @@ while i <= #ARGV do
   local nextAt
   if op == 'XADD' then
     kind, nextAt = 'stream', i + 6 + 2 * tonumber(ARGV[i + 5])
+  elseif op == 'XADDC' then
+    kind = 'stream'
+    local at = i + 6 + 2 * tonumber(ARGV[i + 5])
+    local source = tonumber(ARGV[at])
+    if wanted[source] and wanted[source] ~= 'stream' then
+      return redis.error_reply('ERR ' .. KEYS[source] .. ' is used both as a ' .. wanted[source] .. ' and as a stream')
+    end
+    wanted[source] = 'stream'
+    nextAt = at + 3 + tonumber(ARGV[at + 2])
   elseif op == 'XACK' then
     kind, nextAt = 'stream', i + 4 + tonumber(ARGV[i + 3])
   elseif op == 'XDEL' then
@@ -85,7 +97,7 @@ local replies = {}
 for n, at in ipairs(ops) do
   local op = ARGV[at]
   local key = KEYS[tonumber(ARGV[at + 1])]
-  if op == 'XADD' then
+  if op == 'XADD' or op == 'XADDC' then
     local minId, maxLen = ARGV[at + 2], ARGV[at + 3]
     local mark = ARGV[at + 4] == '1' and '~' or '='
     local args = { 'XADD', key }
@@ -95,8 +107,25 @@ for n, at in ipairs(ops) do
       args[3], args[4], args[5] = 'MAXLEN', mark, maxLen
     end
     args[#args + 1] = '*'
-    for j = at + 6, at + 5 + 2 * tonumber(ARGV[at + 5]) do
+    local last = at + 5 + 2 * tonumber(ARGV[at + 5])
+    -- The copied fields' values, read from the source entry (Lua strings are bytes).
+    local copied = {}
+    if op == 'XADDC' then
+      local entry = redis.call('XRANGE', KEYS[tonumber(ARGV[last + 1])], ARGV[last + 2], ARGV[last + 2])[1]
+      if entry then
+        local wantedFields = {}
+        for j = last + 4, last + 3 + tonumber(ARGV[last + 3]) do
+          wantedFields[ARGV[j]] = true
+        end
+        local fields = entry[2]
+        for j = 1, #fields, 2 do
+          if wantedFields[fields[j]] and copied[fields[j]] == nil then copied[fields[j]] = fields[j + 1] end
+        end
+      end
+    end
+    for j = at + 6, last, 2 do
       args[#args + 1] = ARGV[j]
+      args[#args + 1] = copied[ARGV[j]] or ARGV[j + 1]
     end
     replies[n] = redis.call(unpack(args))
     -- XADD takes one trimming strategy; the second one runs as an XTRIM.
