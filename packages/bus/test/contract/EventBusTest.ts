@@ -1063,60 +1063,6 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           ], "maxAttempts: 2 stops after the second attempt")
         }))
 
-      test("every outcome is counted: delivered and failed for a handler that always fails, acked for one that recovers", () =>
-        Effect.gen(function*() {
-          const h = yield* harness("metrics")
-          const node = yield* h.node()
-          const rec = Recorder.make()
-          yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer, () => Effect.fail(new PaymentDeclined({ message: "no" }))), {
-            group: "always-fails",
-            retry: Retry.delays(["20 millis"])
-          }))
-          yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer, (_, info) =>
-            info.attempt === 1 ? Effect.fail(new PaymentDeclined({ message: "once" })) : Effect.void), {
-            group: "mixed",
-            retry: Retry.delays(["20 millis"])
-          }))
-          yield* node.run(Publisher.publishBatch(orders(0, 3)))
-          yield* h.waitUntil("three dead letters", Effect.map(dlqSize(node), (n) => n === 3))
-          yield* h.waitUntil("the mixed group done", Effect.map(h.pendingCount("mixed"), (n) => n === 0))
-          const count = (id: string, group: string) => h.counter(id, { group, type: OrderPlaced.type })
-          yield* h.waitUntil("the counters published", Effect.map(count("hyvve_events_failed_total", "always-fails"), (n) => n === 6))
-          assert.strictEqual(yield* count("hyvve_events_delivered_total", "always-fails"), 6)
-          assert.strictEqual(yield* count("hyvve_events_acked_total", "always-fails"), 0)
-          assert.strictEqual(yield* count("hyvve_events_delivered_total", "mixed"), 6)
-          assert.strictEqual(yield* count("hyvve_events_failed_total", "mixed"), 3)
-          assert.strictEqual(yield* count("hyvve_events_acked_total", "mixed"), 3)
-        }))
-
-      test("consumers idle past consumerIdleTimeout that own nothing are removed from the group; others stay", () =>
-        Effect.gen(function*() {
-          const h = yield* harness("idle-consumers")
-          const old = yield* h.node({ consumer: "old" })
-          const rec = Recorder.make()
-          yield* old.run(Consumer.handle(OrderPlaced, rec.handler("old"), { group: "idle" }))
-          yield* old.run(Publisher.publish(OrderPlaced, order(1), ctx()))
-          yield* h.waitUntil("old to handle", () => rec.items.length === 1)
-          yield* h.waitUntil("old's ack", Effect.map(h.pendingCount("idle"), (n) => n === 0))
-          yield* old.close
-          // "holder" owns a pending entry: it is kept however long it idles.
-          const publisher = yield* h.node()
-          yield* publisher.run(Publisher.publish(OrderPlaced, order(2), ctx()))
-          assert.strictEqual(
-            (yield* h.redis.readGroup({ keys: [h.main], group: "idle", consumer: "holder", count: 1, block: "10 millis" })).length,
-            1
-          )
-          const live = yield* h.node({ consumer: "live", consumerIdleTimeout: "400 millis", claimTimeout: "60 seconds" })
-          yield* live.run(Consumer.handle(OrderPlaced, rec.handler("live"), { group: "idle" }))
-          // A consumer appears in the group once it is handed an entry.
-          yield* publisher.run(Publisher.publish(OrderPlaced, order(3), ctx()))
-          yield* h.waitUntil("live to handle", () => rec.items.some((s) => s.consumer === "live"))
-          const names = Effect.map(h.redis.consumers(h.main, "idle"), (cs) => cs.map((c) => c.name).sort())
-          yield* h.waitUntil("old removed", Effect.map(names, (ns) => !ns.includes("old")), "10 seconds")
-          yield* h.advance("500 millis")
-          assert.deepStrictEqual(yield* names, ["holder", "live"], "the caller and a consumer owning an entry stay")
-        }))
-
       test("a group re-created after its stream disappeared starts at what the stream holds now", () =>
         Effect.gen(function*() {
           const h = yield* harness("nogroup")
@@ -1130,25 +1076,6 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           yield* h.redis.deleteKeys([h.main])
           const later = yield* Effect.forEach([1, 2, 3], (n) => node.run(Publisher.publish(OrderPlaced, order(n), ctx())))
           yield* h.waitUntil("the events appended after the loss", () => later.every((id) => rec.count("phoenix", id) === 1), "10 seconds")
-        }))
-
-      test("a retry runs at its due time, not up to retryPoll later", () =>
-        Effect.gen(function*() {
-          const h = yield* harness("retry-on-time")
-          const node = yield* h.node({ retryPoll: "20 seconds" })
-          const rec = Recorder.make()
-          yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer, (_, info) =>
-            info.attempt === 1 ? Effect.fail(new PaymentDeclined({ message: "once" })) : Effect.void), {
-            group: "on-time",
-            retry: Retry.delays(["300 millis"])
-          }))
-          yield* node.run(Publisher.publish(OrderPlaced, order(1), ctx()))
-          yield* h.waitUntil("the retry", () => rec.items.length === 2, "10 seconds")
-          const [first, second] = rec.items
-          const late = second!.at - first!.at
-          assert.isAtLeast(late, 300)
-          // Well under the 20 s poll: woken at the due time (a loaded machine may add a little).
-          assert.isBelow(late, 5_000)
         }))
 
       // -----------------------------------------------------------------------------------------
