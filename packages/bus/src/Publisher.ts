@@ -30,6 +30,13 @@ import { indexField } from "./internal/indexField.ts"
  * @since 0.1.0
  */
 export interface PublishContext {
+  /**
+   * The event's id, when the publisher has one: e.g. derived from the command that caused it, so
+   * that publishing again after a failure yields the same event and idempotent handlers
+   * (`handle(..., { idempotent: true })`) run it once. Defaults to a new id from the bus's
+   * generator. Publishing different events under one id is a bug of the caller.
+   */
+  readonly id?: EventId.EventId | undefined
   readonly tenantId: string
   readonly userId: string
   readonly correlationId?: string | undefined
@@ -142,7 +149,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
       at: Shared
     ): Exit.Exit<{ readonly id: EventId.EventId; readonly fields: RedisStream.Fields; readonly correlationId: string }, EventError.InvalidPayload> =>
       Exit.map(EventType.encodePayload(event, payload), (data) => {
-        const id = EventId.EventId.make(at.ids.next())
+        const id = context.id ?? EventId.EventId.make(at.ids.next())
         const correlationId = context.correlationId ?? at.handled?.correlationId ?? id
         const causationId = context.causationId ?? at.handled?.id
         const traceparent = context.traceparent ?? at.traceparent

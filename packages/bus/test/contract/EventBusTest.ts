@@ -936,6 +936,24 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           assert.strictEqual(report.dlq.size, 4)
         }))
 
+      test("a publisher-supplied event id is kept, and an idempotent handler runs a re-published event once", () =>
+        Effect.gen(function*() {
+          const h = yield* harness("supplied-id")
+          const node = yield* h.node()
+          const rec = Recorder.make()
+          yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer), { group: "supplied", idempotent: true }))
+          const id = EventId.EventId.make("order-42-placed")
+          // The publisher retries after a failure it could not see through: the same event twice.
+          assert.strictEqual(yield* node.run(Publisher.publish(OrderPlaced, order(42), { ...ctx(), id })), id)
+          assert.strictEqual(yield* node.run(Publisher.publish(OrderPlaced, order(42), { ...ctx(), id })), id)
+          yield* h.waitUntil("both copies settled", Effect.map(
+            Effect.all([h.pendingCount("supplied"), h.redis.length(h.main)]),
+            ([pending, length]) => pending === 0 && length === 2 && rec.items.length >= 1
+          ))
+          yield* h.advance(quietPeriod)
+          assert.deepStrictEqual(rec.items.map((s) => s.eventId), [id])
+        }))
+
       test("an idempotent handler handles a duplicated event once", () =>
         Effect.gen(function*() {
           const h = yield* harness("idempotent")
