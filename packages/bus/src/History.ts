@@ -189,7 +189,8 @@ export const layer = (
 
       const log: DeliveryLog.Log = {
         record: (outcomes) => {
-          if (buffered + outcomes.length > capacity) {
+          // An empty buffer takes any batch, so a batch larger than the buffer is not lost while the store is up.
+          if (buffered > 0 && buffered + outcomes.length > capacity) {
             dropped += outcomes.length
             droppedUnlogged += outcomes.length
           } else {
@@ -355,7 +356,8 @@ export const layer = (
 
       const archiver = Effect.gen(function*() {
         yield* redisRetry("archiver", redis.createGroup(main, archiverGroup, "0"))
-        const saved = yield* Effect.result(persist("the archiver", store.archiverState(main)))
+        // Not waited for: with the store down, the archiver still reads (and holds) its first batch.
+        const saved = yield* Effect.result(store.archiverState(main))
         if (saved._tag === "Success" && saved.success !== undefined) caughtUpAt = saved.success.caughtUpAt
         const groups = yield* redisRetry("archiver", redis.groups(main))
         const mine = groups.find((g) => g.name === archiverGroup)

@@ -20,9 +20,12 @@ export const make = () => {
   const jobs = new Map<string, EventStore.JobRecord>()
 
   const guard = <A, E>(operation: string, f: () => Effect.Effect<A, E>): Effect.Effect<A, E | EventStore.EventStoreError> =>
-    available ?
-      Effect.suspend(f) :
-      Effect.fail(new EventStore.EventStoreError({ operation, kind: "Unavailable", detail: "the in-memory store is down" }))
+    // Checked when the effect runs, so a retried operation sees the store come back.
+    Effect.suspend(() =>
+      available ?
+        f() :
+        Effect.fail(new EventStore.EventStoreError({ operation, kind: "Unavailable", detail: "the in-memory store is down" }))
+    )
 
   const inOrder = () => {
     if (!sorted) {
@@ -111,7 +114,8 @@ export const make = () => {
           return caughtUpAt === undefined ? undefined : { caughtUpAt }
         })),
     saveArchiverState: (stream, caughtUpAt) =>
-      guard("saveArchiverState", () => Effect.sync(() => void archiver.set(stream, caughtUpAt))),
+      guard("saveArchiverState", () =>
+        Effect.sync(() => void archiver.set(stream, Math.max(caughtUpAt, archiver.get(stream) ?? caughtUpAt)))),
     event: (id) =>
       guard("event", () =>
         Effect.sync(() => {
