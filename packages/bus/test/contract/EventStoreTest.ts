@@ -5,7 +5,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { DeliveryLog } from "@hyvve/bus"
 import { EventStore } from "@hyvve/bus"
-import { Effect, Layer, Option } from "effect"
+import { Effect, type Layer, Option } from "effect"
 
 export const event = (
   seq: number,

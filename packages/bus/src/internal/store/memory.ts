@@ -21,7 +21,7 @@ export const make = () => {
 
   const guard = <A, E>(operation: string, f: () => Effect.Effect<A, E>): Effect.Effect<A, E | EventStore.EventStoreError> =>
     // Checked when the effect runs, so a retried operation sees the store come back.
-    Effect.suspend(() =>
+    Effect.suspend((): Effect.Effect<A, E | EventStore.EventStoreError> =>
       available ?
         f() :
         Effect.fail(new EventStore.EventStoreError({ operation, kind: "Unavailable", detail: "the in-memory store is down" }))
