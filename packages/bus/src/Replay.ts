@@ -925,6 +925,14 @@ export const resume = (
 ) => Replay.use((replay) => replay.resume(jobId, options))
 
 /**
+ * Waits for a job running in this process to end, through the `Replay` in context.
+ *
+ * @category accessors
+ * @since 0.2.0
+ */
+export const awaitJob = (jobId: string) => Replay.use((replay) => replay.await(jobId))
+
+/**
  * @category accessors
  * @since 0.2.0
  */
