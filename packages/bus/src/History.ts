@@ -385,9 +385,8 @@ export const layer = (
       ).pipe(Effect.annotateLogs({ ...annotations, fiber: "status-writer" }))
 
       const history = History.of({ status })
-      if (store.backend === "none") {
-        return Context.make(History, history).pipe(Context.add(DeliveryLog.DeliveryLog, undefined))
-      }
+      // No store: no writers, and the `DeliveryLog` in context (if any) is left as it is.
+      if (store.backend === "none") return Context.make(History, history)
 
       if (options.archiver ?? true) {
         yield* Effect.forkScoped(archiver)
