@@ -431,13 +431,13 @@ interface Selected {
   readonly json: string
 }
 
-/** Envelope JSON with the replay marker set, in the envelope's field order. */
-const markedJson = (json: string | undefined, event: EventStore.StoredEvent, jobId: string): string => {
+/**
+ * Envelope JSON with the replay marker set: the envelope as published (`object`, from Redis) or
+ * rebuilt in the envelope's field order (from the archive).
+ */
+const markedJson = (object: object | undefined, event: EventStore.StoredEvent, jobId: string): string => {
   const marker = { jobId, originalEventId: event.replay?.originalEventId ?? event.id }
-  if (json !== undefined) {
-    const parsed: unknown = JSON.parse(json)
-    if (typeof parsed === "object" && parsed !== null) return JSON.stringify({ ...parsed, replay: marker })
-  }
+  if (object !== undefined) return JSON.stringify({ ...object, replay: marker })
   return JSON.stringify({
     id: event.id,
     type: event.type,
@@ -599,9 +599,9 @@ export const make = Effect.gen(function*() {
         const type = entry.fields["type"]
         const tenant = entry.fields["tenant"]
         if (type !== undefined && tenant !== undefined && !matches(type, tenant)) continue
-        const event = Shared.fromEntry(entry)
-        if (event === undefined || !matches(event.type, event.tenantId)) continue
-        selected.push({ event, json: markedJson(entry.fields["event"], event, job.id) })
+        const parsed = Shared.parseEntry(entry)
+        if (parsed === undefined || !matches(parsed.event.type, parsed.event.tenantId)) continue
+        selected.push({ event: parsed.event, json: markedJson(parsed.object, parsed.event, job.id) })
       }
       const done = entries.length < job.batchSize
       return {
@@ -673,6 +673,10 @@ export const make = Effect.gen(function*() {
         for (const g of groups) yield* redis.createGroup(Settlement.redeliverKey(settings.prefix, g.group), g.group, "0")
       }
       let job = initial
+      // The next batch is read while the current one is delivered and saved.
+      const fetch = (cursor: string) =>
+        nextBatch({ ...initial, cursor }, matches).pipe(Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }))
+      let batch = yield* fetch(job.cursor)
       while (true) {
         const [cancelled] = yield* redis.markersExist([cancelKey(job.id)])
         const now = yield* Clock.currentTimeMillis
@@ -681,7 +685,6 @@ export const make = Effect.gen(function*() {
           yield* jobs.save(job, [])
           return job
         }
-        const batch = yield* nextBatch(job, matches).pipe(Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }))
         const handled = initial.target._tag === "Handler" ? yield* deliverTo(batch.selected, job) : { failed: 0, errors: [] }
         const commands = commandsFor(job, batch.selected, groups)
         const at = yield* Clock.currentTimeMillis
@@ -697,19 +700,28 @@ export const make = Effect.gen(function*() {
           heartbeatAt: at,
           ...(batch.done ? { status: "completed" as const, finishedAt: at } : {})
         }
-        yield* jobs.save(job, commands).pipe(Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }))
-        if (hasStore && initial.target._tag === "Group" && batch.selected.length > 0) {
-          yield* Effect.ignore(store.recordPending(initial.target.group, batch.selected.map((s) => s.event), at))
-        }
-        if (batch.done) {
+        const current = batch
+        const [, next] = yield* Effect.all([
+          jobs.save(job, commands).pipe(
+            Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }),
+            Effect.andThen(
+              hasStore && initial.target._tag === "Group" && current.selected.length > 0 ?
+                Effect.ignore(store.recordPending(initial.target.group, current.selected.map((s) => s.event), at)) :
+                Effect.void
+            )
+          ),
+          current.done ? Effect.succeed(current) : fetch(current.cursor)
+        ], { concurrency: 2 })
+        if (current.done) {
           yield* Effect.logInfo("replay completed").pipe(
             Effect.annotateLogs({ ...annotations, jobId: job.id, scanned: job.scanned, replayed: job.replayed, failed: job.failed })
           )
           return job
         }
-        if (job.rate !== undefined && batch.selected.length > 0) {
-          yield* Effect.sleep(Duration.millis((batch.selected.length / job.rate) * 1000))
+        if (job.rate !== undefined && current.selected.length > 0) {
+          yield* Effect.sleep(Duration.millis((current.selected.length / job.rate) * 1000))
         }
+        batch = next
       }
     }).pipe(
       Effect.tapError((error) =>

@@ -106,32 +106,73 @@ export const isCursor = (cursor: string): boolean => /^\d+-\d+$/.test(cursor)
 export const pageLimit = (limit: number | undefined): number =>
   Math.max(1, Math.min(1000, Math.floor(limit ?? 100)))
 
+/** An entry's envelope, parsed once: the object as published and the event as archived. */
+export interface Parsed {
+  readonly object: object
+  readonly event: EventStore.StoredEvent
+}
+
+const text = (o: object, key: string): string | undefined => {
+  const value: unknown = Reflect.get(o, key)
+  return typeof value === "string" ? value : undefined
+}
+
 /**
- * Reads the event of a main-stream entry: its envelope header and encoded payload. Undefined when
- * the entry has no readable envelope (the consumers dead-letter those; the archive skips them).
+ * Reads the envelope of a main-stream entry with one `JSON.parse`: the header fields must be
+ * present and strings and the timestamp a date (the consumers validate every format when they
+ * decode; the archiver and replay only need the fields, and run for every event). Undefined when
+ * the entry has no readable envelope (the consumers dead-letter those).
  */
-export const fromEntry = (entry: RedisStream.Entry): EventStore.StoredEvent | undefined => {
+export const parseEntry = (entry: RedisStream.Entry): Parsed | undefined => {
   const json = entry.fields["event"]
   if (json === undefined) return undefined
-  const raw = Envelope.decodeJson(json)
-  if (Exit.isFailure(raw)) return undefined
-  const e = raw.value
+  let object: unknown
+  try {
+    object = JSON.parse(json)
+  } catch {
+    return undefined
+  }
+  if (typeof object !== "object" || object === null || Array.isArray(object)) return undefined
+  const id = text(object, "id")
+  const type = text(object, "type")
+  const version = text(object, "version")
+  const source = text(object, "source")
+  const tenantId = text(object, "tenantId")
+  const userId = text(object, "userId")
+  const correlationId = text(object, "correlationId")
+  const timestamp = text(object, "timestamp")
+  const occurredAt = timestamp === undefined ? Number.NaN : Date.parse(timestamp)
+  if (
+    id === undefined || type === undefined || version === undefined || source === undefined ||
+    tenantId === undefined || userId === undefined || correlationId === undefined || !Number.isFinite(occurredAt)
+  ) return undefined
+  const causationId = text(object, "causationId")
+  const traceparent = text(object, "traceparent")
+  const replay: unknown = Reflect.get(object, "replay")
+  const jobId = typeof replay === "object" && replay !== null ? text(replay, "jobId") : undefined
+  const originalEventId = typeof replay === "object" && replay !== null ? text(replay, "originalEventId") : undefined
   return {
-    id: e.id,
-    entryId: entry.id,
-    type: e.type,
-    version: e.version,
-    source: e.source,
-    tenantId: e.tenantId,
-    userId: e.userId,
-    correlationId: e.correlationId,
-    ...(e.causationId === undefined ? {} : { causationId: e.causationId }),
-    ...(e.traceparent === undefined ? {} : { traceparent: e.traceparent }),
-    ...(e.replay === undefined ? {} : { replay: e.replay }),
-    occurredAt: Date.parse(e.timestamp),
-    data: e.data
+    object,
+    event: {
+      id,
+      entryId: entry.id,
+      type,
+      version,
+      source,
+      tenantId,
+      userId,
+      correlationId,
+      ...(causationId === undefined ? {} : { causationId }),
+      ...(traceparent === undefined ? {} : { traceparent }),
+      ...(jobId === undefined || originalEventId === undefined ? {} : { replay: { jobId, originalEventId } }),
+      occurredAt,
+      data: Reflect.get(object, "data") ?? null
+    }
   }
 }
+
+/** The event of a main-stream entry (see `parseEntry`). */
+export const fromEntry = (entry: RedisStream.Entry): EventStore.StoredEvent | undefined => parseEntry(entry)?.event
 
 /** The envelope of JSON text, header validated, or undefined. */
 export const decodeRaw = (json: string): Envelope.Raw | undefined => {
