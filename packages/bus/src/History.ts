@@ -344,6 +344,13 @@ export const layer = (
           yield* archiveEntries(claimed.entries)
           start = claimed.next
         } while (start !== "0-0")
+        // Archivers of processes that stopped for good (each process is a consumer of the group).
+        yield* redis.removeIdleConsumers({
+          key: main,
+          group: archiverGroup,
+          minIdle: settings.consumerIdleTimeout,
+          keep: settings.consumer
+        })
       })
 
       const redisRetry = <A>(name: string, step: Effect.Effect<A, RedisStream.RedisStreamError>) =>

@@ -7,7 +7,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Consumer, EventBus, EventStore, Publisher, Replay } from "@hyvve/bus"
 import type { Envelope } from "@hyvve/schema"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Fiber, Layer, Stream } from "effect"
+import { TestClock } from "effect/testing"
 import { OrderPlaced, OrderShipped, ctx, orders, testCatalog } from "./fixtures/events.ts"
 import * as Wait from "./fixtures/Wait.ts"
 
@@ -187,4 +188,37 @@ describe("Replay (memory, store): the archive beyond retention", () => {
       const audit = yield* store.auditLog({ subject: job.id })
       assert.deepStrictEqual(audit.map((a) => [a.action, a.actor]), [["replay.start", "ops"]])
     }).pipe(Effect.provide(withStore({ retention: "1 second" }))), 30_000)
+})
+
+describe("Replay (memory, TestClock)", () => {
+  it.effect("a rate-limited replay into a handler runs on the test clock: 30 events at 10/s take 2 s between batches", () =>
+    Effect.gen(function*() {
+      yield* Publisher.publishBatch(orders(0, 30))
+      const seen: Array<number> = []
+      const fiber = yield* Effect.forkChild(Replay.runHandler({
+        types: [OrderPlaced],
+        batchSize: 10,
+        rate: 10,
+        handler: (event) => Effect.sync(() => void seen.push(event.data.seq))
+      }))
+      yield* TestClock.adjust("500 millis")
+      assert.deepStrictEqual(seen.length, 10, "the first batch, then a 1 s pause")
+      yield* TestClock.adjust("10 seconds")
+      const job = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(seen, Array.from({ length: 30 }, (_, i) => i))
+      assert.strictEqual(job.status, "completed")
+      assert.isTrue((job.finishedAt ?? 0) - (job.startedAt ?? 0) >= 2_000, "two pauses of 1 s")
+    }).pipe(Effect.provide(EventBus.layerMemory({}, { store: EventStore.layerMemory }))))
+
+  // Type-level: a handler sees the payload of the replayed types only.
+  const typed = () =>
+    Replay.runHandler({
+      types: [OrderPlaced],
+      handler: (event) => {
+        // @ts-expect-error `carrier` belongs to OrderShipped, not to OrderPlaced
+        void event.data.carrier
+        return Effect.void
+      }
+    })
+  void typed
 })
