@@ -280,6 +280,15 @@ export class EventStore extends Context.Service<
     readonly backend: "postgres" | "memory" | "none"
     /** Writes events, ignoring ids already stored; returns how many were new. */
     readonly archive: (events: ReadonlyArray<StoredEvent>) => Effect.Effect<number, EventStoreError>
+    /**
+     * Writes main-stream entries as they were read (entry id and envelope JSON), ignoring ids
+     * already stored; returns how many were new. The archiver's path: the envelope is parsed by
+     * the store (PostgreSQL parses it server-side), not in the publishing process. A batch with
+     * an unreadable envelope fails with `Failed` (the caller retries entry by entry).
+     */
+    readonly archiveEntries: (
+      entries: ReadonlyArray<{ readonly entryId: string; readonly envelope: string }>
+    ) => Effect.Effect<number, EventStoreError>
     /** Applies delivery outcomes (in order; the latest outcome of a delivery wins). */
     readonly recordDeliveries: (outcomes: ReadonlyArray<DeliveryLog.Outcome>) => Effect.Effect<void, EventStoreError>
     /** Records deliveries a replay queued (`PENDING`) for `group`. */
@@ -452,6 +461,7 @@ const notConfigured = (operation: string) =>
 export const layerNone: Layer.Layer<EventStore> = Layer.succeed(EventStore)(EventStore.of({
   backend: "none",
   archive: () => notConfigured("archive"),
+  archiveEntries: () => notConfigured("archiveEntries"),
   recordDeliveries: () => notConfigured("recordDeliveries"),
   recordPending: () => notConfigured("recordPending"),
   recordGap: () => notConfigured("recordGap"),

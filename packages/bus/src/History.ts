@@ -32,7 +32,6 @@ import * as DeliveryLog from "./DeliveryLog.ts"
 import * as EventStore from "./EventStore.ts"
 import * as Keys from "./Keys.ts"
 import * as RedisStream from "./RedisStream.ts"
-import * as Shared from "./internal/store/shared.ts"
 
 /**
  * The archiver's consumer group on the main stream.
@@ -54,7 +53,7 @@ export interface Status {
   readonly archived: number
   /** The last main-stream entry id this archiver acked. */
   readonly position: string | undefined
-  /** Entries acked without an envelope. */
+  /** Entries acked without a readable envelope (the consumers dead-letter those). */
   readonly unreadable: number
   /** Outcomes waiting in the status writer's buffer. */
   readonly backlog: number
@@ -243,23 +242,24 @@ export const layer = (
       const archiveEntries = (entries: ReadonlyArray<RedisStream.Entry>) =>
         Effect.gen(function*() {
           if (entries.length === 0) return
-          const events: Array<EventStore.StoredEvent> = []
+          const readable: Array<{ readonly entryId: string; readonly envelope: string }> = []
           for (const entry of entries) {
-            const event = Shared.fromEntry(entry)
-            if (event === undefined) unreadable++
-            else events.push(event)
+            const envelope = entry.fields["event"]
+            if (envelope === undefined) unreadable++
+            else readable.push({ entryId: entry.id, envelope })
           }
-          if (events.length > 0) {
-            const result = yield* Effect.result(persist("the archiver", store.archive(events)))
+          if (readable.length > 0) {
+            const result = yield* Effect.result(persist("the archiver", store.archiveEntries(readable)))
             if (result._tag === "Failure") {
-              // Rejected for good (not unavailable): try one by one, so one bad row costs itself.
-              for (const event of events) {
-                const one = yield* Effect.result(persist("the archiver", store.archive([event])))
-                if (one._tag === "Failure") {
-                  yield* Effect.logError("event store rejected an event; not archived").pipe(
-                    Effect.annotateLogs({ ...annotations, eventId: event.id, error: one.failure.message })
+              // Rejected for good (not unavailable): one by one, so one unreadable entry costs itself.
+              for (const one of readable) {
+                const single = yield* Effect.result(persist("the archiver", store.archiveEntries([one])))
+                if (single._tag === "Failure") {
+                  unreadable++
+                  yield* Effect.logError("event store rejected an entry; not archived").pipe(
+                    Effect.annotateLogs({ ...annotations, entryId: one.entryId, error: single.failure.message })
                   )
-                } else archived += one.success
+                } else archived += single.success
               }
             } else {
               archived += result.success

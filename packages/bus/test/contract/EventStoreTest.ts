@@ -71,6 +71,51 @@ export const suite = (name: string, store: () => Layer.Layer<EventStore.EventSto
         })
       ))
 
+    it.effect("archives entries as read off the stream: the envelope parsed by the store, duplicates ignored, unreadable ones rejected", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const envelope = (id: string, extra: Record<string, unknown> = {}) =>
+            JSON.stringify({
+              id,
+              type: "test.order_placed",
+              source: "raw",
+              timestamp: "2026-01-31T12:00:00.000Z",
+              correlationId: "cor_raw",
+              tenantId: "tenant-a",
+              userId: "user-1",
+              version: "1.0",
+              data: { orderId: "o-1", lines: [{ sku: "a\"b", quantity: 2 }] },
+              ...extra
+            })
+          const added = yield* store.archiveEntries([
+            { entryId: "1700000000000-0", envelope: envelope("evt_r1") },
+            { entryId: "1700000000000-1", envelope: envelope("evt_r2", { causationId: "evt_r1", replay: { jobId: "j", originalEventId: "evt_r0" } }) },
+            { entryId: "1700000000001-0", envelope: envelope("evt_r1") }
+          ])
+          assert.strictEqual(added, 2)
+          const found = yield* store.event("evt_r2")
+          assert.deepStrictEqual(Option.map(found, (d) => d.event), Option.some<EventStore.StoredEvent>({
+            id: "evt_r2",
+            entryId: "1700000000000-1",
+            type: "test.order_placed",
+            version: "1.0",
+            source: "raw",
+            tenantId: "tenant-a",
+            userId: "user-1",
+            correlationId: "cor_raw",
+            causationId: "evt_r1",
+            replay: { jobId: "j", originalEventId: "evt_r0" },
+            occurredAt: Date.parse("2026-01-31T12:00:00.000Z"),
+            data: { orderId: "o-1", lines: [{ sku: "a\"b", quantity: 2 }] }
+          }))
+          for (const bad of ["{not json", JSON.stringify({ id: "evt_r3", type: "x" })]) {
+            const error = yield* Effect.flip(store.archiveEntries([{ entryId: "1700000000002-0", envelope: bad }]))
+            assert.strictEqual(error.kind, "Failed")
+          }
+          assert.strictEqual((yield* store.events({})).events.length, 2)
+        })
+      ))
+
     it.effect("folds delivery outcomes per event and group; the latest outcome wins, attempts and errors kept", () =>
       withStore((store) =>
         Effect.gen(function*() {

@@ -35,6 +35,19 @@ export const make = () => {
     return ordered
   }
 
+  const add = (batch: ReadonlyArray<EventStore.StoredEvent>): number => {
+    let added = 0
+    for (const e of batch) {
+      if (events.has(e.id)) continue
+      const last = ordered[ordered.length - 1]
+      if (last !== undefined && EventStore.compareEntryIds(last.entryId, e.entryId) > 0) sorted = false
+      events.set(e.id, e)
+      ordered.push(e)
+      added++
+    }
+    return added
+  }
+
   const deliveriesOf = (eventId: string) =>
     Array.from(deliveries.values()).filter((d) => d.eventId === eventId).sort((a, b) => a.group < b.group ? -1 : 1)
 
@@ -71,20 +84,21 @@ export const make = () => {
 
   const service: EventStore.EventStore["Service"] = {
     backend: "memory",
-    archive: (batch) =>
-      guard("archive", () =>
-        Effect.sync(() => {
-          let added = 0
-          for (const e of batch) {
-            if (events.has(e.id)) continue
-            const last = ordered[ordered.length - 1]
-            if (last !== undefined && EventStore.compareEntryIds(last.entryId, e.entryId) > 0) sorted = false
-            events.set(e.id, e)
-            ordered.push(e)
-            added++
+    archive: (batch) => guard("archive", () => Effect.sync(() => add(batch))),
+    archiveEntries: (entries) =>
+      guard("archiveEntries", () => {
+        const batch: Array<EventStore.StoredEvent> = []
+        for (const { entryId, envelope } of entries) {
+          const event = Shared.fromEntry({ key: "", id: entryId, fields: { event: envelope } })
+          if (event === undefined) {
+            return Effect.fail(
+              new EventStore.EventStoreError({ operation: "archiveEntries", kind: "Failed", detail: `unreadable envelope at ${entryId}` })
+            )
           }
-          return added
-        })),
+          batch.push(event)
+        }
+        return Effect.sync(() => add(batch))
+      }),
     recordDeliveries: (outcomes) =>
       guard("recordDeliveries", () => Effect.sync(() => Shared.coalesce(outcomes).forEach(upsert))),
     recordPending: (group, batch, at) =>

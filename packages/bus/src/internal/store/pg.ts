@@ -334,6 +334,33 @@ export const make = (schema: string) =>
       )
     }
 
+    // The envelopes go to PostgreSQL as they were published, spliced into one JSON array: the
+    // publishing process neither parses nor re-serialises them; PostgreSQL extracts the columns.
+    const archiveEntries = (entries: ReadonlyArray<{ readonly entryId: string; readonly envelope: string }>) => {
+      if (entries.length === 0) return Effect.succeed(0)
+      const parts: Array<string> = []
+      for (const { entryId, envelope } of entries) {
+        const [ms, seq] = splitEntryId(entryId)
+        parts.push(`{"i":${JSON.stringify(entryId)},"m":${JSON.stringify(ms)},"s":${JSON.stringify(seq)},"e":${envelope}}`)
+      }
+      return run(
+        "archiveEntries",
+        Effect.map(
+          sql<{ readonly n: number }>`WITH added AS (
+            INSERT INTO events (id, entry_id, entry_ms, entry_seq, type, version, source, tenant_id, user_id,
+              correlation_id, causation_id, traceparent, replay, occurred_at, data)
+            SELECT x.e->>'id', x.i, x.m, x.s, x.e->>'type', x.e->>'version', x.e->>'source', x.e->>'tenantId',
+              x.e->>'userId', x.e->>'correlationId', x.e->>'causationId', x.e->>'traceparent', x.e->'replay',
+              (x.e->>'timestamp')::timestamptz, COALESCE(x.e->'data', 'null'::jsonb)
+            FROM jsonb_to_recordset(${`[${parts.join(",")}]`}::jsonb) AS x(i text, m bigint, s bigint, e jsonb)
+            ON CONFLICT (id) DO NOTHING
+            RETURNING 1
+          ) SELECT count(*)::float8 AS n FROM added`,
+          (rows) => rows[0]?.n ?? 0
+        )
+      )
+    }
+
     const upsertDeliveries = (operation: string, rows: ReadonlyArray<Shared.DeliveryRow>) =>
       rows.length === 0 ? Effect.void : run(
         operation,
@@ -373,6 +400,7 @@ export const make = (schema: string) =>
     const service: EventStore.EventStore["Service"] = {
       backend: "postgres",
       archive,
+      archiveEntries,
       recordDeliveries: (outcomes) => upsertDeliveries("recordDeliveries", Shared.coalesce(outcomes)),
       recordPending: (group, events, at) =>
         upsertDeliveries(
