@@ -5,7 +5,7 @@
  * recorded gap, and an idle archiver records none.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, EventBus, EventStore, History, Publisher, Retry } from "@hyvve/bus"
+import { Consumer, EventBus, EventStore, Health, History, Publisher, Retry } from "@hyvve/bus"
 import { Effect, Layer, Option } from "effect"
 import { OrderPlaced, orders } from "./fixtures/events.ts"
 import * as Wait from "./fixtures/Wait.ts"
@@ -115,6 +115,10 @@ describe("History (memory)", () => {
       const status = yield* History.status
       assert.isTrue(status.backlog <= 5)
       assert.isTrue(status.reasons.some((r) => r.includes("dropped")))
+      // Health reports it, and the bus stays healthy: delivery goes on.
+      const health = yield* Health.check
+      assert.isTrue(health.reasons.some((r) => r.startsWith("history: ") && r.includes("dropped")), health.reasons.join("; "))
+      assert.isTrue(health.healthy)
       control.setAvailable(true)
       yield* Wait.until("backlog written", Effect.map(History.status, (s) => s.backlog === 0 && s.written + s.dropped === 40))
       const final = yield* History.status
