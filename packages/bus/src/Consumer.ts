@@ -29,6 +29,7 @@ import type { Delivery, DeliveryInfo } from "./Delivery.ts"
 import * as DeliveryLog from "./DeliveryLog.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Retry from "./Retry.ts"
+import * as Registry from "./internal/registry.ts"
 import * as Subscription from "./internal/subscription.ts"
 import * as WorkerPool from "./internal/workerPool.ts"
 
@@ -148,6 +149,11 @@ export interface HandleOptions<C extends EventType.Any = DefaultEvents, E = unkn
   readonly timeout?: Duration.Input | undefined
   /** Skip events this group already completed (a marker per event id, kept for the retention). */
   readonly idempotent?: boolean | undefined
+  /**
+   * Events re-delivered by a replay job (they carry `event.replay`): `"deliver"` them (default)
+   * or `"skip"` them (acked unhandled).
+   */
+  readonly replays?: "deliver" | "skip" | undefined
 }
 
 /**
@@ -275,6 +281,7 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
       Effect.gen(function*() {
         const log = (yield* DeliveryLog.DeliveryLog) ?? layerLog
         const engine = yield* Subscription.make(spec, { redis, settings, log })
+        yield* Registry.register(redis, settings.prefix, spec.group, spec.source)
         const id = nextSubscription++
         statuses.set(id, engine.status)
         yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
@@ -304,7 +311,8 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
       options?: HandleOptions<C, Err>
     ) =>
       Effect.gen(function*() {
-        const spec = yield* resolve(source, options, settings, options?.idempotent ?? false)
+        const resolved = yield* resolve(source, options, settings, options?.idempotent ?? false)
+        const spec = options?.replays === "skip" ? { ...resolved, skipReplays: true } : resolved
         const engine = yield* start(spec)
         yield* WorkerPool.run(engine, {
           group: spec.group,

@@ -1,13 +1,16 @@
 /**
  * The health of the bus as an operator (and the admin API) sees it: Redis reachable and how fast,
  * every group on the main stream with its pending count and lag, the subscriptions of this
- * process with their circuit state, and the DLQ's size against its maximum.
+ * process with their circuit state, and the DLQ's size against its maximum. With a history
+ * (`History` in the layer's context), its reasons too (`history: ...`: the event store failing,
+ * outcomes dropped, gaps), which leave `healthy` as it is: delivery goes on without the store.
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer, Option } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import * as Consumer from "./Consumer.ts"
+import * as History from "./History.ts"
 import * as Keys from "./Keys.ts"
 import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
@@ -52,6 +55,7 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
     const redis = yield* RedisStream.RedisStream
     const settings = yield* BusConfig.BusConfig
     const consumer = yield* Consumer.Consumer
+    const history = yield* Effect.serviceOption(History.History)
     const main = Keys.main(settings.prefix)
     const dlqKey = Keys.dlq(settings.prefix)
 
@@ -94,8 +98,9 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
       for (const group of groups) yield* Metrics.groupState(group.name, group.lag ?? 0, group.pending)
       const usage = dlqSize / settings.dlqMaxLength
       if (usage >= 0.8) reasons.push(`DLQ at ${Math.round(usage * 100)} % of its maximum (${dlqSize}/${settings.dlqMaxLength})`)
+      if (Option.isSome(history)) for (const reason of (yield* history.value.status).reasons) reasons.push(`history: ${reason}`)
       return {
-        healthy: reasons.every((reason) => reason.startsWith("DLQ")),
+        healthy: reasons.every((reason) => reason.startsWith("DLQ") || reason.startsWith("history: ")),
         reasons,
         redis: { reachable: true, latencyMs, error: undefined },
         stream: { key: main, length },

@@ -54,6 +54,8 @@ export interface Spec {
   readonly matches: (type: string) => boolean
   /** The event type to decode `type` with (undefined: not decodable by this subscription). */
   readonly lookup: (type: string) => EventType.Any | undefined
+  /** Ack entries a replay re-delivered (they have a `replay` field) without handing them out. */
+  readonly skipReplays?: boolean | undefined
 }
 
 /** What a subscription reports to health checks. */
@@ -243,6 +245,7 @@ export const make = (
     const decode = (entry: RedisStream.GroupEntry): Decoded => {
       const type = entry.fields["type"]
       if (type !== undefined && !spec.matches(type)) return skip
+      if (spec.skipReplays === true && entry.fields["replay"] !== undefined) return skip
       const json = entry.fields["event"]
       if (json === undefined) return { _tag: "Poison", tag: "MalformedEnvelope", message: "the entry has no `event` field" }
       const raw = Envelope.decodeJson(json)

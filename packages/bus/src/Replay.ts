@@ -1,0 +1,957 @@
+/**
+ * Replay as an Effect program: re-deliver past events, selected by time, type or pattern and
+ * tenant, to one consumer group, to every group whose subscription matches, or to a handler.
+ *
+ * - `start(options)` validates, records a job and runs it in the background (in the layer's
+ *   scope); `run(options)` is the same job as one Effect that returns the final job (scripts,
+ *   tests); `progress(jobId)` is a `Stream` of progress that ends with the final status;
+ *   `cancel`, `resume`, `get`, `list`.
+ * - **Never re-published to everyone**: events are appended to the target groups' private
+ *   redeliver streams (the mechanism DLQ re-drives use), so other groups never see them. They
+ *   keep their id and correlation id and carry the typed replay marker
+ *   (`{ jobId, originalEventId }` in the envelope, plus a `replay` field on the entry); handlers
+ *   that pass `replays: "skip"` ack them unhandled.
+ * - **Source**: the Redis main stream within retention and the event store beyond it, in entry-id
+ *   order, a batch at a time (`batchSize`, 200 by default): never a whole range in memory. `from`
+ *   and `to` (ms, inclusive) are positions in the stream (entry ids are append times).
+ * - **Durable**: the job record (status, filters, cursor, counts, errors, who started it) lives in
+ *   the event store when there is one, else in Redis. The cursor advances a batch at a time, after
+ *   the batch was delivered: a job whose process died resumes from it (`resume`, once its
+ *   heartbeat is older than `staleAfter`), and each event is delivered at most once more. With
+ *   jobs in Redis, the batch and the cursor are one atomic step (exactly once).
+ * - **Audited**: every start, cancel and resume goes to the store's audit log (or an Info log
+ *   line without a store).
+ *
+ * Bad input fails before anything is written: `InvalidReplay` (range, unknown type or group,
+ * options), `InvalidPattern`; `JobNotFound`, `JobAlreadyRunning`, `JobFinished` for job ids.
+ *
+ * @since 0.2.0
+ */
+import { Catalog, EventPattern, EventType } from "@hyvve/schema"
+import type { Envelope, EventError } from "@hyvve/schema"
+import { randomUUID } from "node:crypto"
+import {
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Exit,
+  Fiber,
+  FiberMap,
+  Layer,
+  Option,
+  Schedule,
+  Schema,
+  Stream
+} from "effect"
+import * as BusConfig from "./BusConfig.ts"
+import * as EventStore from "./EventStore.ts"
+import * as History from "./History.ts"
+import * as Keys from "./Keys.ts"
+import * as RedisStream from "./RedisStream.ts"
+import * as Registry from "./internal/registry.ts"
+import * as Settlement from "./internal/settlement.ts"
+import * as Shared from "./internal/store/shared.ts"
+
+// ---------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Where replayed events go: one named group, or every group whose subscription matches the
+ * event (`Handler` is recorded for jobs run with `run({ handler })`).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export const Target = Schema.Union([
+  Schema.TaggedStruct("Group", { group: Schema.String }),
+  Schema.TaggedStruct("Matching", {}),
+  Schema.TaggedStruct("Handler", {})
+])
+
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export type Target = typeof Target.Type
+
+/**
+ * Targets one named group.
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const group = (name: string): Target => ({ _tag: "Group", group: name })
+
+/**
+ * Targets every group whose subscription matches the event.
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const matching: Target = { _tag: "Matching" }
+
+/**
+ * The status of a job.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export const JobStatus = Schema.Literals(["pending", "running", "completed", "failed", "cancelled"])
+
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export type JobStatus = typeof JobStatus.Type
+
+/**
+ * A replay job as stored. Times in ms since the epoch; `cursor` is the last entry id done.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export const Job = Schema.Struct({
+  id: Schema.String,
+  status: JobStatus,
+  from: Schema.Finite,
+  to: Schema.Finite,
+  types: Schema.optionalKey(Schema.Array(Schema.String)),
+  pattern: Schema.optionalKey(Schema.String),
+  tenantId: Schema.optionalKey(Schema.String),
+  target: Target,
+  batchSize: Schema.Int,
+  rate: Schema.optionalKey(Schema.Finite),
+  cursor: Schema.String,
+  scanned: Schema.Int,
+  matched: Schema.Int,
+  replayed: Schema.Int,
+  failed: Schema.Int,
+  errors: Schema.Array(Schema.String),
+  createdBy: Schema.String,
+  createdAt: Schema.Finite,
+  updatedAt: Schema.Finite,
+  startedAt: Schema.optionalKey(Schema.Finite),
+  finishedAt: Schema.optionalKey(Schema.Finite),
+  owner: Schema.optionalKey(Schema.String),
+  heartbeatAt: Schema.optionalKey(Schema.Finite)
+})
+
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export type Job = typeof Job.Type
+
+/**
+ * Progress of a job: counts, position, percent of the range done (monotone, 100 at the end) and
+ * the estimated time left.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Progress {
+  readonly jobId: string
+  readonly status: JobStatus
+  readonly scanned: number
+  readonly matched: number
+  readonly replayed: number
+  readonly failed: number
+  readonly position: string
+  readonly percent: number
+  readonly etaMs: number | undefined
+}
+
+/**
+ * What to replay and where.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface Options {
+  /** Start of the range (ms, inclusive). Defaults to the oldest event available. */
+  readonly from?: number | undefined
+  /** End of the range (ms, inclusive). Defaults to now, when the job starts. */
+  readonly to?: number | undefined
+  /** Event types (names or event types); with `pattern`, both must match. */
+  readonly types?: ReadonlyArray<EventType.Any | string> | undefined
+  readonly pattern?: string | undefined
+  readonly tenantId?: string | undefined
+  readonly target: Target
+  /** Events read per batch. Defaults to 200. */
+  readonly batchSize?: number | undefined
+  /** At most this many events per second. Defaults to unlimited. */
+  readonly rate?: number | undefined
+  /** Who asked (audit). Defaults to `"system"`. */
+  readonly actor?: string | undefined
+  /** The catalog type names are checked against. Defaults to the platform catalog. */
+  readonly catalog?: Catalog.Catalog<EventType.Any> | undefined
+}
+
+/**
+ * A replay into a handler, run in this fiber: events of `types`, decoded, with the marker set.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface HandlerOptions<T extends EventType.Any, E, R> extends Omit<Options, "target" | "types"> {
+  readonly types: ReadonlyArray<T>
+  readonly handler: (event: Envelope.Envelope<T>) => Effect.Effect<void, E, R>
+}
+
+// ---------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The replay asked for cannot run: `Range` (`from` after `to`), `UnknownType`, `UnknownGroup`,
+ * `Option` (batch size, rate), `Target` (a handler job cannot be resumed). Nothing was written.
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class InvalidReplay extends Schema.TaggedError<InvalidReplay>("@hyvve/bus/Replay/InvalidReplay")(
+  "InvalidReplay",
+  {
+    reason: Schema.Literals(["Range", "UnknownType", "UnknownGroup", "Option", "Target"]),
+    detail: Schema.String
+  }
+) {
+  override get message(): string {
+    return `invalid replay (${this.reason}): ${this.detail}`
+  }
+}
+
+/**
+ * No job has this id.
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class JobNotFound extends Schema.TaggedError<JobNotFound>("@hyvve/bus/Replay/JobNotFound")("JobNotFound", {
+  jobId: Schema.String
+}) {
+  override get message(): string {
+    return `no replay job ${this.jobId}`
+  }
+}
+
+/**
+ * The job is running (its heartbeat is fresh): it cannot be started twice.
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class JobAlreadyRunning extends Schema.TaggedError<JobAlreadyRunning>("@hyvve/bus/Replay/JobAlreadyRunning")(
+  "JobAlreadyRunning",
+  { jobId: Schema.String, owner: Schema.String }
+) {
+  override get message(): string {
+    return `replay job ${this.jobId} is running (owner ${this.owner})`
+  }
+}
+
+/**
+ * The job completed: there is nothing to resume.
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class JobFinished extends Schema.TaggedError<JobFinished>("@hyvve/bus/Replay/JobFinished")("JobFinished", {
+  jobId: Schema.String,
+  status: JobStatus
+}) {
+  override get message(): string {
+    return `replay job ${this.jobId} is ${this.status}`
+  }
+}
+
+/**
+ * Redis or the store failed.
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export type ReplayError = RedisStream.RedisStreamError | EventStore.EventStoreError
+
+// ---------------------------------------------------------------------------------------------
+// service
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Replays past events.
+ *
+ * @category services
+ * @since 0.2.0
+ */
+export class Replay extends Context.Service<
+  Replay,
+  {
+    /** Validates, records the job and runs it in the background; returns the job id. */
+    readonly start: (options: Options) => Effect.Effect<string, InvalidReplay | EventError.InvalidPattern | ReplayError>
+    /** Validates, records the job and runs it here; returns the job as it ended. */
+    readonly run: (options: Options) => Effect.Effect<Job, InvalidReplay | EventError.InvalidPattern | ReplayError>
+    /** Runs a replay into `handler`, here; returns the job as it ended. */
+    readonly runHandler: <T extends EventType.Any, E, R>(
+      options: HandlerOptions<T, E, R>
+    ) => Effect.Effect<Job, InvalidReplay | EventError.InvalidPattern | ReplayError, R>
+    /** The job's progress, every `interval` (default 200 ms) while it changes, ending with its final status. */
+    readonly progress: (
+      jobId: string,
+      options?: { readonly interval?: Duration.Input | undefined }
+    ) => Stream.Stream<Progress, JobNotFound | ReplayError>
+    /** Cancels a job (a running one stops after its current batch); returns it. */
+    readonly cancel: (jobId: string, options?: { readonly actor?: string | undefined }) => Effect.Effect<Job, JobNotFound | ReplayError>
+    /**
+     * Resumes a job from its cursor in the background: a failed or cancelled one, or a running one
+     * whose heartbeat is older than `staleAfter` (default 30 seconds: its process died).
+     */
+    readonly resume: (
+      jobId: string,
+      options?: { readonly actor?: string | undefined; readonly staleAfter?: Duration.Input | undefined }
+    ) => Effect.Effect<void, JobNotFound | JobAlreadyRunning | JobFinished | InvalidReplay | ReplayError>
+    /** Waits for a job running in this process to end; returns it as it ended (or as stored). */
+    readonly await: (jobId: string) => Effect.Effect<Job, JobNotFound | ReplayError>
+    readonly get: (jobId: string) => Effect.Effect<Job, JobNotFound | ReplayError>
+    /** Jobs, newest first (default 50). */
+    readonly list: (limit?: number) => Effect.Effect<ReadonlyArray<Job>, ReplayError>
+  }
+>()("@hyvve/bus/Replay") {}
+
+// ---------------------------------------------------------------------------------------------
+// implementation
+// ---------------------------------------------------------------------------------------------
+
+/** Larger than any sequence number Redis gives one millisecond in practice, and a valid bigint. */
+const maxSeq = "999999999999"
+
+const entryMs = (id: string): number => Number(id.slice(0, Math.max(0, id.indexOf("-"))) || id)
+
+const before = (ms: number): string => (ms <= 0 ? "0-0" : `${ms - 1}-${maxSeq}`)
+
+const prevEntryId = (id: string): string => {
+  const dash = id.indexOf("-")
+  const ms = Number(id.slice(0, dash))
+  const seq = Number(id.slice(dash + 1))
+  return seq > 0 ? `${ms}-${seq - 1}` : before(ms)
+}
+
+const isTerminal = (status: JobStatus): boolean => status === "completed" || status === "cancelled"
+
+/**
+ * The progress of a job.
+ *
+ * @category utils
+ * @since 0.2.0
+ */
+export const progressOf = (job: Job, now: number): Progress => {
+  const span = Math.max(1, job.to - job.from)
+  const done = job.status === "completed" ?
+    1 :
+    Math.max(0, Math.min(1, (Math.min(entryMs(job.cursor), job.to) - job.from + (job.cursor.endsWith(maxSeq) ? 1 : 0)) / span))
+  const elapsed = job.startedAt === undefined ? 0 : now - job.startedAt
+  return {
+    jobId: job.id,
+    status: job.status,
+    scanned: job.scanned,
+    matched: job.matched,
+    replayed: job.replayed,
+    failed: job.failed,
+    position: job.cursor,
+    percent: Math.floor(done * 1000) / 10,
+    etaMs: job.status === "running" && done > 0 ? Math.round((elapsed * (1 - done)) / done) : undefined
+  }
+}
+
+const decodeJob = Schema.decodeUnknownEffect(Job)
+const encodeJob = Schema.encodeSync(Job)
+
+interface JobStore {
+  readonly insert: (job: Job) => Effect.Effect<void, ReplayError>
+  /** Delivers `commands` and saves the job: atomically with Redis jobs, in that order otherwise. */
+  readonly save: (job: Job, commands: ReadonlyArray<RedisStream.Command>) => Effect.Effect<void, ReplayError>
+  readonly get: (id: string) => Effect.Effect<Option.Option<Job>, ReplayError>
+  readonly list: (limit: number) => Effect.Effect<ReadonlyArray<Job>, ReplayError>
+}
+
+const corrupt = (operation: string, detail: string) =>
+  new EventStore.EventStoreError({ operation, kind: "Failed", detail: `unreadable job record: ${detail}` })
+
+const storeJobs = (store: EventStore.EventStore["Service"], redis: RedisStream.RedisStream["Service"]): JobStore => {
+  const decode = (operation: string, record: EventStore.JobRecord) =>
+    decodeJob(record.document).pipe(Effect.mapError((e) => corrupt(operation, e.message)))
+  const record = (job: Job): EventStore.JobRecord => ({
+    id: job.id,
+    status: job.status,
+    createdAt: job.createdAt,
+    document: encodeJob(job)
+  })
+  return {
+    insert: (job) => store.jobs.insert(record(job)),
+    save: (job, commands) =>
+      Effect.andThen(commands.length === 0 ? Effect.void : redis.transaction(commands), store.jobs.update(record(job))),
+    get: (id) =>
+      Effect.flatMap(store.jobs.get(id), (found) =>
+        Option.isNone(found) ? Effect.succeed(Option.none()) : Effect.map(decode("jobs.get", found.value), Option.some)),
+    list: (limit) => Effect.flatMap(store.jobs.list(limit), (records) => Effect.forEach(records, (r) => decode("jobs.list", r)))
+  }
+}
+
+const redisJobs = (redis: RedisStream.RedisStream["Service"], prefix: string): JobStore => {
+  const hash = `${Keys.replay(prefix)}:jobs`
+  const index = `${Keys.replay(prefix)}:jobs:index`
+  const parse = (raw: string) =>
+    Schema.decodeUnknownEffect(Schema.fromJsonString(Job))(raw).pipe(
+      Effect.mapError((e) => corrupt("jobs.get", e.message))
+    )
+  const hset = (job: Job): RedisStream.Command => ({ _tag: "HSet", key: hash, field: job.id, value: JSON.stringify(encodeJob(job)) })
+  return {
+    insert: (job) => Effect.asVoid(redis.transaction([hset(job), { _tag: "XAdd", key: index, fields: { id: job.id } }])),
+    save: (job, commands) => Effect.asVoid(redis.transaction([...commands, hset(job)])),
+    get: (id) =>
+      Effect.flatMap(redis.hashGet(hash, [id]), ([raw]) =>
+        raw === undefined ? Effect.succeed(Option.none()) : Effect.map(parse(raw), Option.some)),
+    list: (limit) =>
+      Effect.gen(function*() {
+        const entries = yield* redis.range({ key: index, start: "-", end: "+", count: limit, reverse: true })
+        const ids = entries.flatMap((e) => (e.fields["id"] === undefined ? [] : [e.fields["id"]]))
+        if (ids.length === 0) return []
+        const raws = yield* redis.hashGet(hash, ids)
+        const out: Array<Job> = []
+        for (const raw of raws) if (raw !== undefined) out.push(yield* parse(raw))
+        return out
+      })
+  }
+}
+
+/** An event selected for replay, with its envelope JSON carrying the marker. */
+interface Selected {
+  readonly event: EventStore.StoredEvent
+  readonly json: string
+}
+
+/**
+ * Envelope JSON with the replay marker set: the envelope as published (`object`, from Redis) or
+ * rebuilt in the envelope's field order (from the archive).
+ */
+const markedJson = (object: object | undefined, event: EventStore.StoredEvent, jobId: string): string => {
+  const marker = { jobId, originalEventId: event.replay?.originalEventId ?? event.id }
+  if (object !== undefined) return JSON.stringify({ ...object, replay: marker })
+  return JSON.stringify({
+    id: event.id,
+    type: event.type,
+    source: event.source,
+    timestamp: new Date(event.occurredAt).toISOString(),
+    correlationId: event.correlationId,
+    tenantId: event.tenantId,
+    userId: event.userId,
+    version: event.version,
+    data: event.data,
+    ...(event.causationId === undefined ? {} : { causationId: event.causationId }),
+    ...(event.traceparent === undefined ? {} : { traceparent: event.traceparent }),
+    replay: marker
+  })
+}
+
+/**
+ * Creates the replay service.
+ *
+ * @category constructors
+ * @since 0.2.0
+ */
+export const make = Effect.gen(function*() {
+  const redis = yield* RedisStream.RedisStream
+  const settings = yield* BusConfig.BusConfig
+  const store = yield* EventStore.EventStore
+  const hasStore = store.backend !== "none"
+  const jobs = hasStore ? storeJobs(store, redis) : redisJobs(redis, settings.prefix)
+  const main = Keys.main(settings.prefix)
+  const cancelKey = (jobId: string) => `${Keys.replay(settings.prefix)}:cancel:${jobId}`
+  const running = yield* FiberMap.make<string, Job, ReplayError>()
+  const owner = `${settings.consumer}:${randomUUID().slice(0, 8)}`
+  const annotations = { package: "@hyvve/bus", module: "Replay" }
+
+  const audit = (action: string, actor: string, job: Job) =>
+    Effect.flatMap(Clock.currentTimeMillis, (at) => {
+      const details = {
+        from: job.from,
+        to: job.to,
+        types: job.types,
+        pattern: job.pattern,
+        tenantId: job.tenantId,
+        target: job.target,
+        scanned: job.scanned,
+        replayed: job.replayed
+      }
+      return hasStore ?
+        store.audit({ at, actor, action, subject: job.id, details }) :
+        Effect.logInfo("audit").pipe(Effect.annotateLogs({ ...annotations, action, actor, jobId: job.id, ...details }))
+    })
+
+  const getJob = (jobId: string) =>
+    Effect.flatMap(jobs.get(jobId), (found) =>
+      Option.isNone(found) ? Effect.fail(new JobNotFound({ jobId })) : Effect.succeed(found.value))
+
+  // --- validation ---------------------------------------------------------------------------
+
+  const validate = (options: Options, target: Target) =>
+    Effect.gen(function*() {
+      const batchSize = options.batchSize ?? 200
+      if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+        return yield* new InvalidReplay({ reason: "Option", detail: `batchSize must be an integer in 1..10000, got ${batchSize}` })
+      }
+      if (options.rate !== undefined && !(options.rate > 0)) {
+        return yield* new InvalidReplay({ reason: "Option", detail: `rate must be positive, got ${options.rate}` })
+      }
+      const now = yield* Clock.currentTimeMillis
+      const to = options.to ?? now
+      if (options.from !== undefined && options.from > to) {
+        return yield* new InvalidReplay({ reason: "Range", detail: `from (${options.from}) is after to (${to})` })
+      }
+      const catalog = options.catalog ?? Catalog.platform
+      const types: Array<string> = []
+      for (const t of options.types ?? []) {
+        if (typeof t !== "string") types.push(t.type)
+        else if (Option.isSome(catalog.get(t))) types.push(t)
+        else return yield* new InvalidReplay({ reason: "UnknownType", detail: `no event type "${t}" in the catalog` })
+      }
+      if (options.pattern !== undefined) yield* EventPattern.make(options.pattern)
+      if (target._tag === "Group") {
+        const groups = yield* redis.groups(main)
+        if (!groups.some((g) => g.name === target.group)) {
+          return yield* new InvalidReplay({ reason: "UnknownGroup", detail: `no group "${target.group}" on ${main}` })
+        }
+      }
+      const from = options.from ?? (yield* oldest)
+      const job: Job = {
+        id: `rpl_${randomUUID()}`,
+        status: "pending",
+        from,
+        to,
+        ...(options.types === undefined ? {} : { types }),
+        ...(options.pattern === undefined ? {} : { pattern: options.pattern }),
+        ...(options.tenantId === undefined ? {} : { tenantId: options.tenantId }),
+        target,
+        batchSize,
+        ...(options.rate === undefined ? {} : { rate: options.rate }),
+        cursor: before(from),
+        scanned: 0,
+        matched: 0,
+        replayed: 0,
+        failed: 0,
+        errors: [],
+        createdBy: options.actor ?? "system",
+        createdAt: now,
+        updatedAt: now
+      }
+      return job
+    })
+
+  // The oldest position held anywhere: the archive's first event, else the stream's first entry.
+  const oldest = Effect.gen(function*() {
+    if (hasStore) {
+      const [first] = yield* store.scan({ filter: {}, after: "0-0", through: `${Number.MAX_SAFE_INTEGER}-0`, limit: 1 })
+      if (first !== undefined) return entryMs(first.entryId)
+    }
+    const [head] = yield* redis.range({ key: main, start: "-", end: "+", count: 1 })
+    return head === undefined ? 0 : entryMs(head.id)
+  })
+
+  // --- execution ----------------------------------------------------------------------------
+
+  interface Batch {
+    readonly selected: ReadonlyArray<Selected>
+    readonly scanned: number
+    readonly cursor: string
+    readonly done: boolean
+  }
+
+  const matcher = (job: Job) =>
+    Effect.map(EventStore.typeMatcher({ types: job.types, pattern: job.pattern }), (matchesType) =>
+      (type: string, tenant: string | undefined) =>
+        matchesType(type) && (job.tenantId === undefined || tenant === job.tenantId))
+
+  const nextBatch = (job: Job, matches: (type: string, tenant: string | undefined) => boolean) =>
+    Effect.gen(function*() {
+      const through = `${job.to}-${maxSeq}`
+      const filter: EventStore.EventFilter = { types: job.types, pattern: job.pattern, tenantId: job.tenantId }
+      if (hasStore) {
+        const [head] = yield* redis.range({ key: main, start: "-", end: "+", count: 1 })
+        const archiveThrough = head === undefined || EventStore.compareEntryIds(prevEntryId(head.id), through) > 0 ?
+          through :
+          prevEntryId(head.id)
+        if (EventStore.compareEntryIds(job.cursor, archiveThrough) < 0) {
+          const events = yield* store.scan({ filter, after: job.cursor, through: archiveThrough, limit: job.batchSize }).pipe(
+            // The pattern was checked when the job was created.
+            Effect.catchTag("InvalidPattern", (error) => Effect.die(error))
+          )
+          const selected = events.map((event) => ({ event, json: markedJson(undefined, event, job.id) }))
+          if (events.length === job.batchSize) {
+            return { selected, scanned: events.length, cursor: events[events.length - 1]!.entryId, done: false } satisfies Batch
+          }
+          return { selected, scanned: events.length, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
+        }
+      }
+      const entries = yield* redis.range({ key: main, start: RedisStream.nextEntryId(job.cursor), end: through, count: job.batchSize })
+      const selected: Array<Selected> = []
+      for (const entry of entries) {
+        const type = entry.fields["type"]
+        const tenant = entry.fields["tenant"]
+        if (type !== undefined && tenant !== undefined && !matches(type, tenant)) continue
+        const parsed = Shared.parseEntry(entry)
+        if (parsed === undefined || !matches(parsed.event.type, parsed.event.tenantId)) continue
+        selected.push({ event: parsed.event, json: markedJson(parsed.object, parsed.event, job.id) })
+      }
+      const done = entries.length < job.batchSize
+      return {
+        selected,
+        scanned: entries.length,
+        cursor: done ? through : entries[entries.length - 1]!.id,
+        done
+      } satisfies Batch
+    })
+
+  // Groups whose registered subscription matches a type (target `Matching`).
+  const matchingGroups = Effect.gen(function*() {
+    const groups = (yield* redis.groups(main)).map((g) => g.name).filter((name) => name !== History.archiverGroup)
+    const sources = yield* Registry.sources(redis, settings.prefix, groups)
+    const out: Array<{ readonly group: string; readonly matches: (type: string) => boolean }> = []
+    for (let i = 0; i < groups.length; i++) {
+      const source = sources[i]
+      const name = groups[i]!
+      if (source === undefined) {
+        yield* Effect.logWarning("group has no registered subscription; not a replay target").pipe(
+          Effect.annotateLogs({ ...annotations, group: name })
+        )
+        continue
+      }
+      if (!EventPattern.isPattern(source)) {
+        out.push({ group: name, matches: (type) => type === source })
+        continue
+      }
+      const pattern = yield* Effect.option(EventPattern.make(source))
+      if (Option.isSome(pattern)) out.push({ group: name, matches: (type) => EventPattern.matches(pattern.value, type) })
+    }
+    return out
+  })
+
+  const commandsFor = (
+    job: Job,
+    selected: ReadonlyArray<Selected>,
+    groups: ReadonlyArray<{ readonly group: string; readonly matches: (type: string) => boolean }>
+  ) => {
+    const commands: Array<RedisStream.Command> = []
+    for (const { event, json } of selected) {
+      const fields = { event: json, type: event.type, tenant: event.tenantId, replay: job.id }
+      for (const g of groups) {
+        if (g.matches(event.type)) commands.push({ _tag: "XAdd", key: Settlement.redeliverKey(settings.prefix, g.group), fields })
+      }
+    }
+    return commands
+  }
+
+  const retryRedisOrStore = Schedule.exponential("100 millis", 1.5).pipe(
+    Schedule.modifyDelay(({ duration }) => Effect.succeed(Duration.min(duration, Duration.seconds(5)))),
+    Schedule.upTo({ duration: Duration.seconds(30) })
+  )
+
+  /** Runs a job from its cursor until it completes, is cancelled or fails; returns it as it ended. */
+  const execute = <R>(
+    initial: Job,
+    deliverTo: (selected: ReadonlyArray<Selected>, job: Job) => Effect.Effect<{ readonly failed: number; readonly errors: ReadonlyArray<string> }, never, R>
+  ): Effect.Effect<Job, ReplayError, R> =>
+    Effect.gen(function*() {
+      const matches = yield* Effect.orDie(matcher(initial))
+      let groups: ReadonlyArray<{ readonly group: string; readonly matches: (type: string) => boolean }> = []
+      if (initial.target._tag === "Group") {
+        const name = initial.target.group
+        yield* redis.createGroup(Settlement.redeliverKey(settings.prefix, name), name, "0")
+        groups = [{ group: name, matches: () => true }]
+      } else if (initial.target._tag === "Matching") {
+        groups = yield* matchingGroups
+        for (const g of groups) yield* redis.createGroup(Settlement.redeliverKey(settings.prefix, g.group), g.group, "0")
+      }
+      let job = initial
+      // The next batch is read while the current one is delivered and saved.
+      const fetch = (cursor: string) =>
+        nextBatch({ ...initial, cursor }, matches).pipe(Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }))
+      let batch = yield* fetch(job.cursor)
+      while (true) {
+        const [cancelled] = yield* redis.markersExist([cancelKey(job.id)])
+        const now = yield* Clock.currentTimeMillis
+        if (cancelled === true) {
+          job = { ...job, status: "cancelled", updatedAt: now, finishedAt: now }
+          yield* jobs.save(job, [])
+          return job
+        }
+        const handled = initial.target._tag === "Handler" ? yield* deliverTo(batch.selected, job) : { failed: 0, errors: [] }
+        const commands = commandsFor(job, batch.selected, groups)
+        const at = yield* Clock.currentTimeMillis
+        job = {
+          ...job,
+          cursor: batch.cursor,
+          scanned: job.scanned + batch.scanned,
+          matched: job.matched + batch.selected.length,
+          replayed: job.replayed + batch.selected.length - handled.failed,
+          failed: job.failed + handled.failed,
+          errors: [...job.errors, ...handled.errors].slice(-10),
+          updatedAt: at,
+          heartbeatAt: at,
+          ...(batch.done ? { status: "completed" as const, finishedAt: at } : {})
+        }
+        const current = batch
+        const [, next] = yield* Effect.all([
+          jobs.save(job, commands).pipe(
+            Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }),
+            Effect.andThen(
+              hasStore && initial.target._tag === "Group" && current.selected.length > 0 ?
+                Effect.ignore(store.recordPending(initial.target.group, current.selected.map((s) => s.event), at)) :
+                Effect.void
+            )
+          ),
+          current.done ? Effect.succeed(current) : fetch(current.cursor)
+        ], { concurrency: 2 })
+        if (current.done) {
+          yield* Effect.logInfo("replay completed").pipe(
+            Effect.annotateLogs({ ...annotations, jobId: job.id, scanned: job.scanned, replayed: job.replayed, failed: job.failed })
+          )
+          return job
+        }
+        if (job.rate !== undefined && current.selected.length > 0) {
+          yield* Effect.sleep(Duration.millis((current.selected.length / job.rate) * 1000))
+        }
+        batch = next
+      }
+    }).pipe(
+      Effect.tapError((error) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const current = yield* Effect.orElseSucceed(jobs.get(initial.id), () => Option.none<Job>())
+          const base = Option.getOrElse(current, () => initial)
+          yield* Effect.ignore(jobs.save({ ...base, status: "failed", errors: [...base.errors, error.message].slice(-10), updatedAt: now }, []))
+          yield* Effect.logError("replay failed; resume it to continue from its cursor").pipe(
+            Effect.annotateLogs({ ...annotations, jobId: initial.id, error: error.message })
+          )
+        })
+      ),
+      Effect.annotateLogs({ ...annotations, jobId: initial.id })
+    )
+
+  const begin = (job: Job) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const started: Job = { ...job, status: "running", owner, startedAt: job.startedAt ?? now, heartbeatAt: now, updatedAt: now }
+      return Effect.as(jobs.save(started, []), started)
+    })
+
+  const create = (options: Options, target: Target) =>
+    Effect.gen(function*() {
+      const job = yield* validate(options, target)
+      yield* jobs.insert(job)
+      yield* audit("replay.start", job.createdBy, job)
+      yield* Effect.logInfo("replay started").pipe(Effect.annotateLogs({ ...annotations, jobId: job.id, target: target._tag }))
+      return yield* begin(job)
+    })
+
+  const noHandler = () => Effect.succeed({ failed: 0, errors: [] as ReadonlyArray<string> })
+
+  const start = (options: Options) =>
+    Effect.gen(function*() {
+      const job = yield* create(options, options.target)
+      yield* FiberMap.run(running, job.id, execute(job, noHandler), { onlyIfMissing: true })
+      return job.id
+    })
+
+  const run = (options: Options) => Effect.flatMap(create(options, options.target), (job) => execute(job, noHandler))
+
+  const runHandler = <T extends EventType.Any, E, R>(options: HandlerOptions<T, E, R>) =>
+    Effect.gen(function*() {
+      const byType = new Map<string, EventType.Any>(options.types.map((t) => [t.type, t]))
+      const job = yield* create({ ...options, target: { _tag: "Handler" } }, { _tag: "Handler" })
+      return yield* execute(job, (selected) =>
+        Effect.gen(function*() {
+          let failed = 0
+          const errors: Array<string> = []
+          for (const { event, json } of selected) {
+            const eventType = byType.get(event.type)
+            const raw = Shared.decodeRaw(json)
+            const decoded = eventType === undefined || raw === undefined ? undefined : EventType.fromRaw(eventType, raw)
+            if (decoded === undefined || Exit.isFailure(decoded)) {
+              failed++
+              errors.push(`${event.id}: could not decode`)
+              continue
+            }
+            // `decoded` was decoded with the event type of its name, one of `T`.
+            const exit = yield* Effect.exit(options.handler(decoded.value as Envelope.Envelope<T>))
+            if (Exit.isFailure(exit)) {
+              failed++
+              errors.push(`${event.id}: handler failed`)
+            }
+          }
+          return { failed, errors }
+        }))
+    })
+
+  const progress = (jobId: string, options?: { readonly interval?: Duration.Input | undefined }) => {
+    const interval = Duration.fromInputUnsafe(options?.interval ?? "200 millis")
+    return Stream.paginate(
+      undefined as Progress | undefined,
+      (last) =>
+        Effect.gen(function*() {
+          if (last !== undefined) yield* Effect.sleep(interval)
+          const job = yield* getJob(jobId)
+          const now = yield* Clock.currentTimeMillis
+          const current = progressOf(job, now)
+          const changed = last === undefined || last.status !== current.status || last.position !== current.position ||
+            last.failed !== current.failed
+          const out: ReadonlyArray<Progress> = changed ? [current] : []
+          const finished = isTerminal(job.status) || (job.status === "failed" && !(yield* FiberMap.has(running, jobId)))
+          return [out, finished ? Option.none() : Option.some(changed ? current : last)] as const
+        })
+    )
+  }
+
+  const cancel = (jobId: string, options?: { readonly actor?: string | undefined }) =>
+    Effect.gen(function*() {
+      const job = yield* getJob(jobId)
+      if (isTerminal(job.status)) return job
+      yield* redis.setMarker(cancelKey(jobId), Duration.days(7))
+      yield* audit("replay.cancel", options?.actor ?? "system", job)
+      const local = yield* FiberMap.get(running, jobId)
+      if (Option.isSome(local)) {
+        const exit = yield* Fiber.await(local.value)
+        if (Exit.isSuccess(exit)) return exit.value
+      }
+      // Not running here: a live runner elsewhere stops at its next batch; a dead one is marked now.
+      const now = yield* Clock.currentTimeMillis
+      const current = yield* getJob(jobId)
+      if (current.status === "running" && current.heartbeatAt !== undefined && now - current.heartbeatAt < 30_000) return current
+      const cancelled: Job = { ...current, status: "cancelled", updatedAt: now, finishedAt: now }
+      yield* jobs.save(cancelled, [])
+      return cancelled
+    })
+
+  const resume = (
+    jobId: string,
+    options?: { readonly actor?: string | undefined; readonly staleAfter?: Duration.Input | undefined }
+  ) =>
+    Effect.gen(function*() {
+      const job = yield* getJob(jobId)
+      if (job.status === "completed") return yield* new JobFinished({ jobId, status: job.status })
+      if (job.target._tag === "Handler") {
+        return yield* new InvalidReplay({ reason: "Target", detail: "a replay into a handler cannot be resumed; run it again" })
+      }
+      const now = yield* Clock.currentTimeMillis
+      const staleAfter = Duration.toMillis(Duration.fromInputUnsafe(options?.staleAfter ?? "30 seconds"))
+      const local = yield* FiberMap.has(running, jobId)
+      if (local || (job.status === "running" && now - (job.heartbeatAt ?? job.updatedAt) < staleAfter)) {
+        return yield* new JobAlreadyRunning({ jobId, owner: job.owner ?? "unknown" })
+      }
+      yield* redis.deleteKeys([cancelKey(jobId)])
+      yield* audit("replay.resume", options?.actor ?? "system", job)
+      const started = yield* begin(job)
+      yield* Effect.logInfo("replay resumed").pipe(Effect.annotateLogs({ ...annotations, jobId, cursor: job.cursor }))
+      yield* FiberMap.run(running, jobId, execute(started, noHandler), { onlyIfMissing: true })
+    })
+
+  const awaitJob = (jobId: string) =>
+    Effect.gen(function*() {
+      const local = yield* FiberMap.get(running, jobId)
+      if (Option.isSome(local)) {
+        const exit = yield* Fiber.await(local.value)
+        if (Exit.isSuccess(exit)) return exit.value
+      }
+      return yield* getJob(jobId)
+    })
+
+  return Replay.of({
+    start,
+    run,
+    runHandler,
+    progress,
+    cancel,
+    resume,
+    await: awaitJob,
+    get: getJob,
+    list: (limit) => jobs.list(limit ?? 50)
+  })
+})
+
+/**
+ * Provides `Replay`; needs the bus's Redis and config and an `EventStore` (`layerNone` for none).
+ *
+ * @category layers
+ * @since 0.2.0
+ */
+export const layer: Layer.Layer<Replay, never, RedisStream.RedisStream | BusConfig.BusConfig | EventStore.EventStore> =
+  Layer.effect(Replay, make)
+
+/**
+ * Starts a replay through the `Replay` in context.
+ *
+ * @category accessors
+ * @since 0.2.0
+ */
+export const start = (options: Options) => Replay.use((replay) => replay.start(options))
+
+/**
+ * Runs a replay to its end through the `Replay` in context.
+ *
+ * @category accessors
+ * @since 0.2.0
+ */
+export const run = (options: Options) => Replay.use((replay) => replay.run(options))
+
+/**
+ * Runs a replay into a handler through the `Replay` in context.
+ *
+ * @category accessors
+ * @since 0.2.0
+ */
+export const runHandler = <T extends EventType.Any, E, R>(options: HandlerOptions<T, E, R>) =>
+  Replay.use((replay) => replay.runHandler(options))
+
+/**
+ * A job's progress through the `Replay` in context.
+ *
+ * @category accessors
+ * @since 0.2.0
+ */
+export const progress = (jobId: string, options?: { readonly interval?: Duration.Input | undefined }) =>
+  Stream.unwrap(Replay.useSync((replay) => replay.progress(jobId, options)))
+
+/**
+ * @category accessors
+ * @since 0.2.0
+ */
+export const cancel = (jobId: string, options?: { readonly actor?: string | undefined }) =>
+  Replay.use((replay) => replay.cancel(jobId, options))
+
+/**
+ * @category accessors
+ * @since 0.2.0
+ */
+export const resume = (
+  jobId: string,
+  options?: { readonly actor?: string | undefined; readonly staleAfter?: Duration.Input | undefined }
+) => Replay.use((replay) => replay.resume(jobId, options))
+
+/**
+ * Waits for a job running in this process to end, through the `Replay` in context.
+ *
+ * @category accessors
+ * @since 0.2.0
+ */
+export const awaitJob = (jobId: string) => Replay.use((replay) => replay.await(jobId))
+
+/**
+ * @category accessors
+ * @since 0.2.0
+ */
+export const list = (limit?: number) => Replay.use((replay) => replay.list(limit))
+
+/**
+ * @category accessors
+ * @since 0.2.0
+ */
+export const get = (jobId: string) => Replay.use((replay) => replay.get(jobId))

@@ -1,0 +1,181 @@
+/**
+ * What both store backends compute the same way: coalescing delivery outcomes, building
+ * causation trees, cursors, and reading an archived event off a stream entry.
+ */
+import { Envelope } from "@hyvve/schema"
+import { Exit } from "effect"
+import type * as DeliveryLog from "../../DeliveryLog.ts"
+import type * as EventStore from "../../EventStore.ts"
+import type * as RedisStream from "../../RedisStream.ts"
+
+/** Outcomes without an event id (undecodable entries) are kept per entry. */
+export const deliveryKey = (outcome: DeliveryLog.Outcome): string => outcome.eventId ?? `entry:${outcome.entryId}`
+
+/** One delivery row to upsert: a batch's outcomes of one (event, group), folded in order. */
+export interface DeliveryRow {
+  readonly eventId: string
+  readonly group: string
+  status: EventStore.DeliveryStatus
+  attempts: number
+  type: string | undefined
+  tenantId: string | undefined
+  errorTag: string | undefined
+  errorMessage: string | undefined
+  firstAt: number
+  lastAt: number
+  processedAt: number | undefined
+}
+
+/** Folds outcomes (in arrival order) into one row per (event, group); the later outcome wins. */
+export const coalesce = (outcomes: ReadonlyArray<DeliveryLog.Outcome>): ReadonlyArray<DeliveryRow> => {
+  const rows = new Map<string, DeliveryRow>()
+  for (const o of outcomes) {
+    const eventId = deliveryKey(o)
+    const key = `${o.group}\u0000${eventId}`
+    const processedAt = o.status === "COMPLETED" || o.status === "DLQ" ? o.at : undefined
+    const row = rows.get(key)
+    if (row === undefined) {
+      rows.set(key, {
+        eventId,
+        group: o.group,
+        status: o.status,
+        attempts: o.attempt,
+        type: o.type,
+        tenantId: o.tenantId,
+        errorTag: o.error?.tag,
+        errorMessage: o.error?.message,
+        firstAt: o.at,
+        lastAt: o.at,
+        processedAt
+      })
+      continue
+    }
+    if (o.at >= row.lastAt) {
+      row.status = o.status
+      row.lastAt = o.at
+    }
+    row.firstAt = Math.min(row.firstAt, o.at)
+    row.attempts = Math.max(row.attempts, o.attempt)
+    row.type ??= o.type
+    row.tenantId ??= o.tenantId
+    if (o.error !== undefined) {
+      row.errorTag = o.error.tag
+      row.errorMessage = o.error.message
+    }
+    if (processedAt !== undefined) row.processedAt = Math.max(row.processedAt ?? 0, processedAt)
+  }
+  return Array.from(rows.values())
+}
+
+/** Builds the causation trees of one correlation id's events (given in stream order). */
+export const buildTrace = (
+  correlationId: string,
+  events: ReadonlyArray<EventStore.StoredEvent>,
+  deliveries: ReadonlyArray<EventStore.Delivery>
+): EventStore.Trace => {
+  const byEvent = new Map<string, Array<EventStore.Delivery>>()
+  for (const d of deliveries) {
+    const list = byEvent.get(d.eventId)
+    if (list === undefined) byEvent.set(d.eventId, [d])
+    else list.push(d)
+  }
+  const ids = new Set(events.map((e) => e.id))
+  const children = new Map<string, Array<EventStore.StoredEvent>>()
+  const roots: Array<EventStore.StoredEvent> = []
+  for (const e of events) {
+    if (e.causationId !== undefined && e.causationId !== e.id && ids.has(e.causationId)) {
+      const list = children.get(e.causationId)
+      if (list === undefined) children.set(e.causationId, [e])
+      else list.push(e)
+    } else roots.push(e)
+  }
+  // Iterative, so a deep chain cannot overflow the stack; `seen` guards against cycles.
+  const seen = new Set<string>()
+  const node = (e: EventStore.StoredEvent): EventStore.TraceNode => {
+    seen.add(e.id)
+    const kids = (children.get(e.id) ?? []).filter((k) => !seen.has(k.id))
+    return { event: e, deliveries: byEvent.get(e.id) ?? [], children: kids.map(node) }
+  }
+  return { correlationId, roots: roots.map(node), size: events.length }
+}
+
+/** A page cursor is the entry id of the page's last event. */
+export const isCursor = (cursor: string): boolean => /^\d+-\d+$/.test(cursor)
+
+/** Page sizes: 100 by default, between 1 and 1000. */
+export const pageLimit = (limit: number | undefined): number =>
+  Math.max(1, Math.min(1000, Math.floor(limit ?? 100)))
+
+/** An entry's envelope, parsed once: the object as published and the event as archived. */
+export interface Parsed {
+  readonly object: object
+  readonly event: EventStore.StoredEvent
+}
+
+const text = (o: object, key: string): string | undefined => {
+  const value: unknown = Reflect.get(o, key)
+  return typeof value === "string" ? value : undefined
+}
+
+/**
+ * Reads the envelope of a main-stream entry with one `JSON.parse`: the header fields must be
+ * present and strings and the timestamp a date (the consumers validate every format when they
+ * decode; the archiver and replay only need the fields, and run for every event). Undefined when
+ * the entry has no readable envelope (the consumers dead-letter those).
+ */
+export const parseEntry = (entry: RedisStream.Entry): Parsed | undefined => {
+  const json = entry.fields["event"]
+  if (json === undefined) return undefined
+  let object: unknown
+  try {
+    object = JSON.parse(json)
+  } catch {
+    return undefined
+  }
+  if (typeof object !== "object" || object === null || Array.isArray(object)) return undefined
+  const id = text(object, "id")
+  const type = text(object, "type")
+  const version = text(object, "version")
+  const source = text(object, "source")
+  const tenantId = text(object, "tenantId")
+  const userId = text(object, "userId")
+  const correlationId = text(object, "correlationId")
+  const timestamp = text(object, "timestamp")
+  const occurredAt = timestamp === undefined ? Number.NaN : Date.parse(timestamp)
+  if (
+    id === undefined || type === undefined || version === undefined || source === undefined ||
+    tenantId === undefined || userId === undefined || correlationId === undefined || !Number.isFinite(occurredAt)
+  ) return undefined
+  const causationId = text(object, "causationId")
+  const traceparent = text(object, "traceparent")
+  const replay: unknown = Reflect.get(object, "replay")
+  const jobId = typeof replay === "object" && replay !== null ? text(replay, "jobId") : undefined
+  const originalEventId = typeof replay === "object" && replay !== null ? text(replay, "originalEventId") : undefined
+  return {
+    object,
+    event: {
+      id,
+      entryId: entry.id,
+      type,
+      version,
+      source,
+      tenantId,
+      userId,
+      correlationId,
+      ...(causationId === undefined ? {} : { causationId }),
+      ...(traceparent === undefined ? {} : { traceparent }),
+      ...(jobId === undefined || originalEventId === undefined ? {} : { replay: { jobId, originalEventId } }),
+      occurredAt,
+      data: Reflect.get(object, "data") ?? null
+    }
+  }
+}
+
+/** The event of a main-stream entry (see `parseEntry`). */
+export const fromEntry = (entry: RedisStream.Entry): EventStore.StoredEvent | undefined => parseEntry(entry)?.event
+
+/** The envelope of JSON text, header validated, or undefined. */
+export const decodeRaw = (json: string): Envelope.Raw | undefined => {
+  const raw = Envelope.decodeJson(json)
+  return Exit.isSuccess(raw) ? raw.value : undefined
+}
