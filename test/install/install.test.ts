@@ -37,8 +37,10 @@ const minimumNode = JSON.parse(readFileSync(join(root, "packages/bus/package.jso
 )
 
 // Children run the built packages: the workspace's "@hyvve/source" condition must not reach them.
+// Nor does `DATABASE_URL`: the app installs neither `@effect/sql-pg` (an optional peer) nor a
+// store, as an application that wants no history does; the bus then runs without one.
 const env = (): NodeJS.ProcessEnv => {
-  const { NODE_OPTIONS: _, ...rest } = process.env
+  const { DATABASE_URL: _database, NODE_OPTIONS: _, ...rest } = process.env
   return rest
 }
 
