@@ -72,6 +72,11 @@ export interface EngineDelivery extends Delivery<EventType.Any>, Settlement.Sett
 export interface Engine {
   readonly queue: Queue.Queue<EngineDelivery, Cause.Done>
   readonly settlement: Settlement.Settlement
+  /**
+   * Queues the ack of a handled delivery, synchronously (the worker pool's per-event path runs no
+   * Effect for it); the ack flusher sends it with the others of its batch.
+   */
+  readonly ackUnsafe: (delivery: EngineDelivery) => void
   readonly status: () => Status
   /** Stops the producers: nothing new is read, retried or claimed. */
   readonly stop: Effect.Effect<void>
@@ -451,6 +456,9 @@ export const make = (
     return {
       queue,
       settlement,
+      ackUnsafe: (delivery) => {
+        Queue.offerUnsafe(acks, delivery)
+      },
       stop: FiberSet.clear(producers),
       status: () => ({ group, consumer, source: spec.source, ...circuit.state(), inFlight: held.size })
     } satisfies Engine
