@@ -80,9 +80,10 @@ export const make: (options: RedisStream.RedisStreamOptions) => Effect.Effect<Se
     /** Runs `lua/transaction-n.lua`, after checking what Redis would only reject halfway through. */
     const transact = <A>(commands: ReadonlyArray<RedisStream.Command>, parse: (reply: unknown) => A) => {
       const keys: Array<string> = []
+      const indices = new Map<string, number>()
       const args: Args = []
       for (let i = 0; i < commands.length; i++) {
-        const failure = encodeCommand(commands[i]!, keys, args)
+        const failure = encodeCommand(commands[i]!, keys, indices, args)
         if (failure !== undefined) return Effect.fail(failure)
       }
       return script(Scripts.transaction, keys, args, parse)
@@ -774,11 +775,16 @@ const parseExec = (
 const encodeCommand = (
   command: RedisStream.Command,
   keys: Array<string>,
+  // Key → its 1-based index in `keys`: an idempotent ack batch has a key per marker, and a
+  // linear search per command made encoding it quadratic.
+  indices: Map<string, number>,
   args: Args
 ): RedisStreamError | undefined => {
-  let index = keys.indexOf(command.key)
-  if (index < 0) index = keys.push(command.key) - 1
-  const key = index + 1
+  let key = indices.get(command.key)
+  if (key === undefined) {
+    key = keys.push(command.key)
+    indices.set(command.key, key)
+  }
   switch (command._tag) {
     case "XAdd": {
       const trim = command.trim
