@@ -63,10 +63,8 @@ export interface Status extends Supervision.CircuitState {
   readonly inFlight: number
 }
 
-/** A public `Delivery` plus a way to fail it with a `Failure` as is. */
-export interface EngineDelivery extends Delivery<EventType.Any>, Settlement.Settled {
-  readonly failWith: (failure: Retry.Failure) => Effect.Effect<void>
-}
+/** A public `Delivery` as the settlement sees it. */
+export interface EngineDelivery extends Delivery<EventType.Any>, Settlement.Settled {}
 
 /** A running subscription. */
 export interface Engine {
@@ -77,6 +75,11 @@ export interface Engine {
    * Effect for it); the ack flusher sends it with the others of its batch.
    */
   readonly ackUnsafe: (delivery: EngineDelivery) => void
+  /**
+   * Queues a failed delivery for the retry policy, synchronously; the flusher writes the retries
+   * of a batch of failures in one step. The entry stays held until that step lands.
+   */
+  readonly failUnsafe: (delivery: EngineDelivery, failure: Retry.Failure) => void
   readonly status: () => Status
   /** Stops the producers: nothing new is read, retried or claimed. */
   readonly stop: Effect.Effect<void>
@@ -130,14 +133,14 @@ class DeliveryImpl implements EngineDelivery {
   get tenantId() {
     return this.event.tenantId
   }
+  get correlationId() {
+    return this.event.correlationId
+  }
   get ack() {
     return this.settle.ack(this)
   }
   fail(error: unknown) {
     return this.settle.settlement.fail(this, Retry.failureFromError(error))
-  }
-  failWith(failure: Retry.Failure) {
-    return this.settle.settlement.fail(this, failure)
   }
   deadLetter(error: unknown) {
     return this.settle.settlement.deadLetter(this, Retry.failureFromError(error))
@@ -203,7 +206,8 @@ export const make = (
     yield* ensureGroups(false)
 
     const queue = yield* Queue.bounded<EngineDelivery, Cause.Done>(settings.batchSize * 2)
-    const acks = yield* Queue.unbounded<Settlement.Settled, Cause.Done>()
+    // Outcomes the worker pool (and `Delivery.ack`) decided, sent a batch at a time by the flusher.
+    const acks = yield* Queue.unbounded<Settlement.Settled | Settlement.Failed, Cause.Done>()
     const heartbeatNow = yield* Queue.sliding<void>(1)
     const retryNow = yield* Queue.sliding<void>(1)
     // When the retry poller will look next; an earlier retry scheduled here wakes it.
@@ -412,10 +416,22 @@ export const make = (
       )
     ).pipe(Effect.annotateLogs({ package: "@hyvve/bus", module: "Consumer", fiber: "heartbeat", group }))
 
-    // One ack step per batch: under load the queue holds many acks and they leave together.
+    // One ack step per batch, and one step for the retries of the failures among them: under
+    // load the queue holds many outcomes and they leave together.
+    const flushOutcomes = (batch: ReadonlyArray<Settlement.Settled | Settlement.Failed>) => {
+      const acked: Array<Settlement.Settled> = []
+      const failed: Array<Settlement.Failed> = []
+      for (const outcome of batch) {
+        if (outcome instanceof Settlement.Failed) failed.push(outcome)
+        else acked.push(outcome)
+      }
+      return failed.length === 0 ?
+        settlement.ack(acked) :
+        Effect.andThen(settlement.ack(acked), settlement.failAll(failed))
+    }
     const flusher = Effect.whileLoop({
       while: () => true,
-      body: () => Effect.flatMap(Queue.takeBetween(acks, 1, 1000), settlement.ack),
+      body: () => Effect.flatMap(Queue.takeBetween(acks, 1, 1000), flushOutcomes),
       step: () => {}
     }).pipe(
       // Ends with `Cause.Done` once shutdown ended the queue and every ack was sent.
@@ -458,6 +474,9 @@ export const make = (
       settlement,
       ackUnsafe: (delivery) => {
         Queue.offerUnsafe(acks, delivery)
+      },
+      failUnsafe: (delivery, failure) => {
+        Queue.offerUnsafe(acks, new Settlement.Failed(delivery, failure))
       },
       stop: FiberSet.clear(producers),
       status: () => ({ group, consumer, source: spec.source, ...circuit.state(), inFlight: held.size })

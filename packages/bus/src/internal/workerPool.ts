@@ -57,12 +57,13 @@ export const run = <Err, R>(
     // The workers' context is fixed when they fork, so whether spans are recorded is decided once.
     const spanPerEvent = (yield* References.TracerEnabled) && (yield* Tracer.Tracer) !== Tracer.nativeTracer
 
-    // What happens after a failed run: the retry policy (or the DLQ) takes the delivery.
+    // What happens after a failed run: the retry policy (or the DLQ) takes the delivery, in the
+    // engine's next settle step, with the other failures of its batch.
     const onFailure = (delivery: Subscription.EngineDelivery, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
       const failure = Retry.failureFromCause(cause)
       return Effect.logWarning("handler failed").pipe(
         Effect.annotateLogs({ type: delivery.event.type, attempt: delivery.attempt, error: failure.message }),
-        Effect.andThen(delivery.failWith(failure))
+        Effect.andThen(Effect.sync(() => engine.failUnsafe(delivery, failure)))
       )
     }
 
