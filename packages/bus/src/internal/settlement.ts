@@ -6,7 +6,10 @@
  * cleared), **fail** (the retry policy decides: schedule the retry, or exhaust into the DLQ),
  * **dead-letter** now, and **release**. Each outcome that writes is one atomic Redis step
  * (`RedisStream.transaction`), and every step that ends a delivery includes its XACK: a crash can
- * never leave a marker without its ack, a DLQ copy without its ack, or the reverse.
+ * never leave a marker without its ack, a DLQ copy without its ack, or the reverse. Acks and
+ * scheduled retries are written a batch per step (`ack`, `failAll`): the worker pool queues them
+ * and the subscription's flusher sends what accumulated, so a busy consumer pays one round trip
+ * per batch of outcomes, not per event.
  *
  * The rule that keeps events from being stranded: **no failure on the settle path leaves a
  * delivery held.** Each step is retried on `settleRetry` while Redis is unavailable, until it

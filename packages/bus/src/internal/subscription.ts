@@ -18,6 +18,11 @@
  * its heartbeats could not land. An abandoned entry is claimed between `claimTimeout` and
  * `1.25 × claimTimeout` after its consumer stopped.
  *
+ * Outcomes the worker pool decides (acks, failures for the retry policy) are queued synchronously
+ * and sent by one **flusher**, a batch per step: the acks of a batch in one step, the retries of
+ * its failures in another; a delivery stays held until its step lands. Shutdown sends what is
+ * still queued (bounded by `shutdownTimeout`).
+ *
  * Entries of other types are acked unread by their `type` field; undecodable ones are
  * dead-lettered with the parse error. With idempotency, the done-markers of a whole read batch
  * are checked in one round trip. A group that disappears (`NOGROUP`: Redis restarted empty, or

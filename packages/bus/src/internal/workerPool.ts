@@ -98,12 +98,15 @@ export const run = <Err, R>(
     // Each worker enters an event's context in one step: one context built from the worker's own
     // (which is fixed), with the handled event and the log annotations, and, without per-event
     // spans, the publisher's span as parent (kept while consecutive events share a traceparent).
-    const eventContexts = () => {
+    // `enter` is one function per worker, reading the event being handled: no closure per event.
+    const eventContexts = (first: Envelope.Envelope<EventType.Any>) => {
+      const state = { event: first }
       let base: Context.Context<R> | undefined
       let inherited: Readonly<Record<string, unknown>> = {}
       let traceparent: string | undefined
       let traced: Context.Context<R> | undefined
-      return (context: Context.Context<R>, event: Envelope.Envelope<EventType.Any>): Context.Context<R> => {
+      const enter = (context: Context.Context<R>): Context.Context<R> => {
+        const event = state.event
         if (context !== base) {
           base = context
           inherited = Context.get(context, References.CurrentLogAnnotations)
@@ -128,6 +131,7 @@ export const run = <Err, R>(
         }
         return Context.add(Context.add(withParent, Correlation.CurrentEvent, event), References.CurrentLogAnnotations, annotations)
       }
+      return { state, enter }
     }
 
     // With one worker it takes up to a read batch at once (in order); with more, each takes its
@@ -141,7 +145,7 @@ export const run = <Err, R>(
     let stopping = false
     const worker = Effect.gen(function*() {
       const clock = yield* Effect.clockWith(Effect.succeed)
-      const contextOf = eventContexts()
+      let contexts: ReturnType<typeof eventContexts> | undefined
       const durations: Array<number> = []
       while (!stopping) {
         // Ends with `Cause.Done` once shutdown ended the queue and nothing is left to wait for.
@@ -151,7 +155,9 @@ export const run = <Err, R>(
           // Deliveries left when shutdown begins stay pending for whoever reads next.
           if (stopping) break
           const event = delivery.event
-          const enter = (context: Context.Context<R>) => contextOf(context, event)
+          contexts ??= eventContexts(event)
+          contexts.state.event = event
+          const enter = contexts.enter
           if (local !== undefined && !local.begin(event.id)) {
             // Another copy of this event ran (or runs) here: this copy is settled without running.
             yield* Effect.updateContext(Effect.logDebug("skipping a copy of an event this group handles here"), enter)
