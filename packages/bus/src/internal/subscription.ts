@@ -25,7 +25,7 @@
  *
  * Entries of other types are acked unread by their `type` field; undecodable ones are
  * dead-lettered with the parse error. With idempotency, the done-markers of a whole read batch
- * are checked in one round trip. A group that disappears (`NOGROUP`: Redis restarted empty, or
+ * are checked in one round trip, while the reader reads the next batch. A group that disappears (`NOGROUP`: Redis restarted empty, or
  * the stream was deleted) is re-created at the start of what the stream holds now, so events
  * appended since are not skipped.
  */
@@ -337,9 +337,18 @@ export const make = (
 
     // --- producers --------------------------------------------------------------------------
 
+    // With idempotency, checking a batch's done-markers is a round trip of its own, so the reader
+    // hands each batch to a stage that checks and delivers batches in order, and reads the next
+    // one meanwhile. Entries are held from the moment they are read: one waiting in the stage is
+    // refreshed by the heartbeat like any other.
+    const staged = spec.idempotent ? yield* Queue.bounded<ReadonlyArray<RedisStream.GroupEntry>>(1) : undefined
     const read = Effect.flatMap(
       redis.readGroup({ keys, group, consumer, count: settings.batchSize, block: settings.block }),
-      (entries) => Effect.as(deliverRead(entries), true)
+      (entries) => {
+        if (staged === undefined || entries.length === 0) return Effect.as(deliverRead(entries), true)
+        for (const entry of entries) held.add(entry.key, entry.id)
+        return Effect.as(Queue.offer(staged, entries), true)
+      }
     )
 
     const pollRetries = Effect.gen(function*() {
@@ -471,6 +480,7 @@ export const make = (
         circuit.supervise("reader", read)
       )
     )
+    if (staged !== undefined) yield* FiberSet.run(producers, Effect.forever(Effect.flatMap(Queue.take(staged), deliverRead)))
     yield* FiberSet.run(producers, circuit.supervise("retries", pollRetries))
     yield* FiberSet.run(producers, circuit.supervise("sweeper", every(sweepInterval, sweepOthers)))
 
