@@ -3,13 +3,22 @@
  * pre-filled stream with `Consumer.handle`. Each runs one Effect program on a freshly built bus
  * layer; only the measured loop is timed.
  */
-import { Deferred, Effect } from "effect"
-import { Consumer, Publisher } from "../src/index.ts"
-import { BenchTick, busLayer, context } from "./bus.ts"
+import { Deferred, Effect, Logger } from "effect"
+import { Consumer, Publisher, Retry } from "../src/index.ts"
+import { BenchTick, busLayer, type Calls, context, countingBusLayer } from "./bus.ts"
 import { dueIn, payload } from "./lib.ts"
 
-const run = <A, E>(prefix: string, program: Effect.Effect<A, E, Publisher.Publisher | Consumer.Consumer>): Promise<A> =>
-  Effect.runPromise(program.pipe(Effect.provide(busLayer(prefix, "hyvve-bench-inproc"))))
+/** Runs `program` on a fresh bus; with `calls`, every `RedisStream` call is counted there. */
+const run = <A, E>(
+  prefix: string,
+  program: Effect.Effect<A, E, Publisher.Publisher | Consumer.Consumer>,
+  calls?: Calls
+): Promise<A> =>
+  Effect.runPromise(
+    calls === undefined ?
+      program.pipe(Effect.provide(busLayer(prefix, "hyvve-bench-inproc"))) :
+      program.pipe(Effect.provide(countingBusLayer(prefix, "hyvve-bench-inproc", calls)))
+  )
 
 /** `publishBatch` of `batch` items, one batch in flight. Returns events/s. */
 export const publishBatches = (prefix: string, count: number, batch: number): Promise<number> =>
@@ -56,9 +65,16 @@ export const publishPaced = (prefix: string, count: number, warmup: number, rate
 /**
  * Drains `expected` entries already in the bus's main stream with a new group (`startFrom:
  * "all"`) at `concurrency`; the handler only counts. Timed from `handle` to the last handler run;
- * closing the scope afterwards flushes the acks. Returns events/s.
+ * closing the scope afterwards flushes the acks. Returns events/s. With `calls`, the bus's Redis
+ * calls are counted there (the acks flushed at shutdown included).
  */
-export const drain = (prefix: string, group: string, expected: number, concurrency: number): Promise<number> =>
+export const drain = (
+  prefix: string,
+  group: string,
+  expected: number,
+  concurrency: number,
+  options: { readonly idempotent?: boolean; readonly calls?: Calls } = {}
+): Promise<number> =>
   run(
     prefix,
     Effect.gen(function*() {
@@ -73,11 +89,59 @@ export const drain = (prefix: string, group: string, expected: number, concurren
             checksum += event.data.seq
             return ++handled === expected ? Effect.asVoid(Deferred.succeed(done, undefined)) : Effect.void
           }),
-        { group, concurrency, startFrom: "all" }
+        { group, concurrency, startFrom: "all", idempotent: options.idempotent === true }
       )
       yield* Deferred.await(done).pipe(Effect.timeout("120 seconds"))
       const elapsed = performance.now() - start
       if (!(checksum >= 0)) return 0
       return (expected * 1000) / elapsed
-    }).pipe(Effect.scoped)
+    }).pipe(Effect.scoped),
+    options.calls
   )
+
+/** What the failure path measured. */
+export interface FailOnce {
+  readonly eps: number
+  /** Handler runs that failed (one per event). */
+  readonly failed: number
+  /** Log lines the bus wrote (counted by a logger that prints nothing). */
+  readonly logLines: number
+}
+
+/**
+ * Drains `expected` entries at concurrency 1 with a handler that fails every event's first
+ * attempt and succeeds on the second; the retry policy is one retry after 0 ms. Timed from
+ * `handle` to the last successful run. Logs go to a logger that only counts them (the bus logs a
+ * warning and an info line per failure; printing 20,000 lines would measure the terminal).
+ */
+export const failOnce = (prefix: string, group: string, expected: number, calls: Calls): Promise<FailOnce> => {
+  let logLines = 0
+  const counter = Logger.make(() => {
+    logLines++
+  })
+  return run(
+    prefix,
+    Effect.gen(function*() {
+      const done = yield* Deferred.make<void>()
+      let succeeded = 0
+      let failed = 0
+      const start = performance.now()
+      yield* Consumer.handle(
+        BenchTick,
+        (_event, info) =>
+          Effect.suspend(() => {
+            if (info.attempt === 1) {
+              failed++
+              return Effect.fail("first attempt fails" as const)
+            }
+            return ++succeeded === expected ? Effect.asVoid(Deferred.succeed(done, undefined)) : Effect.void
+          }),
+        { group, concurrency: 1, startFrom: "all", retry: Retry.delays(["0 millis"]) }
+      )
+      yield* Deferred.await(done).pipe(Effect.timeout("120 seconds"))
+      const elapsed = performance.now() - start
+      return { eps: (expected * 1000) / elapsed, failed, logLines }
+    }).pipe(Effect.scoped, Effect.provideService(Logger.CurrentLoggers, new Set([counter]))),
+    calls
+  ).then((result) => ({ ...result, logLines }))
+}

@@ -2,15 +2,19 @@
  * Profiling helper (not part of `npm run bench`).
  *
  *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts publish [--events=N]
- *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts drain [--events=N] [--concurrency=N]
+ *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts drain [--events=N] [--concurrency=N] [--idempotent]
  *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts raw-publish|raw-drain [--events=N]
+ *   node packages/bus/bench/profile.ts drain --profile=FILE.cpuprofile ...   # only the measured part
  *   node packages/bus/bench/profile.ts summary FILE.cpuprofile [--top=N]
  *
  * `publish` runs only `publishBatch` (100 per batch); `drain` pre-fills a stream (untimed, raw
- * ioredis) and drains it with `Consumer.handle`. `summary` prints the top self-time functions of a
+ * ioredis) and drains it with `Consumer.handle`. With `--profile=FILE` (instead of `--cpu-prof`)
+ * the profiler runs only around the measured part, through `node:inspector`: start-up, module
+ * compilation and the pre-fill stay out of it. `summary` prints the top self-time functions of a
  * profile and the self time per package.
  */
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
+import { Session } from "node:inspector/promises"
 import { Keys } from "../src/index.ts"
 import { connect, deleteKeys, prefill } from "./lib.ts"
 import * as Baseline from "./baseline.ts"
@@ -68,13 +72,34 @@ const summary = (file: string, top: number) => {
   for (const [name, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(6)} ms  ${name}`)
 }
 
+const flag = (name: string) => rest.includes(`--${name}`)
+const profileFile = rest.find((arg) => arg.startsWith("--profile="))?.slice("--profile=".length)
+
+/** Runs `measured` under the inspector's CPU profiler when `--profile=FILE` was given. */
+const profiled = async <A>(measured: () => Promise<A>): Promise<A> => {
+  if (profileFile === undefined) return measured()
+  const session = new Session()
+  session.connect()
+  await session.post("Profiler.enable")
+  await session.post("Profiler.setSamplingInterval", { interval: 200 })
+  await session.post("Profiler.start")
+  try {
+    return await measured()
+  } finally {
+    const { profile } = await session.post("Profiler.stop")
+    writeFileSync(profileFile, JSON.stringify(profile))
+    session.disconnect()
+    console.log(`profile written to ${profileFile}`)
+  }
+}
+
 const prefix = `hyvve-bench:${process.pid}:profile`
 switch (command) {
   case "publish": {
     const events = option("events", 200_000)
     const redis = await connect("hyvve-bench:profile")
     try {
-      const eps = await Ours.publishBatches(prefix, events, 100)
+      const eps = await profiled(() => Ours.publishBatches(prefix, events, 100))
       console.log(`publishBatch: ${Math.round(eps)} events/s over ${events} events`)
     } finally {
       await deleteKeys(redis, prefix)
@@ -88,8 +113,9 @@ switch (command) {
     const redis = await connect("hyvve-bench:profile")
     try {
       await prefill(redis, Keys.main(prefix), events)
-      const eps = await Ours.drain(prefix, "profile", events, concurrency)
-      console.log(`drain c=${concurrency}: ${Math.round(eps)} events/s over ${events} events`)
+      const idempotent = flag("idempotent")
+      const eps = await profiled(() => Ours.drain(prefix, "profile", events, concurrency, { idempotent }))
+      console.log(`drain c=${concurrency}${idempotent ? " idempotent" : ""}: ${Math.round(eps)} events/s over ${events} events`)
     } finally {
       await deleteKeys(redis, prefix)
       await redis.quit()
@@ -100,7 +126,7 @@ switch (command) {
     const events = option("events", 200_000)
     const redis = await connect("hyvve-bench:profile")
     try {
-      const eps = await Baseline.xaddBatches(redis, `${prefix}:raw`, events, 100)
+      const eps = await profiled(() => Baseline.xaddBatches(redis, `${prefix}:raw`, events, 100))
       console.log(`raw pipelined XADD: ${Math.round(eps)} events/s over ${events} events`)
     } finally {
       await deleteKeys(redis, prefix)
@@ -113,7 +139,7 @@ switch (command) {
     const redis = await connect("hyvve-bench:profile")
     try {
       await prefill(redis, `${prefix}:raw`, events)
-      const eps = await Baseline.readAck(redis, `${prefix}:raw`, "profile", events)
+      const eps = await profiled(() => Baseline.readAck(redis, `${prefix}:raw`, "profile", events))
       console.log(`raw drain: ${Math.round(eps)} events/s over ${events} events`)
     } finally {
       await deleteKeys(redis, prefix)
@@ -128,6 +154,6 @@ switch (command) {
     break
   }
   default:
-    console.error("usage: profile.ts publish|drain|raw-publish|raw-drain [--events=N] [--concurrency=N] | summary FILE [--top=N]")
+    console.error("usage: profile.ts publish|drain|raw-publish|raw-drain [--events=N] [--concurrency=N] [--idempotent] [--profile=FILE] | summary FILE [--top=N]")
     process.exitCode = 2
 }

@@ -135,6 +135,20 @@ export const handlerDuration = (group: string, millis: number): Effect.Effect<vo
   Metric.update(durationBy(group), millis)
 
 /**
+ * Records many handler run times at once (the consumer records a batch per step).
+ *
+ * @category metrics
+ * @since 0.1.0
+ */
+export const handlerDurations = (group: string, millis: ReadonlyArray<number>): Effect.Effect<void> =>
+  millis.length === 0 ? Effect.void : Effect.contextWith((context) =>
+    Effect.sync(() => {
+      const histogram = durationBy(group)
+      for (const ms of millis) histogram.updateUnsafe(ms, context)
+    })
+  )
+
+/**
  * Sets a group's lag and pending gauges.
  *
  * @category metrics

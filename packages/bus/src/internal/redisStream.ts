@@ -83,9 +83,10 @@ export const make: (
     /** Runs `lua/transaction-n.lua`, after checking what Redis would only reject halfway through. */
     const transact = <A>(commands: ReadonlyArray<RedisStream.Command>, parse: (reply: unknown) => A) => {
       const keys: Array<string> = []
+      const indices = new Map<string, number>()
       const args: Args = []
       for (let i = 0; i < commands.length; i++) {
-        const failure = encodeCommand(commands[i]!, keys, args)
+        const failure = encodeCommand(commands[i]!, keys, indices, args)
         if (failure !== undefined) return Effect.fail(failure)
       }
       return script(Scripts.transaction, keys, args, parse)
@@ -777,11 +778,16 @@ const parseExec = (
 const encodeCommand = (
   command: RedisStream.Command,
   keys: Array<string>,
+  // Key → its 1-based index in `keys`: an idempotent ack batch has a key per marker, and a
+  // linear search per command made encoding it quadratic.
+  indices: Map<string, number>,
   args: Args
 ): RedisStreamError | undefined => {
-  let index = keys.indexOf(command.key)
-  if (index < 0) index = keys.push(command.key) - 1
-  const key = index + 1
+  let key = indices.get(command.key)
+  if (key === undefined) {
+    key = keys.push(command.key)
+    indices.set(command.key, key)
+  }
   switch (command._tag) {
     case "XAdd": {
       const trim = command.trim
@@ -794,9 +800,12 @@ const encodeCommand = (
       if (count === 0) return invalid("XADD", "an entry needs at least one field")
       args[countAt] = count
       if (copy === undefined) return undefined
-      let source = keys.indexOf(copy.key)
-      if (source < 0) source = keys.push(copy.key) - 1
-      args.push(source + 1, copy.id, copy.fields.length, ...copy.fields)
+      let source = indices.get(copy.key)
+      if (source === undefined) {
+        source = keys.push(copy.key)
+        indices.set(copy.key, source)
+      }
+      args.push(source, copy.id, copy.fields.length, ...copy.fields)
       return checkIds("XADD", [copy.id])
     }
     case "XAck":

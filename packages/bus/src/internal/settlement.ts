@@ -6,7 +6,10 @@
  * cleared), **fail** (the retry policy decides: schedule the retry, or exhaust into the DLQ),
  * **dead-letter** now, and **release**. Each outcome that writes is one atomic Redis step
  * (`RedisStream.transaction`), and every step that ends a delivery includes its XACK: a crash can
- * never leave a marker without its ack, a DLQ copy without its ack, or the reverse.
+ * never leave a marker without its ack, a DLQ copy without its ack, or the reverse. Acks and
+ * scheduled retries are written a batch per step (`ack`, `failAll`): the worker pool queues them
+ * and the subscription's flusher sends what accumulated, so a busy consumer pays one round trip
+ * per batch of outcomes, not per event.
  *
  * The rule that keeps events from being stranded: **no failure on the settle path leaves a
  * delivery held.** Each step is retried on `settleRetry` while Redis is unavailable, until it
@@ -76,6 +79,8 @@ export interface Settled {
   readonly eventId: string | undefined
   readonly type: string | undefined
   readonly tenantId: string | undefined
+  /** For log lines written outside the handler's context (a failure settled with a batch). */
+  readonly correlationId?: string | undefined
   /** The failure record taken with a retry (`takeDue`): when it first failed. */
   readonly record: FailureRecord | undefined
 }
@@ -159,6 +164,11 @@ export interface Settlement {
   readonly ack: (batch: ReadonlyArray<Settled>) => Effect.Effect<void>
   /** Applies the retry policy to a failed delivery: schedules its retry or dead-letters it. */
   readonly fail: (delivery: Settled, failure: Retry.Failure) => Effect.Effect<void>
+  /**
+   * `fail` for a batch: the retries it schedules are written in one step (one round trip for
+   * the batch); exhausted deliveries are dead-lettered one by one.
+   */
+  readonly failAll: (batch: ReadonlyArray<Failed>) => Effect.Effect<void>
   /** Dead-letters a delivery now. */
   readonly deadLetter: (delivery: Settled, failure: Retry.Failure) => Effect.Effect<void>
   /** Reports deliveries handed out (`PROCESSING`) to the delivery log. */
@@ -172,6 +182,16 @@ export interface Settlement {
   >
   /** Which of `entryIds` wait for a retry (the sweep must leave those alone). */
   readonly scheduled: (stream: string, entryIds: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, RedisStream.RedisStreamError>
+}
+
+/** A failed delivery waiting for its outcome (see `Settlement.failAll`). */
+export class Failed {
+  readonly delivery: Settled
+  readonly failure: Retry.Failure
+  constructor(delivery: Settled, failure: Retry.Failure) {
+    this.delivery = delivery
+    this.failure = failure
+  }
 }
 
 /**
@@ -419,39 +439,53 @@ export const make = (options: {
         deadLetterAt(s, { tag: failure.tag, message: failure.message }, now)
       )).pipe(Effect.andThen(counts.publish))
 
-  const fail = (s: Settled, failure: Retry.Failure) =>
+  const failAll = (batch: ReadonlyArray<Failed>) =>
     Effect.gen(function*() {
-      if (s.type !== undefined) counts.count(s.type, "failed")
       const now = yield* Clock.currentTimeMillis
-      const decision = yield* Retry.decide(policy, s.entry.deliveries, failure)
-      const error = { tag: failure.tag, message: failure.message }
-      if (decision._tag === "Exhausted") return yield* deadLetterAt(s, error, now)
-      const dueAt = now + Duration.toMillis(decision.delay)
-      const record: FailureRecord = { firstFailedAt: s.record?.firstFailedAt ?? now, lastFailedAt: now, error }
-      const { id, key } = s.entry
-      const landed = yield* land(
-        "schedule a retry",
-        [s],
-        redis.transaction([
+      const commands: Array<RedisStream.Command> = []
+      const scheduled: Array<{ readonly s: Settled; readonly dueAt: number; readonly error: Retry.FailureInfo }> = []
+      for (const { delivery: s, failure } of batch) {
+        if (s.type !== undefined) counts.count(s.type, "failed")
+        const decision = yield* Retry.decide(policy, s.entry.deliveries, failure)
+        const error = { tag: failure.tag, message: failure.message }
+        if (decision._tag === "Exhausted") {
+          yield* deadLetterAt(s, error, now)
+          continue
+        }
+        const dueAt = now + Duration.toMillis(decision.delay)
+        const record: FailureRecord = { firstFailedAt: s.record?.firstFailedAt ?? now, lastFailedAt: now, error }
+        const { id, key } = s.entry
+        commands.push(
           { _tag: "HSet", key: failuresKey(key, subscription), field: id, value: JSON.stringify(record) },
           { _tag: "ZAdd", key: retryKey(key, subscription), score: dueAt, member: id }
-        ])
-      )
+        )
+        scheduled.push({ s, dueAt, error })
+      }
+      if (scheduled.length === 0) return
+      const landed = yield* land("schedule a retry", scheduled.map((x) => x.s), redis.transaction(commands))
       if (!landed) return
-      options.onScheduled(dueAt)
-      yield* report([s], "FAILED", error)
-      yield* Metrics.retried(group)
-      yield* Effect.logInfo("retry scheduled").pipe(
-        Effect.annotateLogs({
-          group,
-          eventId: s.eventId,
-          entryId: id,
-          attempt: s.entry.deliveries,
-          delayMs: Duration.toMillis(decision.delay),
-          error: failure.tag
-        })
-      )
+      let earliest = Number.POSITIVE_INFINITY
+      for (const { dueAt } of scheduled) earliest = Math.min(earliest, dueAt)
+      options.onScheduled(earliest)
+      for (const { dueAt, error, s } of scheduled) {
+        yield* report([s], "FAILED", error)
+        yield* Metrics.retried(group)
+        yield* Effect.logInfo("retry scheduled").pipe(
+          Effect.annotateLogs({
+            group,
+            eventId: s.eventId,
+            correlationId: s.correlationId,
+            tenantId: s.tenantId,
+            entryId: s.entry.id,
+            attempt: s.entry.deliveries,
+            delayMs: dueAt - now,
+            error: error.tag
+          })
+        )
+      }
     }).pipe(Effect.andThen(counts.publish))
+
+  const fail = (s: Settled, failure: Retry.Failure) => failAll([new Failed(s, failure)])
 
   const takeDue = (stream: string, consumer: string, count: number) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -497,6 +531,7 @@ export const make = (options: {
     completed,
     ack,
     fail,
+    failAll,
     deadLetter,
     release: (s) => releaseAll([s]),
     delivered: (batch) => report(batch, "PROCESSING", undefined),

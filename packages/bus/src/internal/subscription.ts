@@ -19,9 +19,14 @@
  * `claimTimeout` and `1.25 × claimTimeout` after its consumer stopped (one `claimTimeout` more
  * when Redis was away meanwhile).
  *
+ * Outcomes the worker pool decides (acks, failures for the retry policy) are queued synchronously
+ * and sent by one **flusher**, a batch per step: the acks of a batch in one step, the retries of
+ * its failures in another; a delivery stays held until its step lands. Shutdown sends what is
+ * still queued (bounded by `shutdownTimeout`).
+ *
  * Entries of other types are acked unread by their `type` field; undecodable ones are
  * dead-lettered with the parse error. With idempotency, the done-markers of a whole read batch
- * are checked in one round trip. A group that disappears (`NOGROUP`: Redis restarted empty, or
+ * are checked in one round trip, while the reader reads the next batch. A group that disappears (`NOGROUP`: Redis restarted empty, or
  * the stream was deleted) is re-created at the start of what the stream holds now, so events
  * appended since are not skipped.
  */
@@ -66,15 +71,23 @@ export interface Status extends Supervision.CircuitState {
   readonly inFlight: number
 }
 
-/** A public `Delivery` plus a way to fail it with a `Failure` as is. */
-export interface EngineDelivery extends Delivery<EventType.Any>, Settlement.Settled {
-  readonly failWith: (failure: Retry.Failure) => Effect.Effect<void>
-}
+/** A public `Delivery` as the settlement sees it. */
+export interface EngineDelivery extends Delivery<EventType.Any>, Settlement.Settled {}
 
 /** A running subscription. */
 export interface Engine {
   readonly queue: Queue.Queue<EngineDelivery, Cause.Done>
   readonly settlement: Settlement.Settlement
+  /**
+   * Queues the ack of a handled delivery, synchronously (the worker pool's per-event path runs no
+   * Effect for it); the ack flusher sends it with the others of its batch.
+   */
+  readonly ackUnsafe: (delivery: EngineDelivery) => void
+  /**
+   * Queues a failed delivery for the retry policy, synchronously; the flusher writes the retries
+   * of a batch of failures in one step. The entry stays held until that step lands.
+   */
+  readonly failUnsafe: (delivery: EngineDelivery, failure: Retry.Failure) => void
   readonly status: () => Status
   /** Stops the producers: nothing new is read, retried or claimed. */
   readonly stop: Effect.Effect<void>
@@ -128,14 +141,14 @@ class DeliveryImpl implements EngineDelivery {
   get tenantId() {
     return this.event.tenantId
   }
+  get correlationId() {
+    return this.event.correlationId
+  }
   get ack() {
     return this.settle.ack(this)
   }
   fail(error: unknown) {
     return this.settle.settlement.fail(this, Retry.failureFromError(error))
-  }
-  failWith(failure: Retry.Failure) {
-    return this.settle.settlement.fail(this, failure)
   }
   deadLetter(error: unknown) {
     return this.settle.settlement.deadLetter(this, Retry.failureFromError(error))
@@ -207,7 +220,8 @@ export const make = (
     yield* ensureGroups(false)
 
     const queue = yield* Queue.bounded<EngineDelivery, Cause.Done>(settings.batchSize * 2)
-    const acks = yield* Queue.unbounded<Settlement.Settled, Cause.Done>()
+    // Outcomes the worker pool (and `Delivery.ack`) decided, sent a batch at a time by the flusher.
+    const acks = yield* Queue.unbounded<Settlement.Settled | Settlement.Failed, Cause.Done>()
     const heartbeatNow = yield* Queue.sliding<void>(1)
     const retryNow = yield* Queue.sliding<void>(1)
     // When the retry poller will look next; an earlier retry scheduled here wakes it.
@@ -333,9 +347,18 @@ export const make = (
 
     // --- producers --------------------------------------------------------------------------
 
+    // With idempotency, checking a batch's done-markers is a round trip of its own, so the reader
+    // hands each batch to a stage that checks and delivers batches in order, and reads the next
+    // one meanwhile. Entries are held from the moment they are read: one waiting in the stage is
+    // refreshed by the heartbeat like any other.
+    const staged = spec.idempotent ? yield* Queue.bounded<ReadonlyArray<RedisStream.GroupEntry>>(1) : undefined
     const read = Effect.flatMap(
       redis.readGroup({ keys, group, consumer, count: settings.batchSize, block: settings.block }),
-      (entries) => Effect.as(deliverRead(entries), true)
+      (entries) => {
+        if (staged === undefined || entries.length === 0) return Effect.as(deliverRead(entries), true)
+        for (const entry of entries) held.add(entry.key, entry.id)
+        return Effect.as(Queue.offer(staged, entries), true)
+      }
     )
 
     const pollRetries = Effect.gen(function*() {
@@ -421,10 +444,22 @@ export const make = (
       )
     ).pipe(Effect.annotateLogs({ package: "@hyvve/bus", module: "Consumer", fiber: "heartbeat", group }))
 
-    // One ack step per batch: under load the queue holds many acks and they leave together.
+    // One ack step per batch, and one step for the retries of the failures among them: under
+    // load the queue holds many outcomes and they leave together.
+    const flushOutcomes = (batch: ReadonlyArray<Settlement.Settled | Settlement.Failed>) => {
+      const acked: Array<Settlement.Settled> = []
+      const failed: Array<Settlement.Failed> = []
+      for (const outcome of batch) {
+        if (outcome instanceof Settlement.Failed) failed.push(outcome)
+        else acked.push(outcome)
+      }
+      return failed.length === 0 ?
+        settlement.ack(acked) :
+        Effect.andThen(settlement.ack(acked), settlement.failAll(failed))
+    }
     const flusher = Effect.whileLoop({
       while: () => true,
-      body: () => Effect.flatMap(Queue.takeBetween(acks, 1, 1000), settlement.ack),
+      body: () => Effect.flatMap(Queue.takeBetween(acks, 1, 1000), flushOutcomes),
       step: () => {}
     }).pipe(
       // Ends with `Cause.Done` once shutdown ended the queue and every ack was sent.
@@ -459,12 +494,19 @@ export const make = (
         circuit.supervise("reader", read)
       )
     )
+    if (staged !== undefined) yield* FiberSet.run(producers, Effect.forever(Effect.flatMap(Queue.take(staged), deliverRead)))
     yield* FiberSet.run(producers, circuit.supervise("retries", pollRetries))
     yield* FiberSet.run(producers, circuit.supervise("sweeper", every(sweepInterval, sweepOthers)))
 
     return {
       queue,
       settlement,
+      ackUnsafe: (delivery) => {
+        Queue.offerUnsafe(acks, delivery)
+      },
+      failUnsafe: (delivery, failure) => {
+        Queue.offerUnsafe(acks, new Settlement.Failed(delivery, failure))
+      },
       stop: FiberSet.clear(producers),
       status: () => ({ group, consumer, source: spec.source, ...circuit.state(), inFlight: held.size })
     } satisfies Engine

@@ -12,7 +12,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Consumer, DeliveryLog, Dlq, Health, Publisher, Retry } from "@hyvve/bus"
 import type { Delivery } from "@hyvve/bus"
 import { ApprovalApproved, ApprovalRequested, EventId, UserInvited, WorkspaceCreated } from "@hyvve/schema"
-import { Deferred, Effect, Fiber, Stream } from "effect"
+import { Deferred, Effect, Fiber, Stream, Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import {
   ctx,
@@ -601,6 +601,61 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           assert.isNotNull(child)
           assert.strictEqual(child![1], parent![1], "same trace id")
           assert.notStrictEqual(child![2], parent![2], "a new span")
+        }))
+
+      test("a handler's log lines carry the handled event's group, eventId, correlationId and tenantId", () =>
+        Effect.gen(function*() {
+          const h = yield* harness("log-annotations")
+          const node = yield* h.node()
+          const rec = Recorder.make()
+          yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer, (event) =>
+            Effect.andThen(
+              Effect.logInfo("handling an order"),
+              (event.data as OrderPlacedPayload).orderId === "order-2" ?
+                Effect.fail(new PaymentDeclined({ message: "declined" })) :
+                Effect.void
+            )), { group: "annotated", retry: Retry.delays(["10 seconds"]), concurrency: 2 }))
+          const one = yield* node.run(Publisher.publish(OrderPlaced, order(1), ctx("tenant-a", { correlationId: "corr-1" })))
+          const two = yield* node.run(Publisher.publish(OrderPlaced, order(2), ctx("tenant-b", { correlationId: "corr-2" })))
+          yield* h.waitUntil("both handled", () => rec.items.length >= 2)
+          yield* h.waitUntil("the failure logged", () => h.logs.some((l) => l.message === "handler failed"))
+          const handling = h.logs.filter((l) => l.message === "handling an order")
+          const of = (id: string) => handling.find((l) => l.annotations["eventId"] === id)?.annotations
+          assert.deepInclude(of(one), { group: "annotated", eventId: one, correlationId: "corr-1", tenantId: "tenant-a" })
+          assert.deepInclude(of(two), { group: "annotated", eventId: two, correlationId: "corr-2", tenantId: "tenant-b" })
+          const failed = h.logs.find((l) => l.message === "handler failed")?.annotations
+          assert.deepInclude(failed, { group: "annotated", eventId: two, correlationId: "corr-2", tenantId: "tenant-b" })
+        }))
+
+      test("with a tracer that records spans, every run gets a Consumer.handle span, child of the publisher's span", () =>
+        Effect.gen(function*() {
+          const h = yield* harness("spans")
+          const node = yield* h.node()
+          const spans: Array<Tracer.Span> = []
+          const recording = Tracer.make({
+            span(options) {
+              const span = Tracer.nativeTracer.span(options)
+              spans.push(span)
+              return span
+            }
+          })
+          const rec = Recorder.make()
+          yield* node.run(
+            Consumer.handle(OrderPlaced, rec.handler(node.consumer), { group: "traced" }).pipe(
+              Effect.provideService(Tracer.Tracer, recording)
+            )
+          )
+          yield* node.run(Publisher.publishBatch(orders(0, 3)))
+          yield* h.waitUntil("three handled", () => rec.items.length >= 3)
+          const handled = spans.filter((span) => span.name === "Consumer.handle")
+          assert.strictEqual(handled.length, 3)
+          for (const [i, span] of handled.entries()) {
+            const parent = traceparentPattern.exec(rec.items[i]?.event.traceparent ?? "")
+            assert.isNotNull(parent)
+            assert.strictEqual(span.traceId, parent![1], "the publisher's trace")
+            assert.strictEqual(span.parent._tag === "Some" ? span.parent.value.spanId : undefined, parent![2], "child of the publish span")
+            assert.strictEqual(span.attributes.get("messaging.message.id"), rec.items[i]?.eventId)
+          }
         }))
 
       test("a subscription stream delivers typed events, ack settles them and unacked ones are redelivered", () =>
