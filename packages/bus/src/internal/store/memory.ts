@@ -104,21 +104,7 @@ export const make = () => {
     recordPending: (group, batch, at) =>
       guard("recordPending", () =>
         Effect.sync(() => {
-          for (const e of batch) {
-            upsert({
-              eventId: e.id,
-              group,
-              status: "PENDING",
-              attempts: 0,
-              type: e.type,
-              tenantId: e.tenantId,
-              errorTag: undefined,
-              errorMessage: undefined,
-              firstAt: at,
-              lastAt: at,
-              processedAt: undefined
-            })
-          }
+          for (const e of batch) upsert(Shared.pendingRow(group, e, at))
         })),
     recordGap: (gap) => guard("recordGap", () => Effect.sync(() => void gaps.push(gap))),
     archiverState: (stream) =>

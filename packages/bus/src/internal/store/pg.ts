@@ -403,22 +403,7 @@ export const make = (schema: string) =>
       archiveEntries,
       recordDeliveries: (outcomes) => upsertDeliveries("recordDeliveries", Shared.coalesce(outcomes)),
       recordPending: (group, events, at) =>
-        upsertDeliveries(
-          "recordPending",
-          events.map((e) => ({
-            eventId: e.id,
-            group,
-            status: "PENDING",
-            attempts: 0,
-            type: e.type,
-            tenantId: e.tenantId,
-            errorTag: undefined,
-            errorMessage: undefined,
-            firstAt: at,
-            lastAt: at,
-            processedAt: undefined
-          }))
-        ),
+        upsertDeliveries("recordPending", events.map((e) => Shared.pendingRow(group, e, at))),
       recordGap: (gap) =>
         run(
           "recordGap",

@@ -26,6 +26,21 @@ export interface DeliveryRow {
   processedAt: number | undefined
 }
 
+/** The row of a delivery a replay queued for `group` and nobody handled yet. */
+export const pendingRow = (group: string, event: EventStore.StoredEvent, at: number): DeliveryRow => ({
+  eventId: event.id,
+  group,
+  status: "PENDING",
+  attempts: 0,
+  type: event.type,
+  tenantId: event.tenantId,
+  errorTag: undefined,
+  errorMessage: undefined,
+  firstAt: at,
+  lastAt: at,
+  processedAt: undefined
+})
+
 /** Folds outcomes (in arrival order) into one row per (event, group); the later outcome wins. */
 export const coalesce = (outcomes: ReadonlyArray<DeliveryLog.Outcome>): ReadonlyArray<DeliveryRow> => {
   const rows = new Map<string, DeliveryRow>()
