@@ -36,6 +36,7 @@ case "$task" in
     node packages/bus/bench/run.ts "$@" ;;
   test)
     hyvve_ensure_services >/dev/null || exit 1
+    hyvve_ensure_chromium || true
     export HYVVE_TEST_RUN="run$(date +%s)$$"
     report="$HYVVE_ROOT/.cache/vitest-report.json"; rm -f "$report"; mkdir -p .cache
     status=0

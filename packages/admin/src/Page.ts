@@ -57,7 +57,7 @@ const body = `
 // The page's script. Plain ES2020; data reaches the DOM through textContent only.
 const script = `
 "use strict";
-const $ = (id) => document.getElementById(id);
+const $ = (name) => document.getElementById(name) || document.querySelector('[data-testid="' + name + '"]');
 const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
 if (fromHash) { sessionStorage.setItem("hyvve-token", fromHash); history.replaceState(null, "", location.pathname); }
 let token = sessionStorage.getItem("hyvve-token");
@@ -145,7 +145,7 @@ if (token) start(); else login();
  */
 export const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>HYVVE event bus</title><style>${style}</style></head>
+<title>HYVVE event bus</title><link rel="icon" href="data:,"><style>${style}</style></head>
 <body>${body}<script>${script}</script></body></html>`
 
 /**
@@ -162,7 +162,7 @@ export const routes = HttpRouter.add(
   HttpServerResponse.html(html).pipe(
     HttpServerResponse.setHeaders({
       "content-security-policy":
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
       "x-content-type-options": "nosniff",
       "referrer-policy": "no-referrer"
     })
