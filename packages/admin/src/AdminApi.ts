@@ -403,7 +403,13 @@ export const LiveUpdate = Schema.Struct({ stats: Stats, dlq: DlqPage })
 // groups
 // ---------------------------------------------------------------------------------------------
 
-const DlqId = Schema.String.pipe(Schema.check(Schema.isPattern(/^\d{1,20}-\d{1,20}$/)))
+/**
+ * A DLQ entry id (a stream entry id, `<ms>-<seq>`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const DlqId = Schema.String.pipe(Schema.check(Schema.isPattern(/^\d{1,20}-\d{1,20}$/)))
 const Limit = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 500 })))
 const Pattern = Schema.String.pipe(Schema.check(Schema.isPattern(/^[A-Za-z0-9_.*-]{1,200}$/)))
 
