@@ -16,3 +16,5 @@ export * as Audit from "./Audit.ts"
 export * as Auth from "./Auth.ts"
 /** @since 0.1.0 */
 export * as Page from "./Page.ts"
+/** @since 0.1.0 */
+export * as Telemetry from "./Telemetry.ts"

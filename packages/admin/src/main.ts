@@ -1,7 +1,8 @@
 /**
  * Runs the admin server from the environment: the bus from `REDIS_URL` and `HYVVE_*`
  * (`EventBusLive`), the tokens from `HYVVE_ADMIN_TOKENS` (`token:role[:tenant],...`), and
- * `HYVVE_ADMIN_PORT` (8080) / `HYVVE_ADMIN_HOST` (127.0.0.1). `node @hyvve/admin/main`, or
+ * `HYVVE_ADMIN_PORT` (8080) / `HYVVE_ADMIN_HOST` (127.0.0.1); OTLP export when
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`Telemetry`). `node @hyvve/admin/main`, or
  * `import "@hyvve/admin/main"`.
  *
  * @since 0.1.0
@@ -12,6 +13,7 @@ import { Config, Effect, Layer } from "effect"
 import * as AdminServer from "./AdminServer.ts"
 import * as Audit from "./Audit.ts"
 import * as Auth from "./Auth.ts"
+import * as Telemetry from "./Telemetry.ts"
 
 const server = Layer.unwrap(
   Effect.gen(function*() {
@@ -23,5 +25,11 @@ const server = Layer.unwrap(
 )
 
 Layer.launch(
-  server.pipe(Layer.provide(Auth.layerTokensFromEnv), Layer.provide(Audit.layerMemory()), Layer.provide(EventBusLive))
+  server.pipe(
+    Layer.provide(Auth.layerTokensFromEnv),
+    Layer.provide(Audit.layerMemory()),
+    Layer.provide(EventBusLive),
+    // OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    Layer.provide(Telemetry.layerFromEnv("hyvve-admin"))
+  )
 ).pipe(NodeRuntime.runMain)
