@@ -204,8 +204,9 @@ export const GroupStats = Schema.Struct({
 })
 
 /**
- * Events appended per window, counted from the entry ids (their millisecond timestamps).
- * `exact` is false when a window held more entries than the scan bound and the count is a floor.
+ * Events appended per window, counted from the entry ids (their millisecond timestamps), newest
+ * first. `exact` is false when the day held more entries than one stats call reads (50,000): the
+ * counts are then floors (the day's is still exact when the whole stream is younger than a day).
  *
  * @category models
  * @since 0.1.0

@@ -199,6 +199,13 @@ layer(Fixture.layer("api"), { excludeTestServices: true, timeout: "60 seconds" }
       const badDetail = yield* api.dlq.get({ params: { id: bad!.id } })
       assert.isFalse(badDetail.decodes)
       assert.include(badDetail.decodeError, "decidedById")
+      // The typed client checks requests at compile time (never called).
+      // @ts-expect-error dryRun is a boolean
+      const _wrongType = () => api.dlq.retry({ params: { id: "1-0" }, payload: { dryRun: "yes" } })
+      // @ts-expect-error the id is a path parameter, not a payload
+      const _noParams = () => api.dlq.delete({ payload: { id: "1-0" } })
+      assert.isFunction(_wrongType)
+      assert.isFunction(_noParams)
       const missing = yield* api.dlq.get({ params: { id: "1-0" } }).pipe(Effect.flip)
       assert.strictEqual(missing._tag, "NotFound")
     }))

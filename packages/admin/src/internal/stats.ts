@@ -13,7 +13,7 @@ const hour = 60 * minute
 const day = 24 * hour
 /** The most entries one stats call reads to count throughput; beyond it the 24-hour count is a floor. */
 export const scanBound = 50_000
-const batch = 1000
+export const batch = 1000
 
 export const millisOf = (id: string): number => Number(id.slice(0, id.indexOf("-")))
 
@@ -26,7 +26,14 @@ const previousId = (id: string): string => {
 
 const iso = (id: string | undefined) => (id === undefined ? undefined : new Date(millisOf(id)).toISOString())
 
-const throughput = (redis: RedisStream.RedisStream["Service"], key: string, now: number, length: number, firstId: string | undefined) =>
+const throughput = (
+  redis: RedisStream.RedisStream["Service"],
+  key: string,
+  now: number,
+  length: number,
+  firstId: string | undefined,
+  bound: number
+) =>
   Effect.gen(function*() {
     const perMinute = Array.from({ length: 60 }, () => 0)
     let lastMinute = 0
@@ -50,19 +57,24 @@ const throughput = (redis: RedisStream.RedisStream["Service"], key: string, now:
       }
       scanned += entries.length
       if (entries.length < batch) break
-      if (scanned >= scanBound) {
+      if (scanned >= bound) {
         capped = true
         break
       }
       end = previousId(entries[entries.length - 1]!.id)
     }
-    // The whole stream is younger than a day: its length is the exact count.
-    const wholeStreamInWindow = firstId !== undefined && now - millisOf(firstId) < day
-    if (capped && wholeStreamInWindow) last24h = length
-    return { lastMinute, lastHour, last24h, exact: !capped || wholeStreamInWindow, perMinute }
+    // The whole stream is younger than a day: its length is the day's exact count (the shorter
+    // windows stay floors: `exact` is false).
+    if (capped && firstId !== undefined && now - millisOf(firstId) < day) last24h = length
+    return { lastMinute, lastHour, last24h, exact: !capped, perMinute }
   })
 
-export const read = (redis: RedisStream.RedisStream["Service"], settings: BusConfig.BusSettings, dlqSize: number) =>
+export const read = (
+  redis: RedisStream.RedisStream["Service"],
+  settings: BusConfig.BusSettings,
+  dlqSize: number,
+  bound: number = scanBound
+) =>
   Effect.gen(function*() {
     const key = Keys.main(settings.prefix)
     const now = yield* Clock.currentTimeMillis
@@ -85,7 +97,7 @@ export const read = (redis: RedisStream.RedisStream["Service"], settings: BusCon
     const length = info?.length ?? 0
     const firstId = info?.firstEntry?.id
     const lastId = info?.lastEntry?.id
-    const rate = yield* throughput(redis, key, now, length, firstId)
+    const rate = yield* throughput(redis, key, now, length, firstId, bound)
     const percent = (dlqSize / settings.dlqMaxLength) * 100
     return new Stats({
       at: new Date(now).toISOString(),
