@@ -425,6 +425,16 @@ export class HealthGroup extends HttpApiGroup.make("health").add(
 ).annotateMerge(OpenApi.annotations({ title: "Health", description: "Public health, no payloads" })) {}
 
 /**
+ * `GET /asyncapi.json`: the AsyncAPI 3 document of the bus's events (public, no data).
+ *
+ * @category groups
+ * @since 0.1.0
+ */
+export class SpecGroup extends HttpApiGroup.make("spec").add(
+  HttpApiEndpoint.get("asyncapi", "/asyncapi.json", { success: Schema.Record(Schema.String, Schema.Unknown) })
+).annotateMerge(OpenApi.annotations({ title: "AsyncAPI", description: "The events, from the catalog's schemas" })) {}
+
+/**
  * `GET /admin/events/stats`.
  *
  * @category groups
@@ -511,6 +521,7 @@ export class MetricsGroup extends HttpApiGroup.make("metrics").add(
  */
 export class AdminApi extends HttpApi.make("hyvve-admin")
   .add(HealthGroup)
+  .add(SpecGroup)
   .add(StatsGroup)
   .add(DlqGroup)
   .add(LiveGroup)

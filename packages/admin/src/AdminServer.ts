@@ -55,6 +55,7 @@ import {
   type TailMessage,
   Unavailable
 } from "./AdminApi.ts"
+import * as AsyncApi from "./AsyncApi.ts"
 import * as Audit from "./Audit.ts"
 import * as Auth from "./Auth.ts"
 import * as Page from "./Page.ts"
@@ -179,6 +180,12 @@ const HealthHandlers = HttpApiBuilder.group(AdminApi, "health", (handlers) =>
         circuits: report.subscriptions.map((sub) => ({ group: sub.group, circuit: sub.circuit })),
         dlq: report.dlq
       })))))
+
+const SpecHandlers = HttpApiBuilder.group(AdminApi, "spec", (handlers) =>
+  Effect.map(BusConfig.BusConfig, (settings) => {
+    const document = AsyncApi.make(settings.catalog, { address: Keys.main(settings.prefix) })
+    return handlers.handle("asyncapi", () => Effect.succeed(document))
+  }))
 
 const StatsHandlers = HttpApiBuilder.group(AdminApi, "stats", (handlers) =>
   Effect.map(bus, (bus) =>
@@ -501,6 +508,7 @@ export const routes = (
   Layer.mergeAll(
     HttpApiBuilder.layer(AdminApi, { openapiPath: "/openapi.json" }).pipe(
         Layer.provide(HealthHandlers),
+      Layer.provide(SpecHandlers),
       Layer.provide(StatsHandlers),
       Layer.provide(DlqHandlers),
       Layer.provide(LiveHandlers(options.refresh ?? "2 seconds")),

@@ -11,6 +11,8 @@ export * as AdminApi from "./AdminApi.ts"
 /** @since 0.1.0 */
 export * as AdminServer from "./AdminServer.ts"
 /** @since 0.1.0 */
+export * as AsyncApi from "./AsyncApi.ts"
+/** @since 0.1.0 */
 export * as Audit from "./Audit.ts"
 /** @since 0.1.0 */
 export * as Auth from "./Auth.ts"

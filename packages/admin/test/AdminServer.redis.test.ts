@@ -68,6 +68,7 @@ layer(Fixture.layer("api"), { excludeTestServices: true, timeout: "60 seconds" }
       const matrix: ReadonlyArray<readonly [string, string, string | undefined, ReadonlyArray<number>]> = [
         ["GET", "/health/events", undefined, [ok, ok, ok, ok, ok, ok, ok]],
         ["GET", "/openapi.json", undefined, [ok, ok, ok, ok, ok, ok, ok]],
+        ["GET", "/asyncapi.json", undefined, [ok, ok, ok, ok, ok, ok, ok]],
         ["GET", "/docs", undefined, [ok, ok, ok, ok, ok, ok, ok]],
         ["GET", "/admin", undefined, [ok, ok, ok, ok, ok, ok, ok]],
         ["GET", "/admin/events/stats", undefined, everyone],
@@ -105,7 +106,7 @@ layer(Fixture.layer("api"), { excludeTestServices: true, timeout: "60 seconds" }
         }
       }
       assert.deepStrictEqual(failures, [])
-      assert.isAtLeast(checked, 130)
+      assert.isAtLeast(checked, 137)
       // Nothing was deleted or purged by the matrix.
       assert.strictEqual(yield* Dlq.Dlq.use((dlq) => dlq.size), 3)
     }))
@@ -271,5 +272,32 @@ layer(Fixture.layer("api"), { excludeTestServices: true, timeout: "60 seconds" }
       }
       assert.deepInclude(Object.values(openapi.components.securitySchemes), { type: "http", scheme: "Bearer" })
       assert.isTrue(Schema.is(Schema.String)(openapi.info.title))
+    }))
+
+  it.effect("the AsyncAPI document has a message per catalog event with its envelope schema, aliases and versions", () =>
+    Effect.gen(function*() {
+      const doc = JSON.parse((yield* request("GET", "/asyncapi.json")).text)
+      assert.strictEqual(doc.asyncapi, "3.0.0")
+      const server = yield* Fixture.Server
+      assert.strictEqual(doc.channels.events.address, `${server.prefix}:events:main`)
+      const approved = doc.components.messages["approval.approved"]
+      assert.strictEqual(approved.name, "approval.approved")
+      assert.deepStrictEqual(approved["x-aliases"], ["approval.granted", "approval.item.approved"])
+      assert.strictEqual(approved["x-version"], "1.0")
+      assert.deepStrictEqual(approved["x-previous-versions"].map((v: { version: string }) => v.version), ["0.9"])
+      assert.include(approved.payload.required, "data")
+      assert.strictEqual(approved.payload.properties.type.const ?? approved.payload.properties.type.enum?.[0], "approval.approved")
+      // Every $ref resolves inside the document.
+      const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? []
+      for (const ref of refs) {
+        const path = ref.slice(8, -1).replace(/^#\//, "").split("/")
+        let node: unknown = doc
+        for (const segment of path) node = (node as Record<string, unknown> | undefined)?.[segment]
+        assert.isDefined(node, `unresolved ${ref}`)
+      }
+      assert.strictEqual(
+        doc.operations.publishEvents.messages.length,
+        Object.keys(doc.channels.events.messages).length
+      )
     }))
 })
