@@ -450,7 +450,7 @@ export const layerGaugeRefresh = (
         const report = yield* health.check
         if (!report.redis.reachable) return
         yield* Metrics.dlqLength(report.dlq.size)
-        const now = Date.now()
+        const now = yield* Clock.currentTimeMillis
         for (const group of report.groups) {
           const summary = yield* Effect.option(redis.pendingSummary(main, group.name))
           const minId = Option.isSome(summary) ? summary.value.minId : undefined
