@@ -25,6 +25,21 @@ export default defineConfig({
           env
         }
       },
+      {
+        ...sources,
+        test: {
+          name: "admin",
+          root: "packages/admin",
+          include: ["test/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          env
+        }
+      },
+      {
+        ...sources,
+        test: { name: "cli", root: "packages/cli", include: ["test/**/*.test.ts"], testTimeout: 60_000, hookTimeout: 60_000, env }
+      },
       { ...sources, test: { name: "examples", root: "examples", include: ["**/*.test.ts"], testTimeout: 30_000, env } },
       // The built packages installed outside the workspace (no source condition: it tests dist).
       { test: { name: "install", root: "test/install", include: ["*.test.ts"], testTimeout: 120_000 } }

@@ -17,7 +17,7 @@ import { fileURLToPath } from "node:url"
 const root = join(dirname(fileURLToPath(import.meta.url)), "..")
 // `node scripts/build.ts [name...]`: the named packages (a package's prepack names itself), else all.
 // tsc -b brings their references up to date too; only the named ones are built from clean.
-const all = ["schema", "bus"].map((name) => join(root, "packages", name))
+const all = ["schema", "bus", "admin", "cli"].map((name) => join(root, "packages", name))
 const packages = process.argv.length > 2 ? process.argv.slice(2).map((name) => join(root, "packages", name)) : all
 
 const files = (dir: string): Array<string> =>

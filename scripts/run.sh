@@ -7,6 +7,7 @@
 #   bench     the throughput/latency benchmark against the real Redis
 #   build     the publishable packages into packages/*/dist (scripts/build.ts)
 #   services  print the Redis/Postgres URLs that would be used
+#   hyvve     the CLI (packages/cli) from the sources: npm run hyvve -- dlq list
 set -uo pipefail
 HYVVE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$HYVVE_ROOT"
@@ -25,6 +26,7 @@ check() {
 
 case "$task" in
   services) hyvve_ensure_services ;;
+  hyvve) node packages/cli/bin/hyvve.js "$@" ;;
   check) check ;;
   build) node scripts/build.ts ;;
   demo)
@@ -36,6 +38,7 @@ case "$task" in
     node packages/bus/bench/run.ts "$@" ;;
   test)
     hyvve_ensure_services >/dev/null || exit 1
+    hyvve_ensure_chromium || true
     export HYVVE_TEST_RUN="run$(date +%s)$$"
     report="$HYVVE_ROOT/.cache/vitest-report.json"; rm -f "$report"; mkdir -p .cache
     status=0
@@ -50,5 +53,5 @@ case "$task" in
     fi
     cat .cache/test-summary.txt
     exit "$status" ;;
-  *) echo "usage: scripts/run.sh demo|test|check|build|bench|services" >&2; exit 2 ;;
+  *) echo "usage: scripts/run.sh demo|test|check|build|bench|services|hyvve" >&2; exit 2 ;;
 esac

@@ -89,6 +89,15 @@ hyvve_ensure_postgres() {
   fi
 }
 
+# Debian's chromium for the monitoring page's browser test (packages/admin/test/Page.browser.test.ts).
+# Installed as root when missing; otherwise the test fails and says how to get it.
+HYVVE_CHROMIUM="${HYVVE_CHROMIUM:-/usr/bin/chromium}"
+hyvve_ensure_chromium() {
+  [ -x "$HYVVE_CHROMIUM" ] && return 0
+  hyvve_apt_install chromium && [ -x "$HYVVE_CHROMIUM" ] || {
+    hyvve_log "chromium is missing and could not be installed (needs root and apt-get): the browser test will fail"; return 1; }
+}
+
 hyvve_ensure_services() {
   hyvve_ensure_redis && hyvve_ensure_postgres || return 1
   echo "REDIS_URL=$REDIS_URL"

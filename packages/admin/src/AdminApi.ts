@@ -1,0 +1,534 @@
+/**
+ * The admin API, defined once: the server (`AdminServer`) implements it, the OpenAPI document and
+ * docs page are derived from it, and the CLI, the monitoring page's data and the tests call it
+ * through `HttpApiClient`. This module holds only the definition (schemas, errors, the security
+ * middleware's tag), so a client imports no server code.
+ *
+ * Groups: `health` (public, no payloads), `stats`, `dlq`, `live` (server-sent events: the page's
+ * updates and `hyvve tail`), `metrics` (Prometheus text) and `session` (who the token is). The
+ * event store's routes (replay jobs, `GET /admin/events/:id`, traces) are a group of their own
+ * added here when the store lands; `AdminServer.layer` takes their handlers beside these.
+ *
+ * @since 0.1.0
+ */
+import { Context, Schema } from "effect"
+import {
+  HttpApi,
+  HttpApiEndpoint,
+  HttpApiGroup,
+  HttpApiMiddleware,
+  HttpApiSchema,
+  HttpApiSecurity,
+  OpenApi
+} from "effect/http-api"
+
+// ---------------------------------------------------------------------------------------------
+// principals
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What a principal may do: `admin` and `owner` read and mutate, `viewer` reads.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const Role = Schema.Literals(["admin", "owner", "viewer"])
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type Role = typeof Role.Type
+
+/**
+ * Who is calling: from a configured bearer token or a verified JWT. A principal with a
+ * `tenantId` sees and changes only that tenant's events and DLQ entries.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class PrincipalInfo extends Schema.Class<PrincipalInfo>("@hyvve/admin/PrincipalInfo")({
+  id: Schema.String,
+  role: Role,
+  tenantId: Schema.optionalKey(Schema.String)
+}) {}
+
+/**
+ * The principal of the current request, provided by the `Authorization` middleware.
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export class Principal extends Context.Service<Principal, PrincipalInfo>()("@hyvve/admin/Principal") {}
+
+/**
+ * Whether a role may change state (retry, delete, purge).
+ *
+ * @category predicates
+ * @since 0.1.0
+ */
+export const canMutate = (role: Role): boolean => role === "admin" || role === "owner"
+
+// ---------------------------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * No token, or one no verifier accepts (401).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>("@hyvve/admin/Unauthorized")(
+  "Unauthorized",
+  { message: Schema.String },
+  { httpApiStatus: 401 }
+) {}
+
+/**
+ * The principal's role or tenant does not allow the call (403).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class Forbidden extends Schema.TaggedError<Forbidden>("@hyvve/admin/Forbidden")(
+  "Forbidden",
+  { message: Schema.String },
+  { httpApiStatus: 403 }
+) {}
+
+/**
+ * No DLQ entry with this id (or none the principal's tenant may see) (404).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class NotFound extends Schema.TaggedError<NotFound>("@hyvve/admin/NotFound")(
+  "NotFound",
+  { message: Schema.String, id: Schema.String },
+  { httpApiStatus: 404 }
+) {}
+
+/**
+ * The request is well formed but cannot be carried out as asked, naming the field (400): e.g. a
+ * DLQ entry the NestJS bus wrote needs `group` to be re-driven; a purge with no filter needs
+ * `all: true`.
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>("@hyvve/admin/InvalidRequest")(
+  "InvalidRequest",
+  { message: Schema.String, field: Schema.String },
+  { httpApiStatus: 400 }
+) {}
+
+/**
+ * Redis did not answer or rejected a command (503).
+ *
+ * @category errors
+ * @since 0.1.0
+ */
+export class Unavailable extends Schema.TaggedError<Unavailable>("@hyvve/admin/Unavailable")(
+  "Unavailable",
+  { message: Schema.String },
+  { httpApiStatus: 503 }
+) {}
+
+// ---------------------------------------------------------------------------------------------
+// security
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Bearer-token authentication for every route but `/health/events`. The server's implementation
+ * (`Auth.layer`) maps the token to a `Principal`; clients provide `Auth.layerClient(token)`.
+ *
+ * @category security
+ * @since 0.1.0
+ */
+export class Authorization extends HttpApiMiddleware.Service<Authorization, { provides: Principal }>()(
+  "@hyvve/admin/Authorization",
+  {
+    security: { bearer: HttpApiSecurity.bearer },
+    error: Unauthorized,
+    requiredForClient: true
+  }
+) {}
+
+// ---------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The public health summary: no payloads, no tenant data.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class HealthSummary extends Schema.Class<HealthSummary>("@hyvve/admin/HealthSummary")({
+  healthy: Schema.Boolean,
+  reasons: Schema.Array(Schema.String),
+  redis: Schema.Struct({ reachable: Schema.Boolean, latencyMs: Schema.optionalKey(Schema.Finite) }),
+  groups: Schema.Array(Schema.Struct({
+    name: Schema.String,
+    consumers: Schema.Int,
+    pending: Schema.Int,
+    lag: Schema.optionalKey(Schema.Int)
+  })),
+  circuits: Schema.Array(Schema.Struct({ group: Schema.String, circuit: Schema.String })),
+  dlq: Schema.Struct({ size: Schema.Int, maxLength: Schema.Int, usage: Schema.Finite })
+}) {}
+
+/**
+ * One consumer of a group.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const ConsumerStats = Schema.Struct({ name: Schema.String, pending: Schema.Int, idleMs: Schema.Int })
+
+/**
+ * One consumer group on the main stream.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const GroupStats = Schema.Struct({
+  name: Schema.String,
+  /** Entries not yet delivered to the group (absent when Redis cannot tell, e.g. after a trim). */
+  lag: Schema.optionalKey(Schema.Int),
+  pending: Schema.Int,
+  /** Milliseconds since the oldest pending entry was added to the stream. */
+  oldestPendingAgeMs: Schema.optionalKey(Schema.Int),
+  lastDeliveredId: Schema.String,
+  consumers: Schema.Array(ConsumerStats)
+})
+
+/**
+ * Events appended per window, counted from the entry ids (their millisecond timestamps), newest
+ * first. `exact` is false when the day held more entries than one stats call reads (50,000): the
+ * counts are then floors (the day's is still exact when the whole stream is younger than a day).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const Throughput = Schema.Struct({
+  lastMinute: Schema.Int,
+  lastHour: Schema.Int,
+  last24h: Schema.Int,
+  exact: Schema.Boolean,
+  /** Events per minute over the last hour, oldest first (60 buckets). */
+  perMinute: Schema.Array(Schema.Int)
+})
+
+/**
+ * The stream, its groups, the DLQ and the throughput, at `at`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class Stats extends Schema.Class<Stats>("@hyvve/admin/Stats")({
+  at: Schema.String,
+  stream: Schema.Struct({
+    key: Schema.String,
+    length: Schema.Int,
+    firstEntryId: Schema.optionalKey(Schema.String),
+    firstEntryAt: Schema.optionalKey(Schema.String),
+    lastEntryId: Schema.optionalKey(Schema.String),
+    lastEntryAt: Schema.optionalKey(Schema.String)
+  }),
+  throughput: Throughput,
+  groups: Schema.Array(GroupStats),
+  dlq: Schema.Struct({
+    size: Schema.Int,
+    maxLength: Schema.Int,
+    /** `size / maxLength` as a percentage. */
+    percent: Schema.Finite,
+    nearLimit: Schema.Boolean
+  })
+}) {}
+
+/**
+ * A DLQ entry as the API shows it. For a tenant-scoped principal only its tenant's entries exist.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class DlqItem extends Schema.Class<DlqItem>("@hyvve/admin/DlqItem")({
+  id: Schema.String,
+  origin: Schema.Literals(["hyvve", "nestjs"]),
+  type: Schema.optionalKey(Schema.String),
+  tenantId: Schema.optionalKey(Schema.String),
+  eventId: Schema.optionalKey(Schema.String),
+  group: Schema.optionalKey(Schema.String),
+  stream: Schema.optionalKey(Schema.String),
+  originalEntryId: Schema.optionalKey(Schema.String),
+  /** The envelope JSON as published (untrusted text). */
+  event: Schema.String,
+  errorTag: Schema.String,
+  errorMessage: Schema.String,
+  attempts: Schema.optionalKey(Schema.Int),
+  firstFailedAt: Schema.optionalKey(Schema.String),
+  lastFailedAt: Schema.optionalKey(Schema.String),
+  movedAt: Schema.String
+}) {}
+
+/**
+ * One page of DLQ entries, oldest first; `next` is the cursor of the following page.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class DlqPage extends Schema.Class<DlqPage>("@hyvve/admin/DlqPage")({
+  entries: Schema.Array(DlqItem),
+  next: Schema.optionalKey(Schema.String)
+}) {}
+
+/**
+ * The envelope of a DLQ entry checked against the current catalog: `decoded` is the event as it
+ * decodes today, or `decodeError` says why it does not.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class DlqDetail extends Schema.Class<DlqDetail>("@hyvve/admin/DlqDetail")({
+  entry: DlqItem,
+  decodes: Schema.Boolean,
+  decoded: Schema.optionalKey(Schema.Unknown),
+  decodeError: Schema.optionalKey(Schema.String)
+}) {}
+
+/**
+ * The outcome of a retry: with `dryRun`, only whether the entry decodes (nothing moves).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export class RetryResult extends Schema.Class<RetryResult>("@hyvve/admin/RetryResult")({
+  id: Schema.String,
+  dryRun: Schema.Boolean,
+  decodes: Schema.Boolean,
+  decodeError: Schema.optionalKey(Schema.String),
+  group: Schema.optionalKey(Schema.String),
+  /** The new delivery's entry id (absent on a dry run). */
+  newEntryId: Schema.optionalKey(Schema.String)
+}) {}
+
+const Text = Schema.String.pipe(Schema.check(Schema.isMinLength(1), Schema.isMaxLength(200)))
+
+/**
+ * The DLQ filters (query of the list, body of the purge).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const DlqFilter = {
+  type: Schema.optionalKey(Text),
+  group: Schema.optionalKey(Text),
+  tenant: Schema.optionalKey(Text)
+}
+
+/**
+ * The body of a purge: a filter, or `all: true` to purge every entry the principal may see.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const PurgeRequest = Schema.Struct({ ...DlqFilter, all: Schema.optionalKey(Schema.Boolean) })
+
+/**
+ * The body of a retry.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const RetryRequest = Schema.Struct({
+  /** Only decode the entry against the current schema; nothing moves. */
+  dryRun: Schema.optionalKey(Schema.Boolean),
+  /** The group to re-drive to, for entries that do not name one (written by the NestJS bus). */
+  group: Schema.optionalKey(Text)
+})
+
+/**
+ * One event of the main stream as `tail` shows it.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const TailEvent = Schema.Struct({
+  _tag: Schema.tag("Event"),
+  entryId: Schema.String,
+  type: Schema.String,
+  id: Schema.optionalKey(Schema.String),
+  tenantId: Schema.optionalKey(Schema.String),
+  timestamp: Schema.optionalKey(Schema.String),
+  correlationId: Schema.optionalKey(Schema.String),
+  data: Schema.optionalKey(Schema.Unknown)
+})
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type TailEvent = typeof TailEvent.Type
+
+/**
+ * Sent when a tail starts and every 15 s while nothing else is: the connection is alive.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const TailHeartbeat = Schema.Struct({ _tag: Schema.tag("Heartbeat"), at: Schema.String })
+
+/**
+ * What `GET /admin/events/tail` streams.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const TailMessage = Schema.Union([TailEvent, TailHeartbeat])
+/**
+ * @category models
+ * @since 0.1.0
+ */
+export type TailMessage = typeof TailMessage.Type
+
+/**
+ * What the monitoring page receives every few seconds: the stats and the first DLQ page for its
+ * filters.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const LiveUpdate = Schema.Struct({ stats: Stats, dlq: DlqPage })
+
+// ---------------------------------------------------------------------------------------------
+// groups
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A DLQ entry id (a stream entry id, `<ms>-<seq>`).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const DlqId = Schema.String.pipe(Schema.check(Schema.isPattern(/^\d{1,20}-\d{1,20}$/)))
+const Limit = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 500 })))
+const Pattern = Schema.String.pipe(Schema.check(Schema.isPattern(/^[A-Za-z0-9_.*-]{1,200}$/)))
+
+/**
+ * `GET /health/events`: public.
+ *
+ * @category groups
+ * @since 0.1.0
+ */
+export class HealthGroup extends HttpApiGroup.make("health").add(
+  HttpApiEndpoint.get("health", "/health/events", { success: HealthSummary })
+).annotateMerge(OpenApi.annotations({ title: "Health", description: "Public health, no payloads" })) {}
+
+/**
+ * `GET /asyncapi.json`: the AsyncAPI 3 document of the bus's events (public, no data).
+ *
+ * @category groups
+ * @since 0.1.0
+ */
+export class SpecGroup extends HttpApiGroup.make("spec").add(
+  HttpApiEndpoint.get("asyncapi", "/asyncapi.json", { success: Schema.Record(Schema.String, Schema.Unknown) })
+).annotateMerge(OpenApi.annotations({ title: "AsyncAPI", description: "The events, from the catalog's schemas" })) {}
+
+/**
+ * `GET /admin/events/stats`.
+ *
+ * @category groups
+ * @since 0.1.0
+ */
+export class StatsGroup extends HttpApiGroup.make("stats").add(
+  HttpApiEndpoint.get("stats", "/admin/events/stats", { success: Stats, error: [Forbidden, Unavailable] }),
+  HttpApiEndpoint.get("me", "/admin/events/me", { success: PrincipalInfo })
+).middleware(Authorization).annotateMerge(OpenApi.annotations({ title: "Stats" })) {}
+
+/**
+ * The dead-letter queue.
+ *
+ * @category groups
+ * @since 0.1.0
+ */
+export class DlqGroup extends HttpApiGroup.make("dlq").add(
+  HttpApiEndpoint.get("list", "/admin/events/dlq", {
+    query: { ...DlqFilter, cursor: Schema.optionalKey(DlqId), limit: Schema.optionalKey(Limit) },
+    success: DlqPage,
+    error: [Forbidden, Unavailable]
+  }),
+  HttpApiEndpoint.get("get", "/admin/events/dlq/:id", {
+    params: { id: DlqId },
+    success: DlqDetail,
+    error: [Forbidden, NotFound, Unavailable]
+  }),
+  HttpApiEndpoint.post("retry", "/admin/events/dlq/:id/retry", {
+    params: { id: DlqId },
+    payload: RetryRequest,
+    success: RetryResult,
+    error: [Forbidden, NotFound, InvalidRequest, Unavailable]
+  }),
+  HttpApiEndpoint.delete("delete", "/admin/events/dlq/:id", {
+    params: { id: DlqId },
+    success: Schema.Struct({ id: Schema.String, deleted: Schema.Boolean }),
+    error: [Forbidden, NotFound, Unavailable]
+  }),
+  HttpApiEndpoint.post("purge", "/admin/events/dlq/purge", {
+    payload: PurgeRequest,
+    success: Schema.Struct({ purged: Schema.Int }),
+    error: [Forbidden, InvalidRequest, Unavailable]
+  })
+).middleware(Authorization).annotateMerge(OpenApi.annotations({ title: "Dead-letter queue" })) {}
+
+/**
+ * Server-sent events: the page's live updates and the live tail of the main stream.
+ *
+ * @category groups
+ * @since 0.1.0
+ */
+export class LiveGroup extends HttpApiGroup.make("live").add(
+  HttpApiEndpoint.get("updates", "/admin/events/live", {
+    query: { ...DlqFilter },
+    success: HttpApiSchema.StreamSse({ data: LiveUpdate }),
+    error: [Forbidden]
+  }),
+  HttpApiEndpoint.get("tail", "/admin/events/tail", {
+    query: { pattern: Schema.optionalKey(Pattern) },
+    success: HttpApiSchema.StreamSse({ data: TailMessage }),
+    error: [Forbidden]
+  })
+).middleware(Authorization).annotateMerge(OpenApi.annotations({ title: "Live" })) {}
+
+/**
+ * `GET /metrics`: Prometheus text (any role).
+ *
+ * @category groups
+ * @since 0.1.0
+ */
+export class MetricsGroup extends HttpApiGroup.make("metrics").add(
+  HttpApiEndpoint.get("metrics", "/metrics", {
+    success: Schema.String.pipe(HttpApiSchema.asText({ contentType: "text/plain; version=0.0.4; charset=utf-8" })),
+    error: Forbidden
+  })
+).middleware(Authorization).annotateMerge(OpenApi.annotations({ title: "Metrics" })) {}
+
+/**
+ * The admin API. Request decoding failures answer 400 with a problem body listing each issue
+ * with the path of the field (`HttpApiMiddleware.ProblemDetails`).
+ *
+ * @category api
+ * @since 0.1.0
+ */
+export class AdminApi extends HttpApi.make("hyvve-admin")
+  .add(HealthGroup)
+  .add(SpecGroup)
+  .add(StatsGroup)
+  .add(DlqGroup)
+  .add(LiveGroup)
+  .add(MetricsGroup)
+  .middleware(HttpApiMiddleware.ProblemDetails)
+  .annotateMerge(OpenApi.annotations({
+    title: "HYVVE event bus admin API",
+    description: "Health, stats, the dead-letter queue and metrics of the HYVVE event bus"
+  }))
+{}
