@@ -96,6 +96,7 @@ export type Command =
   | { readonly _tag: "XDel"; readonly key: string; readonly ids: ReadonlyArray<EntryId> }
   | { readonly _tag: "ZAdd"; readonly key: string; readonly score: number; readonly member: string }
   | { readonly _tag: "ZRem"; readonly key: string; readonly members: ReadonlyArray<string> }
+  | { readonly _tag: "ZRemRangeByScore"; readonly key: string; readonly max: number }
   | { readonly _tag: "HSet"; readonly key: string; readonly field: string; readonly value: string }
   | { readonly _tag: "HDel"; readonly key: string; readonly fields: ReadonlyArray<string> }
   | { readonly _tag: "Set"; readonly key: string; readonly value: string; readonly ttlMs: number }

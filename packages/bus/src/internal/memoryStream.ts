@@ -248,6 +248,16 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
       }
       case "ZRem":
         return Result.succeed(() => zrem(command.key, command.members))
+      case "ZRemRangeByScore": {
+        if (Number.isNaN(command.max)) return Result.fail(commandError(name, "ERR min or max is not a float"))
+        return Result.succeed((now) => {
+          const zset = zsetAt(name, command.key, now)
+          if (Result.isFailure(zset) || zset.success === undefined) return 0
+          const expired: Array<string> = []
+          for (const [member, score] of zset.success.scores) if (score <= command.max) expired.push(member)
+          return zrem(command.key, expired)
+        })
+      }
       case "HSet":
         return Result.succeed(() => hset(command.key, command.field, command.value))
       case "HDel":
@@ -927,6 +937,7 @@ const kindOf = (command: RedisStream.Command): KeyType => {
       return "stream"
     case "ZAdd":
     case "ZRem":
+    case "ZRemRangeByScore":
       return "zset"
     case "HSet":
     case "HDel":
@@ -942,6 +953,7 @@ const commandNames: Record<RedisStream.Command["_tag"], string> = {
   XDel: "XDEL",
   ZAdd: "ZADD",
   ZRem: "ZREM",
+  ZRemRangeByScore: "ZREMRANGEBYSCORE",
   HSet: "HSET",
   HDel: "HDEL",
   Set: "SET"

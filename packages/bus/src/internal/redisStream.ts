@@ -823,6 +823,12 @@ const encodeCommand = (
     case "ZRem":
       args.push("ZREM", key, command.members.length, ...command.members)
       return undefined
+    case "ZRemRangeByScore": {
+      const max = formatScore(command.max)
+      if (max === undefined) return invalid("ZREMRANGEBYSCORE", "the maximum score is not a number")
+      args.push("ZREMRANGEBYSCORE", key, max)
+      return undefined
+    }
     case "HSet":
       args.push("HSET", key, command.field, command.value)
       return undefined

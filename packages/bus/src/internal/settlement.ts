@@ -23,7 +23,8 @@
  * - `<stream>:retry:<subscription>` sorted set: entry id → due time (ms) of its next retry;
  * - `<stream>:failures:<subscription>` hash: entry id → JSON failure record (first and last failure
  *   time, last error), cleared when the entry is acked or dead-lettered;
- * - `<prefix>:events:done:<subscription>:<event id>` marker with a TTL (idempotent handling);
+ * - `<prefix>:events:done:<subscription>` sorted set: the event ids this subscription completed,
+ *   scored by when their mark expires (idempotent handling; kept for the stream's retention);
  * - `<prefix>:events:redeliver:<subscription>` stream: entries re-driven from the DLQ to this
  *   subscription only.
  */
@@ -46,9 +47,12 @@ export const retryKey = (stream: string, subscription: string): string => `${str
 /** The failure records of `subscription` for entries of `stream`. */
 export const failuresKey = (stream: string, subscription: string): string => `${stream}:failures:${subscription}`
 
-/** The marker saying `subscription` completed event `eventId`. */
-export const doneKey = (prefix: string, subscription: string, eventId: string): string =>
-  `${prefix}:events:done:${subscription}:${eventId}`
+/**
+ * The events `subscription` completed (idempotent handling): a sorted set of event ids scored by
+ * when their mark expires (ms). One key per subscription, so a batch is checked with one ZMSCORE
+ * and marked with ZADDs on one key; expired ids are removed as batches are marked.
+ */
+export const doneKey = (prefix: string, subscription: string): string => `${prefix}:events:done:${subscription}`
 
 /** The private stream of entries re-driven from the DLQ to `subscription` only. */
 export const redeliverKey = (prefix: string, subscription: string): string =>
@@ -314,15 +318,20 @@ export const make = (options: {
   const completed = (eventIds: ReadonlyArray<string>) =>
     eventIds.length === 0 ?
       Effect.succeed(new Set<string>()) :
-      Effect.map(redis.markersExist(eventIds.map((id) => doneKey(settings.prefix, subscription, id))), (exists) => {
-        const out = new Set<string>()
-        exists.forEach((done, i) => {
-          if (done) out.add(eventIds[i]!)
+      Effect.clockWith((clock) =>
+        Effect.map(redis.scores(doneKey(settings.prefix, subscription), eventIds), (expiries) => {
+          const now = clock.currentTimeMillisUnsafe()
+          const out = new Set<string>()
+          expiries.forEach((expiresAt, i) => {
+            if (expiresAt !== undefined && expiresAt > now) out.add(eventIds[i]!)
+          })
+          return out
         })
-        return out
-      })
+      )
 
-  const ackCommands = (batch: ReadonlyArray<Settled>): ReadonlyArray<RedisStream.Command> => {
+  const done = doneKey(settings.prefix, subscription)
+
+  const ackCommands = (batch: ReadonlyArray<Settled>, now: number): ReadonlyArray<RedisStream.Command> => {
     const byKey = new Map<string, Array<string>>()
     const retried = new Map<string, Array<string>>()
     const commands: Array<RedisStream.Command> = []
@@ -331,9 +340,11 @@ export const make = (options: {
       push(byKey, key, id)
       if (s.entry.deliveries > 1 || s.record !== undefined) push(retried, key, id)
       if (options.idempotent && s.eventId !== undefined) {
-        commands.push({ _tag: "Set", key: doneKey(settings.prefix, subscription, s.eventId), value: "1", ttlMs: markerTtlMs })
+        commands.push({ _tag: "ZAdd", key: done, score: now + markerTtlMs, member: s.eventId })
       }
     }
+    // Marks past their time go as new ones are written (a range removal: cheap when none is due).
+    if (commands.length > 0) commands.push({ _tag: "ZRemRangeByScore", key: done, max: now })
     for (const [key, ids] of byKey) commands.push({ _tag: "XAck", key, group, ids })
     for (const [key, ids] of retried) {
       commands.push({ _tag: "ZRem", key: retryKey(key, subscription), members: ids })
@@ -344,7 +355,11 @@ export const make = (options: {
 
   const ack = (batch: ReadonlyArray<Settled>) => {
     if (batch.length === 0) return Effect.void
-    const commands = ackCommands(batch)
+    return Effect.clockWith((clock) => ackNow(batch, clock.currentTimeMillisUnsafe()))
+  }
+
+  const ackNow = (batch: ReadonlyArray<Settled>, now: number) => {
+    const commands = ackCommands(batch, now)
     const only = commands[0]
     // The common case, one stream and nothing else to write, is a plain XACK.
     const step = commands.length === 1 && only !== undefined && only._tag === "XAck" ?

@@ -939,6 +939,20 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         )
       }))
 
+    it.effect("ZRemRangeByScore in a transaction removes the members scored at or below its maximum", () =>
+      Effect.gen(function*() {
+        const { key, rs } = yield* fixture("zremrange")
+        const z = key("z")
+        yield* rs.transaction([
+          { _tag: "ZAdd", key: z, score: 1, member: "a" },
+          { _tag: "ZAdd", key: z, score: 5, member: "b" },
+          { _tag: "ZAdd", key: z, score: 10, member: "c" }
+        ])
+        assert.deepStrictEqual(yield* rs.transaction([{ _tag: "ZRemRangeByScore", key: z, max: 5 }]), [2])
+        assert.deepStrictEqual(yield* rs.scores(z, ["a", "b", "c"]), [undefined, undefined, 10])
+        assert.deepStrictEqual(yield* rs.transaction([{ _tag: "ZRemRangeByScore", key: key("absent"), max: 5 }]), [0])
+      }))
+
     it.effect("removeIdleConsumers removes idle consumers without pending entries, never the caller", () =>
       Effect.gen(function*() {
         const { appendMany, key, read, rs } = yield* fixture("idlecons")

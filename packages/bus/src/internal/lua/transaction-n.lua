@@ -16,6 +16,7 @@
 --            XDEL key# nIds id ...
 --            ZADD key# score member
 --            ZREM key# nMembers member ...
+--            ZREMRANGEBYSCORE key# max                              (members scored at or below max)
 --            HSET key# field value
 --            HDEL key# nFields field ...
 --            SET  key# value ttlMs                                  (SET key value PX ttlMs)
@@ -68,6 +69,8 @@ while i <= #ARGV do
     kind, nextAt = 'zset', i + 4
   elseif op == 'ZREM' then
     kind, nextAt = 'zset', i + 3 + tonumber(ARGV[i + 2])
+  elseif op == 'ZREMRANGEBYSCORE' then
+    kind, nextAt = 'zset', i + 3
   elseif op == 'HSET' then
     kind, nextAt = 'hash', i + 4
   elseif op == 'HDEL' then
@@ -140,6 +143,8 @@ for n, at in ipairs(ops) do
     replies[n] = redis.call('ZADD', key, ARGV[at + 2], ARGV[at + 3])
   elseif op == 'ZREM' then
     replies[n] = sliced('ZREM', key, nil, at + 3, tonumber(ARGV[at + 2]))
+  elseif op == 'ZREMRANGEBYSCORE' then
+    replies[n] = redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[at + 2])
   elseif op == 'HSET' then
     replies[n] = redis.call('HSET', key, ARGV[at + 2], ARGV[at + 3])
   elseif op == 'HDEL' then
