@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import { Dlq } from "@hyvve/bus"
 import { Context, Schema } from "effect"
 import {
   HttpApi,
@@ -253,23 +254,13 @@ export class Stats extends Schema.Class<Stats>("@hyvve/admin/Stats")({
  * @category models
  * @since 0.1.0
  */
+// The bus's own DLQ entry, with the error flattened into two fields for the API's readers.
+const { error: _error, ...dlqEntryFields } = Dlq.DlqEntry.fields
+
 export class DlqItem extends Schema.Class<DlqItem>("@hyvve/admin/DlqItem")({
-  id: Schema.String,
-  origin: Schema.Literals(["hyvve", "nestjs"]),
-  type: Schema.optionalKey(Schema.String),
-  tenantId: Schema.optionalKey(Schema.String),
-  eventId: Schema.optionalKey(Schema.String),
-  group: Schema.optionalKey(Schema.String),
-  stream: Schema.optionalKey(Schema.String),
-  originalEntryId: Schema.optionalKey(Schema.String),
-  /** The envelope JSON as published (untrusted text). */
-  event: Schema.String,
+  ...dlqEntryFields,
   errorTag: Schema.String,
-  errorMessage: Schema.String,
-  attempts: Schema.optionalKey(Schema.Int),
-  firstFailedAt: Schema.optionalKey(Schema.String),
-  lastFailedAt: Schema.optionalKey(Schema.String),
-  movedAt: Schema.String
+  errorMessage: Schema.String
 }) {}
 
 /**
