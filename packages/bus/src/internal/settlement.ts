@@ -217,9 +217,13 @@ const settleRetry = Schedule.exponential("50 millis", 2).pipe(
 class LocalIdempotency {
   private readonly running = new Set<string>()
   private readonly completed = new Set<string>()
-  private readonly capacity: number
+  // The completed ids in the order they completed, as a ring: evicting the oldest is O(1).
+  // (`completed.values().next()` would be O(deleted): a Set keeps its deleted slots until it
+  // rehashes, and iteration walks over them.)
+  private readonly order: Array<string | undefined>
+  private next = 0
   constructor(capacity: number) {
-    this.capacity = capacity
+    this.order = new Array<string | undefined>(capacity)
   }
   /** False when this event is running or completed here: the copy is a duplicate. */
   begin(eventId: string): boolean {
@@ -229,12 +233,12 @@ class LocalIdempotency {
   }
   end(eventId: string, completed: boolean): void {
     this.running.delete(eventId)
-    if (!completed) return
+    if (!completed || this.completed.has(eventId)) return
+    const oldest = this.order[this.next]
+    if (oldest !== undefined) this.completed.delete(oldest)
+    this.order[this.next] = eventId
+    this.next = (this.next + 1) % this.order.length
     this.completed.add(eventId)
-    if (this.completed.size > this.capacity) {
-      const oldest = this.completed.values().next()
-      if (oldest.done !== true) this.completed.delete(oldest.value)
-    }
   }
 }
 
