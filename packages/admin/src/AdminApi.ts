@@ -409,14 +409,6 @@ export const TailMessage = Schema.Union([TailEvent, TailHeartbeat])
  */
 export type TailMessage = typeof TailMessage.Type
 
-/**
- * What the monitoring page receives every few seconds: the stats and the first DLQ page for its
- * filters.
- *
- * @category models
- * @since 0.1.0
- */
-export const LiveUpdate = Schema.Struct({ stats: Stats, dlq: DlqPage })
 
 /**
  * A replay job as stored (the bus's `Replay.Job`) with its progress.
@@ -453,6 +445,15 @@ export class ReplayJob extends Schema.Class<ReplayJob>("@hyvve/admin/ReplayJob")
   job: Replay.Job,
   progress: ReplayProgress
 }) {}
+
+/**
+ * What the monitoring page receives every few seconds: the stats, the first DLQ page for its
+ * filters and the latest replay jobs (the principal's tenant's only, for a scoped token).
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export const LiveUpdate = Schema.Struct({ stats: Stats, dlq: DlqPage, replays: Schema.Array(ReplayJob) })
 
 const Millis = Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0)))
 

@@ -19,7 +19,7 @@
  */
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { BusConfig, Dlq, type EventStore, Health, Keys, Metrics, RedisStream, type Replay } from "@hyvve/bus"
+import { BusConfig, Dlq, type EventStore, Health, Keys, Metrics, RedisStream, Replay } from "@hyvve/bus"
 import { type Catalog, Envelope, EventPattern, EventType } from "@hyvve/schema"
 import {
   ByteSize,
@@ -298,6 +298,7 @@ const LiveHandlers = (interval: Duration.Input) =>
     Effect.gen(function*() {
       const services = yield* bus
       const { dlq, redis, settings } = services
+      const replay = yield* Replay.Replay
       const main = Keys.main(settings.prefix)
       return handlers
         .handle("updates", ({ query }) =>
@@ -307,8 +308,11 @@ const LiveHandlers = (interval: Duration.Input) =>
             const update = Effect.gen(function*() {
               const stats = yield* readStats(services, principal)
               const page = yield* dlq.list({ filter: { type: query.type, group: query.group, tenantId }, limit: 100 })
+              const jobs = yield* replay.list(20)
+              const now = yield* Clock.currentTimeMillis
               return {
                 stats,
+                replays: jobs.filter((job) => Auth.sees(principal, job.tenantId)).map((job) => ReplayRoutes.view(job, now)),
                 dlq: new DlqPage({
                   entries: page.entries.map(toItem),
                   ...(page.next === undefined ? {} : { next: page.next })

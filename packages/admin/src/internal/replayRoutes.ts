@@ -27,7 +27,10 @@ export const toProgress = (progress: Replay.Progress): ReplayProgress => {
   return etaMs === undefined ? rest : { ...rest, etaMs }
 }
 
-const view = (job: Replay.Job) => Effect.map(Clock.currentTimeMillis, (now) => new ReplayJob({ job, progress: toProgress(Replay.progressOf(job, now)) }))
+/** A job with its progress at `now`. */
+export const view = (job: Replay.Job, now: number): ReplayJob => new ReplayJob({ job, progress: toProgress(Replay.progressOf(job, now)) })
+
+const viewNow = (job: Replay.Job) => Effect.map(Clock.currentTimeMillis, (now) => view(job, now))
 
 const unavailable = (error: Replay.ReplayError) => new Unavailable({ message: error.message })
 
@@ -112,7 +115,7 @@ export const layer = HttpApiBuilder.group(AdminApi, "replay", (handlers) =>
           )
           return yield* replay.get(jobId).pipe(
             Effect.catchTags({ JobNotFound: (error) => Effect.fail(notFound(error)), ...storeErrors }),
-            Effect.flatMap(view),
+            Effect.flatMap(viewNow),
             // The job was started: a failure to read it back must not read as a failed start.
             Effect.catch((error) => Effect.fail(new Unavailable({ message: `replay ${jobId} started; reading it failed: ${error.message}` })))
           )
@@ -121,9 +124,9 @@ export const layer = HttpApiBuilder.group(AdminApi, "replay", (handlers) =>
         Effect.gen(function*() {
           const principal = yield* Principal
           const jobs = yield* replay.list(query.limit ?? 50).pipe(Effect.mapError(unavailable))
-          return yield* Effect.forEach(jobs.filter((job) => Auth.sees(principal, job.tenantId)), view)
+          return yield* Effect.forEach(jobs.filter((job) => Auth.sees(principal, job.tenantId)), viewNow)
         }))
-      .handle("get", ({ params }) => Effect.flatMap(Principal, (principal) => Effect.flatMap(visibleJob(replay, principal, params.jobId), view)))
+      .handle("get", ({ params }) => Effect.flatMap(Principal, (principal) => Effect.flatMap(visibleJob(replay, principal, params.jobId), viewNow)))
       .handle("progress", ({ params }) =>
         Effect.gen(function*() {
           yield* visibleJob(replay, yield* Principal, params.jobId)
@@ -145,7 +148,7 @@ export const layer = HttpApiBuilder.group(AdminApi, "replay", (handlers) =>
             ),
             (job) => ({ detail: `${job.status} at ${job.cursor}`, count: job.replayed })
           )
-          return yield* view(job)
+          return yield* viewNow(job)
         }))
       .handle("resume", ({ params }) =>
         Effect.gen(function*() {
@@ -165,6 +168,6 @@ export const layer = HttpApiBuilder.group(AdminApi, "replay", (handlers) =>
             ),
             () => ({ detail: "resumed" })
           )
-          return yield* visibleJob(replay, principal, params.jobId).pipe(Effect.flatMap(view))
+          return yield* visibleJob(replay, principal, params.jobId).pipe(Effect.flatMap(viewNow))
         }))
   }))
