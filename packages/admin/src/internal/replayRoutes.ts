@@ -73,7 +73,7 @@ const visibleJob = (replay: Replay.Replay["Service"], principal: PrincipalInfo, 
   )
 
 /**
- * The `replay` group's handlers; `progressInterval` paces the progress events.
+ * The `replay` group's handlers. Progress events are read every 250 ms and sent when they change.
  */
 export const layer = HttpApiBuilder.group(AdminApi, "replay", (handlers) =>
   Effect.gen(function*() {
