@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one entry point behind `npm run <task>`: bootstraps Node 24 + pnpm, installs dependencies,
 # makes Redis and Postgres reachable, then runs the task. Needs only the machine's node and npm.
-#   demo      the approvals example end to end (examples/01-approvals-flow)
+#   demo      the approvals example end to end, then the page's URL (examples/01-approvals-flow);
+#             demo -- --serve keeps it running with live traffic until Ctrl-C
 #   test      typecheck, lint, every test project; last line "N passed, N failed"
 #   check     typecheck + lint only
 #   bench     the throughput/latency benchmark against the real Redis

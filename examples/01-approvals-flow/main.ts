@@ -4,12 +4,17 @@
  * An ApprovalsService publishes approval.requested / .approved / .rejected. A notification
  * handler listens on `approval.*`, analytics on `**`, a flaky CRM sync recovers through retries,
  * and a broken audit exporter dead-letters its event, which an operator re-drives once fixed.
+ * Then analytics replays the approvals (a replay as an Effect program), and the demo prints where
+ * its monitoring page is (the admin server runs beside the bus, with a token of this run).
+ * `--serve` keeps it running with live traffic until Ctrl-C (SIGINT or SIGTERM shut it down).
  * Runs against REDIS_URL, or the in-memory backend (with a one-line notice) when none answers.
  */
-import { Consumer, Dlq, EventBus, Health, Publisher, RedisStream, Retry } from "@hyvve/bus"
+import { randomBytes } from "node:crypto"
+import { Consumer, Dlq, EventBus, Health, Keys, Publisher, RedisStream, Replay, Retry } from "@hyvve/bus"
+import { AdminServer, Audit, Auth } from "@hyvve/admin"
 import { ApprovalApproved, ApprovalRejected, ApprovalRequested } from "@hyvve/schema/catalog/Approval"
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Context, Effect, Layer, Ref, References, Schedule } from "effect"
+import { Config, Console, Context, Effect, Layer, Redacted, Ref, References, Schedule } from "effect"
 
 // --- the application's own service ---------------------------------------------------------
 
@@ -152,9 +157,30 @@ const scenario = Effect.gen(function*() {
   yield* Console.log("4. summary")
   yield* Console.log(`  notifications ${final.notified}, analytics ${final.analytics}, crm attempts ${final.crmAttempts} (synced ${final.crmSynced}), audited ${final.audited}`)
   yield* Console.log(`  dlq size ${yield* dlq.size}, healthy ${health.healthy}, main stream length ${health.stream.length}`)
+
+  // Analytics was rebuilt: its group gets the approvals again (only its group; they keep their ids).
+  yield* Console.log("5. replay: the approvals again, to analytics only (Replay.run, an Effect program)")
+  const job = yield* Replay.run({ target: Replay.group("analytics"), types: [ApprovalApproved], actor: "demo" })
+  yield* waitFor("the replayed approvals", Ref.get(tally), (t) => t.analytics === final.analytics + job.replayed)
+  yield* Console.log(`  ${job.status}: scanned ${job.scanned}, matched ${job.matched}, replayed ${job.replayed}, failed ${job.failed}; analytics now ${(yield* Ref.get(tally)).analytics}`)
+})
+
+// --- live traffic (--serve) ------------------------------------------------------------------
+
+// An approval every second, some rejected, until the demo is stopped.
+const traffic = Effect.gen(function*() {
+  const approvals = yield* ApprovalsService
+  let n = 100
+  yield* Effect.gen(function*() {
+    const id = `apr_${n++}`
+    yield* approvals.request(id, `Live request ${n}`)
+    yield* approvals.decide(id, n % 4 === 0 ? "rejected" : "approved", n % 4 === 0 ? "needs work" : undefined)
+  }).pipe(Effect.repeat(Schedule.spaced("1 second")))
 })
 
 // --- composition ---------------------------------------------------------------------------
+
+const serve = process.argv.includes("--serve")
 
 // A prefix of its own per run, so the demo never mixes with earlier runs or real data.
 const settings = {
@@ -181,20 +207,55 @@ const Cleanup = Layer.effectDiscard(
         ["main", "dlq", "redeliver:notifications", "redeliver:analytics", "redeliver:crm-sync", "redeliver:audit-export"]
           .map((k) => `${settings.prefix}:events:${k}`)
           .flatMap((k) => [k, `${k}:retry:crm-sync`, `${k}:failures:crm-sync`, `${k}:retry:audit-export`, `${k}:failures:audit-export`])
+          .concat([`${Keys.replay(settings.prefix)}:jobs`, `${Keys.replay(settings.prefix)}:jobs:index`])
       )
-    ).pipe(Effect.ignore)
+    ).pipe(
+      Effect.andThen(serve ? Console.log("stopped: the server is closed and this run's keys are deleted") : Effect.void),
+      Effect.ignore
+    )
   )
 )
 
-const AppLive = Layer.mergeAll(ApprovalsService.layer, Handlers).pipe(
+// The admin server and its page, with one admin token for this run (or HYVVE_ADMIN_TOKEN), on
+// HYVVE_ADMIN_PORT (8080; any free port when that one is taken).
+class Dashboard extends Context.Service<Dashboard, { readonly url: string; readonly token: string }>()("examples/Dashboard") {}
+
+const DashboardLive = Layer.unwrap(
+  Effect.gen(function*() {
+    const token = yield* Config.String("HYVVE_ADMIN_TOKEN").pipe(Config.withDefault(randomBytes(12).toString("hex")))
+    const port = yield* Config.Int("HYVVE_ADMIN_PORT").pipe(Config.withDefault(8080))
+    const server = (port: number) =>
+      AdminServer.layer({ port }).pipe(Layer.provide(Auth.layerTokens([{ token: Redacted.make(token), role: "admin", id: "demo" }])))
+    return Layer.effect(Dashboard, Effect.map(AdminServer.url, (url) => Dashboard.of({ url, token }))).pipe(
+      Layer.provide(server(port).pipe(Layer.catch(() => server(0)))),
+      Layer.provide(Audit.layerMemory())
+    )
+  })
+)
+
+const AppLive = Layer.mergeAll(ApprovalsService.layer, Handlers, DashboardLive).pipe(
   Layer.provideMerge(Layer.mergeAll(Observed.layer, AuditExporterFixed.layer)),
   Layer.provideMerge(Cleanup),
   Layer.provideMerge(BusLive)
 )
 
+const main = Effect.gen(function*() {
+  yield* scenario
+  const dashboard = yield* Dashboard
+  yield* Console.log(`6. dashboard: ${dashboard.url}/admin#token=${dashboard.token}`)
+  yield* Console.log(`  token ${dashboard.token} (role admin) for the page, the API (${dashboard.url}/docs) and the CLI:`)
+  yield* Console.log(`  HYVVE_ADMIN_URL=${dashboard.url} HYVVE_ADMIN_TOKEN=${dashboard.token} npm run hyvve -- stats`)
+  if (!serve) {
+    yield* Console.log("  (the demo stops now; `npm run demo -- --serve` keeps it running with live traffic)")
+    return
+  }
+  yield* Console.log("serving with live traffic (an approval a second) until Ctrl-C")
+  yield* traffic
+})
+
 // The bus logs retries and dead-letters as structured lines; the demo narrates them itself, so
 // only errors are logged here (run with a lower level to see the bus's own lines).
-scenario.pipe(
+main.pipe(
   Effect.provide(AppLive),
   Effect.provideService(References.MinimumLogLevel, "Error"),
   NodeRuntime.runMain

@@ -13,8 +13,12 @@
  * - the compiled program publishes, handles and dead-letters on the in-memory bus and on Redis
  *   (`REDIS_URL`), on the Node running the tests and on the minimum Node of `engines`, fetched
  *   once from the npm registry into `.cache/toolchain` like `scripts/toolchain.sh` does.
+ * - `@hyvve/admin` and `@hyvve/cli`, packed and installed beside them, hold their build and no
+ *   sources, and `npx hyvve` runs from the app (its help lists every command; a call to a server
+ *   that is not there says so in one line).
  *
- * Needs the npm registry (or npm's cache) for `effect`, `ioredis` and `@types/node`.
+ * Needs the npm registry (or npm's cache) for `effect`, `@effect/platform-node`, `ioredis` and
+ * `@types/node`.
  */
 import { execFile } from "node:child_process"
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -25,11 +29,14 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const packages = ["schema", "bus"] as const
+// The operator's packages: installed beside the library, their `bin` run from the app.
+const tools = ["admin", "cli"] as const
 const effectVersion = "4.1.0" // the lowest 4.x of the packages' `effect` peer range (^4.1.0)
 const devDependency = (name: string): string => {
-  const pkg = JSON.parse(readFileSync(join(root, "packages/bus/package.json"), "utf8"))
+  const pkg = JSON.parse(readFileSync(join(root, "packages/admin/package.json"), "utf8"))
+  const bus = JSON.parse(readFileSync(join(root, "packages/bus/package.json"), "utf8"))
   const rootPkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"))
-  return pkg.devDependencies?.[name] ?? rootPkg.devDependencies[name]
+  return pkg.devDependencies?.[name] ?? bus.devDependencies?.[name] ?? rootPkg.devDependencies[name]
 }
 const minimumNode = JSON.parse(readFileSync(join(root, "packages/bus/package.json"), "utf8")).engines.node.replace(
   /^>=\s*/,
@@ -82,7 +89,7 @@ describe("installed from the packed tarballs, outside the workspace", () => {
     scratch = mkdtempSync(join(tmpdir(), "hyvve-install-"))
     const packed = join(scratch, "tarballs")
     // `pnpm pack` runs each package's prepack (the build) and turns `workspace:^` into a version range.
-    for (const name of packages) {
+    for (const name of [...packages, ...tools]) {
       await run("pnpm", ["pack", "--pack-destination", packed], { cwd: join(root, "packages", name), timeoutMs: 120_000 })
       const tarball = readdirSync(packed).find((file) => file.startsWith(`hyvve-${name}-`))
       assert.isDefined(tarball, `pnpm pack wrote no tarball for @hyvve/${name}`)
@@ -107,6 +114,9 @@ describe("installed from the packed tarballs, outside the workspace", () => {
           dependencies: {
             "@hyvve/bus": `file:${tarballs["bus"]}`,
             "@hyvve/schema": `file:${tarballs["schema"]}`,
+            "@hyvve/admin": `file:${tarballs["admin"]}`,
+            "@hyvve/cli": `file:${tarballs["cli"]}`,
+            "@effect/platform-node": devDependency("@effect/platform-node"),
             effect: effectVersion,
             ioredis: devDependency("ioredis"),
             "@types/node": devDependency("@types/node")
@@ -126,7 +136,7 @@ describe("installed from the packed tarballs, outside the workspace", () => {
     if (scratch !== "" && process.env["HYVVE_TEST_KEEP_INSTALL"] === undefined) {
       rmSync(scratch, { recursive: true, force: true })
     }
-  })
+  }, 60_000)
 
   it("the tarballs hold the build and the docs, and no tests, benches or .ts import paths", async () => {
     for (const name of packages) {
@@ -159,6 +169,31 @@ describe("installed from the packed tarballs, outside the workspace", () => {
       assert.fail("@hyvve/bus ships no Lua scripts")
     }
   })
+
+  it("the admin and CLI tarballs hold their build and no sources; npx hyvve runs from the app", async () => {
+    for (const name of tools) {
+      const into = join(scratch, "unpacked", name)
+      await run("mkdir", ["-p", into], { cwd: scratch, timeoutMs: 10_000 })
+      await run("tar", ["-xzf", tarballs[name]!, "-C", into], { cwd: scratch, timeoutMs: 30_000 })
+      const pkg = join(into, "package")
+      const listed = files(pkg).map((file) => file.slice(pkg.length + 1))
+      for (const required of ["package.json", "README.md", "CHANGELOG.md", "LICENSE", "dist/index.js", "dist/index.d.ts"]) {
+        assert.include(listed, required, `@hyvve/${name} tarball lacks ${required}`)
+      }
+      const unexpected = listed.filter((file) => /(^|\/)(test|src)\//.test(file) || (file.endsWith(".ts") && !file.endsWith(".d.ts")))
+      assert.deepStrictEqual(unexpected, [], `@hyvve/${name} tarball ships files it should not`)
+    }
+    const help = await run("npx", ["--no-install", "hyvve", "--help"], { cwd: app, timeoutMs: 60_000 })
+    for (const command of ["stats", "dlq", "tail", "replay", "trace", "event"]) assert.include(help.stdout, command, help.stdout)
+    const replayHelp = await run("npx", ["--no-install", "hyvve", "replay", "start", "--help"], { cwd: app, timeoutMs: 60_000 })
+    assert.include(replayHelp.stdout, "--batch-size")
+    // A real call: nothing listens on port 9, and it says so in one line.
+    const down = await run("npx", ["--no-install", "hyvve", "stats", "--url", "http://127.0.0.1:9", "--token", "some-token"], {
+      cwd: app,
+      timeoutMs: 60_000
+    }).then(() => "", (error: Error) => error.message)
+    assert.include(down, "cannot reach the admin API at http://127.0.0.1:9")
+  }, 150_000)
 
   it("npm installs one copy of effect, the app's", async () => {
     const { stdout } = await run("npm", ["ls", "effect", "--all"], { cwd: app, timeoutMs: 60_000 })

@@ -4,14 +4,15 @@
  * through `HttpApiClient`. This module holds only the definition (schemas, errors, the security
  * middleware's tag), so a client imports no server code.
  *
- * Groups: `health` (public, no payloads), `stats`, `dlq`, `live` (server-sent events: the page's
- * updates and `hyvve tail`), `metrics` (Prometheus text) and `session` (who the token is). The
- * event store's routes (replay jobs, `GET /admin/events/:id`, traces) are a group of their own
- * added here when the store lands; `AdminServer.layer` takes their handlers beside these.
+ * Groups: `health` (public, no payloads), `spec` (AsyncAPI), `stats` (with `me`: who the token
+ * is), `dlq`, `replay` (jobs: start, list, status, progress as server-sent events, cancel,
+ * resume), `history` (an event with its deliveries, the causation tree of a correlation id: the
+ * event store's routes, `StoreNotConfigured` without one), `live` (server-sent events: the page's
+ * updates and `hyvve tail`) and `metrics` (Prometheus text).
  *
  * @since 0.1.0
  */
-import { Dlq } from "@hyvve/bus"
+import { Dlq, EventStore, Replay } from "@hyvve/bus"
 import { Context, Schema } from "effect"
 import {
   HttpApi,
@@ -131,6 +132,32 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>("@hyvve/a
  */
 export class Unavailable extends Schema.TaggedError<Unavailable>("@hyvve/admin/Unavailable")(
   "Unavailable",
+  { message: Schema.String },
+  { httpApiStatus: 503 }
+) {}
+
+/**
+ * The call conflicts with the state of its target (409): e.g. resuming a replay job that is running
+ * or completed.
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class Conflict extends Schema.TaggedError<Conflict>("@hyvve/admin/Conflict")(
+  "Conflict",
+  { message: Schema.String },
+  { httpApiStatus: 409 }
+) {}
+
+/**
+ * The route needs the event store and none is configured (503): set `DATABASE_URL`. Replay still
+ * works without one (it reads Redis and keeps its jobs there).
+ *
+ * @category errors
+ * @since 0.2.0
+ */
+export class StoreNotConfigured extends Schema.TaggedError<StoreNotConfigured>("@hyvve/admin/StoreNotConfigured")(
+  "StoreNotConfigured",
   { message: Schema.String },
   { httpApiStatus: 503 }
 ) {}
@@ -382,14 +409,114 @@ export const TailMessage = Schema.Union([TailEvent, TailHeartbeat])
  */
 export type TailMessage = typeof TailMessage.Type
 
+
 /**
- * What the monitoring page receives every few seconds: the stats and the first DLQ page for its
- * filters.
+ * A replay job as stored (the bus's `Replay.Job`) with its progress.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export const ReplayProgress = Schema.Struct({
+  jobId: Schema.String,
+  status: Replay.JobStatus,
+  scanned: Schema.Int,
+  matched: Schema.Int,
+  replayed: Schema.Int,
+  failed: Schema.Int,
+  /** The last entry id done. */
+  position: Schema.String,
+  /** Of the job's time range, monotone, 100 when it completed. */
+  percent: Schema.Finite,
+  etaMs: Schema.optionalKey(Schema.Finite)
+})
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export type ReplayProgress = typeof ReplayProgress.Type
+
+/**
+ * A replay job and where it stands.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export class ReplayJob extends Schema.Class<ReplayJob>("@hyvve/admin/ReplayJob")({
+  job: Replay.Job,
+  progress: ReplayProgress
+}) {}
+
+/**
+ * What the monitoring page receives every few seconds: the stats, the first DLQ page for its
+ * filters and the latest replay jobs (the principal's tenant's only, for a scoped token).
  *
  * @category models
  * @since 0.1.0
  */
-export const LiveUpdate = Schema.Struct({ stats: Stats, dlq: DlqPage })
+export const LiveUpdate = Schema.Struct({ stats: Stats, dlq: DlqPage, replays: Schema.Array(ReplayJob) })
+
+const Millis = Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(0)))
+
+/**
+ * The body of `POST /admin/events/replay`. Without `group`, every group whose subscription
+ * matches an event receives it; `from`/`to` are ms since the epoch (inclusive; defaults: the
+ * oldest event held, now). A tenant-scoped principal replays its own tenant only.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export const ReplayRequest = Schema.Struct({
+  from: Schema.optionalKey(Millis),
+  to: Schema.optionalKey(Millis),
+  types: Schema.optionalKey(Schema.Array(Text).pipe(Schema.check(Schema.isMaxLength(100)))),
+  pattern: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isPattern(/^[A-Za-z0-9_.*-]{1,200}$/)))),
+  tenant: Schema.optionalKey(Text),
+  group: Schema.optionalKey(Text),
+  batchSize: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 10_000 })))),
+  rate: Schema.optionalKey(Schema.Finite.pipe(Schema.check(Schema.isGreaterThan(0))))
+})
+/**
+ * @category models
+ * @since 0.2.0
+ */
+export type ReplayRequest = typeof ReplayRequest.Type
+
+/**
+ * An archived event with its deliveries, one per group (from the event store).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export class EventDetail extends Schema.Class<EventDetail>("@hyvve/admin/EventDetail")({
+  event: EventStore.StoredEvent,
+  deliveries: Schema.Array(EventStore.Delivery)
+}) {}
+
+/**
+ * One node of a causation tree: an event, its deliveries and the events published while handling
+ * it.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export const TraceNode = Schema.Struct({
+  event: EventStore.StoredEvent,
+  deliveries: Schema.Array(EventStore.Delivery),
+  children: Schema.Array(Schema.suspend((): Schema.Codec<EventStore.TraceNode> => TraceNode))
+})
+
+/**
+ * Everything under one correlation id, as causation trees in stream order. For a tenant-scoped
+ * principal, other tenants' events are left out (their visible descendants move up a level).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export class Trace extends Schema.Class<Trace>("@hyvve/admin/Trace")({
+  correlationId: Schema.String,
+  roots: Schema.Array(TraceNode),
+  size: Schema.Int
+}) {}
 
 // ---------------------------------------------------------------------------------------------
 // groups
@@ -472,6 +599,77 @@ export class DlqGroup extends HttpApiGroup.make("dlq").add(
 ).middleware(Authorization).annotateMerge(OpenApi.annotations({ title: "Dead-letter queue" })) {}
 
 /**
+ * A replay job id (`rpl_<uuid>`).
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export const JobId = Schema.String.pipe(Schema.check(Schema.isPattern(/^rpl_[0-9a-f-]{36}$/)))
+
+/**
+ * Replay jobs: start one, list them, one job's status, its progress as server-sent events (ending
+ * with its final status), cancel and resume. A tenant-scoped principal sees, starts and changes
+ * only its tenant's jobs.
+ *
+ * @category groups
+ * @since 0.2.0
+ */
+export class ReplayGroup extends HttpApiGroup.make("replay").add(
+  HttpApiEndpoint.post("start", "/admin/events/replay", {
+    payload: ReplayRequest,
+    success: ReplayJob.pipe(HttpApiSchema.status(201)),
+    error: [Forbidden, InvalidRequest, Unavailable]
+  }),
+  HttpApiEndpoint.get("list", "/admin/events/replay", {
+    query: { limit: Schema.optionalKey(Limit) },
+    success: Schema.Array(ReplayJob),
+    error: [Forbidden, Unavailable]
+  }),
+  HttpApiEndpoint.get("get", "/admin/events/replay/:jobId", {
+    params: { jobId: JobId },
+    success: ReplayJob,
+    error: [Forbidden, NotFound, Unavailable]
+  }),
+  HttpApiEndpoint.get("progress", "/admin/events/replay/:jobId/progress", {
+    params: { jobId: JobId },
+    success: HttpApiSchema.StreamSse({ data: ReplayProgress }),
+    error: [Forbidden, NotFound, Unavailable]
+  }),
+  HttpApiEndpoint.post("cancel", "/admin/events/replay/:jobId/cancel", {
+    params: { jobId: JobId },
+    success: ReplayJob,
+    error: [Forbidden, NotFound, Unavailable]
+  }),
+  HttpApiEndpoint.post("resume", "/admin/events/replay/:jobId/resume", {
+    params: { jobId: JobId },
+    success: ReplayJob,
+    error: [Forbidden, NotFound, Conflict, InvalidRequest, Unavailable]
+  })
+).middleware(Authorization).annotateMerge(OpenApi.annotations({ title: "Replay" })) {}
+
+const EventIdParam = Schema.String.pipe(Schema.check(Schema.isPattern(/^[A-Za-z0-9_:.-]{1,200}$/)))
+
+/**
+ * The event store's history: one event with its per-group deliveries, and the causation tree of
+ * a correlation id. Without a store both answer `StoreNotConfigured` (503).
+ *
+ * @category groups
+ * @since 0.2.0
+ */
+export class HistoryGroup extends HttpApiGroup.make("history").add(
+  HttpApiEndpoint.get("trace", "/admin/events/trace/:correlationId", {
+    params: { correlationId: EventIdParam },
+    success: Trace,
+    error: [Forbidden, NotFound, StoreNotConfigured, Unavailable]
+  }),
+  HttpApiEndpoint.get("event", "/admin/events/:id", {
+    params: { id: EventIdParam },
+    success: EventDetail,
+    error: [Forbidden, NotFound, StoreNotConfigured, Unavailable]
+  })
+).middleware(Authorization).annotateMerge(OpenApi.annotations({ title: "History (event store)" })) {}
+
+/**
  * Server-sent events: the page's live updates and the live tail of the main stream.
  *
  * @category groups
@@ -515,11 +713,13 @@ export class AdminApi extends HttpApi.make("hyvve-admin")
   .add(SpecGroup)
   .add(StatsGroup)
   .add(DlqGroup)
+  .add(ReplayGroup)
+  .add(HistoryGroup)
   .add(LiveGroup)
   .add(MetricsGroup)
   .middleware(HttpApiMiddleware.ProblemDetails)
   .annotateMerge(OpenApi.annotations({
     title: "HYVVE event bus admin API",
-    description: "Health, stats, the dead-letter queue and metrics of the HYVVE event bus"
+    description: "Health, stats, the dead-letter queue, replay, history and metrics of the HYVVE event bus"
   }))
 {}

@@ -6,20 +6,20 @@
  * ```ts
  * const server = AdminServer.layer({ port: 8080 }).pipe(
  *   Layer.provide(Auth.layerTokensFromEnv),
- *   Layer.provide(Audit.layerMemory()),
- *   Layer.provide(EventBusLive)
+ *   Layer.provide(Audit.layer), // the store's audit table when there is a store
+ *   Layer.provideMerge(EventBusLive)
  * )
  * Layer.launch(server).pipe(NodeRuntime.runMain)
  * ```
  *
- * The event store's routes (replay, events by id, traces) join as another group of `AdminApi`
- * and another handler layer merged into `routes`.
+ * The replay and history groups' handlers live in `internal/replayRoutes.ts` and
+ * `internal/historyRoutes.ts`: the bus's `Replay` and `EventStore` behind the API.
  *
  * @since 0.1.0
  */
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { BusConfig, Dlq, Health, Keys, Metrics, RedisStream } from "@hyvve/bus"
+import { BusConfig, Dlq, type EventStore, Health, Keys, Metrics, RedisStream, Replay } from "@hyvve/bus"
 import { type Catalog, Envelope, EventPattern, EventType } from "@hyvve/schema"
 import {
   ByteSize,
@@ -59,6 +59,8 @@ import * as AsyncApi from "./AsyncApi.ts"
 import * as Audit from "./Audit.ts"
 import * as Auth from "./Auth.ts"
 import * as Page from "./Page.ts"
+import * as HistoryRoutes from "./internal/historyRoutes.ts"
+import * as ReplayRoutes from "./internal/replayRoutes.ts"
 import * as StatsReader from "./internal/stats.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -198,26 +200,6 @@ const DlqHandlers = HttpApiBuilder.group(AdminApi, "dlq", (handlers) =>
     const dlq = yield* Dlq.Dlq
     const settings = yield* BusConfig.BusConfig
     const audit = yield* Audit.Audit
-    const audited = <A, E, R>(
-      principal: PrincipalInfo,
-      action: string,
-      target: string,
-      effect: Effect.Effect<A, E, R>,
-      detail: (a: A) => string
-    ) =>
-      effect.pipe(
-        Effect.onExit((exit) =>
-          audit.record({
-            principal: principal.id,
-            role: principal.role,
-            tenantId: principal.tenantId,
-            action,
-            target,
-            outcome: Exit.isSuccess(exit) ? "ok" : "failed",
-            detail: Exit.isSuccess(exit) ? detail(exit.value) : "failed"
-          })
-        )
-      )
     return handlers
       .handle("list", ({ query }) =>
         Effect.gen(function*() {
@@ -255,10 +237,9 @@ const DlqHandlers = HttpApiBuilder.group(AdminApi, "dlq", (handlers) =>
             ...(group === undefined ? {} : { group })
           }
           if (payload.dryRun === true) return new RetryResult({ ...base, dryRun: true })
-          const newEntryId = yield* audited(
-            principal,
-            "dlq.retry",
-            entry.id,
+          const newEntryId = yield* Audit.audited(
+            audit,
+            { principal, action: "dlq.retry", target: entry.id },
             dlq.retry(entry.id, { group: payload.group }).pipe(
               Effect.catchTags({
                 RedisStreamError: (error) => Effect.fail(unavailable(error)),
@@ -272,7 +253,7 @@ const DlqHandlers = HttpApiBuilder.group(AdminApi, "dlq", (handlers) =>
                   )
               })
             ),
-            (id) => `re-driven to ${group} as ${id}`
+            (id) => ({ detail: `re-driven to ${group} as ${id}`, count: 1 })
           )
           return new RetryResult({ ...base, dryRun: false, newEntryId })
         }))
@@ -280,12 +261,11 @@ const DlqHandlers = HttpApiBuilder.group(AdminApi, "dlq", (handlers) =>
         Effect.gen(function*() {
           const principal = yield* Auth.requireMutate
           const entry = yield* visibleEntry(dlq, principal, params.id)
-          const deleted = yield* audited(
-            principal,
-            "dlq.delete",
-            entry.id,
+          const deleted = yield* Audit.audited(
+            audit,
+            { principal, action: "dlq.delete", target: entry.id },
             dlq.delete(entry.id).pipe(Effect.mapError(unavailable)),
-            (deleted) => (deleted ? "deleted" : "already gone")
+            (deleted) => ({ detail: deleted ? "deleted" : "already gone", count: deleted ? 1 : 0 })
           )
           return { id: entry.id, deleted }
         }))
@@ -303,12 +283,11 @@ const DlqHandlers = HttpApiBuilder.group(AdminApi, "dlq", (handlers) =>
               message: "a purge without a filter (type, group, tenant) must say all: true"
             })
           }
-          const purged = yield* audited(
-            principal,
-            "dlq.purge",
-            JSON.stringify(filter),
+          const purged = yield* Audit.audited(
+            audit,
+            { principal, action: "dlq.purge", target: JSON.stringify(filter), filters: filter },
             dlq.purge(filter).pipe(Effect.mapError(unavailable)),
-            (n) => `${n} purged`
+            (n) => ({ detail: `${n} purged`, count: n })
           )
           return { purged }
         }))
@@ -319,6 +298,7 @@ const LiveHandlers = (interval: Duration.Input) =>
     Effect.gen(function*() {
       const services = yield* bus
       const { dlq, redis, settings } = services
+      const replay = yield* Replay.Replay
       const main = Keys.main(settings.prefix)
       return handlers
         .handle("updates", ({ query }) =>
@@ -328,8 +308,11 @@ const LiveHandlers = (interval: Duration.Input) =>
             const update = Effect.gen(function*() {
               const stats = yield* readStats(services, principal)
               const page = yield* dlq.list({ filter: { type: query.type, group: query.group, tenantId }, limit: 100 })
+              const jobs = yield* replay.list(20)
+              const now = yield* Clock.currentTimeMillis
               return {
                 stats,
+                replays: jobs.filter((job) => Auth.sees(principal, job.tenantId)).map((job) => ReplayRoutes.view(job, now)),
                 dlq: new DlqPage({
                   entries: page.entries.map(toItem),
                   ...(page.next === undefined ? {} : { next: page.next })
@@ -502,6 +485,8 @@ export const routes = (
   | Health.Health
   | RedisStream.RedisStream
   | BusConfig.BusConfig
+  | Replay.Replay
+  | EventStore.EventStore
   | Auth.Verifier
   | Audit.Audit
 > =>
@@ -511,6 +496,8 @@ export const routes = (
       Layer.provide(SpecHandlers),
       Layer.provide(StatsHandlers),
       Layer.provide(DlqHandlers),
+      Layer.provide(ReplayRoutes.layer),
+      Layer.provide(HistoryRoutes.layer),
       Layer.provide(LiveHandlers(options.refresh ?? "2 seconds")),
       Layer.provide(MetricsHandlers),
       Layer.provide(Auth.layer),
@@ -531,7 +518,14 @@ export const layer = (
 ): Layer.Layer<
   HttpServer.HttpServer,
   HttpServerError.ServeError,
-  Dlq.Dlq | Health.Health | RedisStream.RedisStream | BusConfig.BusConfig | Auth.Verifier | Audit.Audit
+  | Dlq.Dlq
+  | Health.Health
+  | RedisStream.RedisStream
+  | BusConfig.BusConfig
+  | Replay.Replay
+  | EventStore.EventStore
+  | Auth.Verifier
+  | Audit.Audit
 > => {
   const maxBodySize = options.maxBodySize === undefined ? ByteSize.kibibytes(64) : ByteSize.fromInputUnsafe(options.maxBodySize)
   // Bodies beyond the limit fail to read (the request is rejected before any handler sees it).

@@ -3,8 +3,9 @@
  * script asks for a token once (or takes it from the URL fragment, `/admin#token=...`, which never
  * reaches the server's logs), keeps it in the tab's session storage, and reads the API's
  * server-sent events (`/admin/events/live`) with it: stat cards, throughput over the last hour,
- * per-group lag and pending, and the DLQ table with inspect, retry and delete (shown to admin and
- * owner only; the API enforces it either way), its filters, and a warning near the DLQ limit.
+ * per-group lag and pending, the DLQ table with inspect, retry and delete (shown to admin and
+ * owner only; the API enforces it either way), its filters, a warning near the DLQ limit, and the
+ * replay jobs with their progress, cancel and resume, and a form to start one (admin and owner).
  *
  * Everything from events is untrusted: the script writes it with `textContent` only, never as
  * markup, and the server-rendered part carries no event data.
@@ -27,6 +28,8 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;
 #warning{background:#fff3cd;border:1px solid #e0b100;padding:8px 12px;border-radius:6px}
 #detail{white-space:pre-wrap;word-break:break-all;background:#f0f0f0;padding:8px;max-height:300px;overflow:auto}
 .err{color:#b00020}button{margin-right:4px}[hidden]{display:none!important}
+progress{width:120px;vertical-align:middle}[data-testid=replay-percent]{white-space:nowrap}#replay-form{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin-bottom:8px}
+#replay-form label{display:flex;flex-direction:column;font-size:12px;opacity:.85}
 `
 
 const body = `
@@ -52,6 +55,22 @@ const body = `
     <p id="action" data-testid="action"></p>
     <pre id="detail" data-testid="detail" hidden></pre>
   </section>
+  <section><h2>Replay</h2>
+    <form id="replay-form" data-testid="replay-form" hidden>
+      <label>group (empty: every matching) <input name="group" data-testid="replay-group"></label>
+      <label>types (comma-separated) <input name="types"></label>
+      <label>pattern <input name="pattern" placeholder="approval.*"></label>
+      <label>tenant <input name="tenant"></label>
+      <label>from <input name="from" type="datetime-local" step="1"></label>
+      <label>to <input name="to" type="datetime-local" step="1"></label>
+      <label>batch size <input name="batchSize" type="number" min="1" max="10000"></label>
+      <label>rate (events/s) <input name="rate" type="number" min="0" step="any"></label>
+      <button data-testid="replay-start">Start replay</button>
+    </form>
+    <p id="replay-action" data-testid="replay-action"></p>
+    <table><thead><tr><th>job</th><th>status</th><th>progress</th><th>replayed / matched</th><th>target</th><th>tenant</th><th>by</th><th>created</th><th></th></tr></thead>
+    <tbody id="replays" data-testid="replay-rows"></tbody></table>
+  </section>
 </main>`
 
 // The page's script. Plain ES2020; data reaches the DOM through textContent only.
@@ -67,7 +86,7 @@ const cell = (text) => { const td = document.createElement("td"); td.textContent
 const api = (method, path, body) => fetch(path, {
   method, headers: Object.assign({ authorization: "Bearer " + token }, body === undefined ? {} : { "content-type": "application/json" }),
   body: body === undefined ? undefined : JSON.stringify(body)
-}).then(async (r) => { const json = await r.json().catch(() => ({})); if (!r.ok) throw new Error((json && (json.message || json.detail || json._tag)) || ("HTTP " + r.status)); return json; });
+}).then(async (r) => { const json = await r.json().catch(() => ({})); if (!r.ok) throw new Error((json && (json.message || (json.errors && json.errors.map((e) => e.path.join(".") + ": " + e.message).join("; ")) || json.detail || json._tag)) || ("HTTP " + r.status)); return json; });
 const ago = (ms) => ms === undefined ? "" : ms < 1000 ? ms + " ms" : ms < 60000 ? Math.round(ms / 1000) + " s" : Math.round(ms / 60000) + " min";
 function render(update) {
   const s = update.stats;
@@ -95,7 +114,32 @@ function render(update) {
       button("Delete", "delete", () => { if (confirm("Delete DLQ entry " + e.id + "?")) api("DELETE", "/admin/events/dlq/" + encodeURIComponent(e.id)).then((r) => { $("action").textContent = "Deleted " + r.id; tr.remove(); }, report); });
     }
     tr.append(actions); return tr; }));
+  $("replays").replaceChildren(...(update.replays || []).map((v) => { const j = v.job, p = v.progress; const tr = document.createElement("tr"); tr.dataset.id = j.id; tr.dataset.status = j.status;
+    const bar = document.createElement("progress"); bar.max = 100; bar.value = p.percent;
+    const pct = cell(""); pct.append(bar, document.createTextNode(" " + p.percent.toFixed(1) + " %")); pct.dataset.testid = "replay-percent";
+    const target = j.target._tag === "Group" ? j.target.group : j.target._tag.toLowerCase();
+    tr.append(cell(j.id), cell(j.status), pct, cell(j.replayed + " / " + j.matched + (j.failed ? " (" + j.failed + " failed)" : "")), cell(target), cell(j.tenantId || "all"), cell(j.createdBy), cell(new Date(j.createdAt).toLocaleString()));
+    const actions = document.createElement("td");
+    const button = (label, testid, onClick) => { const b = document.createElement("button"); b.type = "button"; b.textContent = label; b.dataset.testid = testid; b.addEventListener("click", onClick); actions.append(b); };
+    if (canMutate && (j.status === "running" || j.status === "pending")) button("Cancel", "replay-cancel", () => api("POST", "/admin/events/replay/" + encodeURIComponent(j.id) + "/cancel").then((r) => { $("replay-action").textContent = "Cancelled " + r.job.id; }, reportReplay));
+    if (canMutate && (j.status === "cancelled" || j.status === "failed")) button("Resume", "replay-resume", () => api("POST", "/admin/events/replay/" + encodeURIComponent(j.id) + "/resume").then((r) => { $("replay-action").textContent = "Resumed " + r.job.id; }, reportReplay));
+    tr.append(actions); return tr; }));
 }
+function reportReplay(error) { $("replay-action").className = "err"; $("replay-action").textContent = String(error && error.message || error); }
+$("replay-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const form = new FormData($("replay-form")); const body = {};
+  const text = (name) => { const v = String(form.get(name) || "").trim(); return v === "" ? undefined : v; };
+  if (text("group")) body.group = text("group");
+  if (text("types")) body.types = text("types").split(",").map((t) => t.trim()).filter((t) => t !== "");
+  if (text("pattern")) body.pattern = text("pattern");
+  if (text("tenant")) body.tenant = text("tenant");
+  if (text("from")) body.from = new Date(text("from")).getTime();
+  if (text("to")) body.to = new Date(text("to")).getTime();
+  if (text("batchSize")) body.batchSize = Number(text("batchSize"));
+  if (text("rate")) body.rate = Number(text("rate"));
+  api("POST", "/admin/events/replay", body).then((r) => { $("replay-action").className = ""; $("replay-action").textContent = "Started " + r.job.id; $("replay-action").dataset.jobId = r.job.id; }, reportReplay);
+});
 function report(error) { $("action").className = "err"; $("action").textContent = String(error && error.message || error); }
 async function live() {
   if (controller) controller.abort();
@@ -131,6 +175,7 @@ async function start() {
     canMutate = me.role === "admin" || me.role === "owner";
     $("who").textContent = me.id + " (" + me.role + (me.tenantId ? ", tenant " + me.tenantId : "") + ")";
     document.body.dataset.role = me.role;
+    $("replay-form").hidden = !canMutate;
     live();
   } catch (error) { sessionStorage.removeItem("hyvve-token"); token = null; login(); }
 }

@@ -1,6 +1,7 @@
 /**
  * Runs the admin server from the environment: the bus from `REDIS_URL` and `HYVVE_*`
- * (`EventBusLive`), the tokens from `HYVVE_ADMIN_TOKENS` (`token:role[:tenant],...`), and
+ * (`EventBusLive`, with the event store when `DATABASE_URL` is set: history routes and the audit
+ * table), the tokens from `HYVVE_ADMIN_TOKENS` (`token:role[:tenant],...`), and
  * `HYVVE_ADMIN_PORT` (8080) / `HYVVE_ADMIN_HOST` (127.0.0.1); OTLP export when
  * `OTEL_EXPORTER_OTLP_ENDPOINT` is set (`Telemetry`). `node @hyvve/admin/main`, or
  * `import "@hyvve/admin/main"`.
@@ -27,7 +28,8 @@ const server = Layer.unwrap(
 Layer.launch(
   server.pipe(
     Layer.provide(Auth.layerTokensFromEnv),
-    Layer.provide(Audit.layerMemory()),
+    // The store's audit table with DATABASE_URL, memory (and a log line per call) without.
+    Layer.provide(Audit.layer),
     Layer.provide(EventBusLive),
     // OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set.
     Layer.provide(Telemetry.layerFromEnv("hyvve-admin"))

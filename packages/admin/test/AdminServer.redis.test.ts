@@ -62,6 +62,19 @@ layer(Fixture.layer("api"), { excludeTestServices: true, timeout: "60 seconds" }
       assert.isDefined(entryB)
       const missing = "1-0"
       const ok = 200
+      // Replay jobs over an empty range (they replay nothing), one per tenant, finished.
+      const admin = yield* client(Fixture.tokens.admin)
+      const jobA = (yield* admin.replay.start({ payload: { tenant: "ws_a", from: 0, to: 1 } })).job.id
+      const jobB = (yield* admin.replay.start({ payload: { tenant: "ws_b", from: 0, to: 1, group: Fixture.group } })).job.id
+      yield* Fixture.waitUntil(
+        "both replay jobs completed",
+        Effect.map(Effect.all([admin.replay.get({ params: { jobId: jobA } }), admin.replay.get({ params: { jobId: jobB } })]), (jobs) =>
+          jobs.every((view) => view.job.status === "completed")),
+        "20 seconds"
+      )
+      const noJob = "rpl_00000000-0000-0000-0000-000000000000"
+      const created = 201
+      const noStore = 503
       // Each route with the status for: none, bad, viewer, owner, admin, tenantViewer, tenantAdmin.
       const everyone = [401, 401, ok, ok, ok, ok, ok]
       const mutators = [401, 401, 403, ok, ok, 403, ok]
@@ -87,7 +100,24 @@ layer(Fixture.layer("api"), { excludeTestServices: true, timeout: "60 seconds" }
         ["POST", "/admin/events/dlq/purge", `{"tenant":"ws_b","type":"nothing.matches"}`, [401, 401, 403, ok, ok, 403, 403]],
         ["GET", "/admin/events/live", undefined, everyone],
         ["GET", "/admin/events/live?tenant=ws_b", undefined, [401, 401, ok, ok, ok, 403, 403]],
-        ["GET", "/admin/events/tail", undefined, everyone]
+        ["GET", "/admin/events/tail", undefined, everyone],
+        ["GET", "/admin/events/replay", undefined, everyone],
+        ["POST", "/admin/events/replay", `{"from":0,"to":1}`, [401, 401, 403, created, created, 403, created]],
+        ["POST", "/admin/events/replay", `{"tenant":"ws_b","from":0,"to":1}`, [401, 401, 403, created, created, 403, 403]],
+        ["GET", `/admin/events/replay/${jobA}`, undefined, everyone],
+        ["GET", `/admin/events/replay/${jobB}`, undefined, [401, 401, ok, ok, ok, 403, 403]],
+        ["GET", `/admin/events/replay/${noJob}`, undefined, [401, 401, 404, 404, 404, 404, 404]],
+        ["GET", `/admin/events/replay/${jobA}/progress`, undefined, everyone],
+        ["GET", `/admin/events/replay/${jobB}/progress`, undefined, [401, 401, ok, ok, ok, 403, 403]],
+        // A completed job: cancel answers it as it is, resume is a conflict.
+        ["POST", `/admin/events/replay/${jobA}/cancel`, undefined, mutators],
+        ["POST", `/admin/events/replay/${jobB}/cancel`, undefined, [401, 401, 403, ok, ok, 403, 403]],
+        ["POST", `/admin/events/replay/${jobA}/resume`, undefined, [401, 401, 403, 409, 409, 403, 409]],
+        ["POST", `/admin/events/replay/${jobB}/resume`, undefined, [401, 401, 403, 409, 409, 403, 403]],
+        ["POST", `/admin/events/replay/${noJob}/cancel`, undefined, [401, 401, 403, 404, 404, 403, 404]],
+        // No event store in this server: the history routes say so (their tenant rows run with a store).
+        ["GET", "/admin/events/evt_1", undefined, [401, 401, noStore, noStore, noStore, noStore, noStore]],
+        ["GET", "/admin/events/trace/cor_1", undefined, [401, 401, noStore, noStore, noStore, noStore, noStore]]
       ]
       const who: ReadonlyArray<Who> = ["none", "bad", "viewer", "owner", "admin", "tenantViewer", "tenantAdmin"]
       const failures: Array<string> = []
@@ -106,7 +136,7 @@ layer(Fixture.layer("api"), { excludeTestServices: true, timeout: "60 seconds" }
         }
       }
       assert.deepStrictEqual(failures, [])
-      assert.isAtLeast(checked, 137)
+      assert.isAtLeast(checked, 235)
       // Nothing was deleted or purged by the matrix.
       assert.strictEqual(yield* Dlq.Dlq.use((dlq) => dlq.size), 3)
     }))
@@ -136,6 +166,26 @@ layer(Fixture.layer("api"), { excludeTestServices: true, timeout: "60 seconds" }
       const unfiltered = yield* request("POST", "/admin/events/dlq/purge", { token, body: "{}" })
       assert.strictEqual(unfiltered.status, 400)
       assert.deepInclude(JSON.parse(unfiltered.text), { _tag: "InvalidRequest", field: "all" })
+
+      const badBatch = yield* request("POST", "/admin/events/replay", { token, body: `{"batchSize":0}` })
+      assert.strictEqual(badBatch.status, 400)
+      assert.deepStrictEqual(JSON.parse(badBatch.text).errors[0].path, ["payload", "batchSize"])
+      const badTypes = yield* request("POST", "/admin/events/replay", { token, body: `{"types":"approval.approved"}` })
+      assert.deepStrictEqual(JSON.parse(badTypes.text).errors[0].path, ["payload", "types"])
+      for (
+        const [body, field] of [
+          [`{"types":["no.such.type"]}`, "types"],
+          [`{"group":"no-such-group"}`, "group"],
+          [`{"from":2000,"to":1000}`, "from"],
+          [`{"pattern":"approval..x"}`, "pattern"]
+        ] as const
+      ) {
+        const response = yield* request("POST", "/admin/events/replay", { token, body })
+        assert.strictEqual(response.status, 400, `${body}: ${response.text}`)
+        assert.deepInclude(JSON.parse(response.text), { _tag: "InvalidRequest", field }, body)
+      }
+      const badJob = yield* request("GET", "/admin/events/replay/not-a-job", { token })
+      assert.deepStrictEqual(JSON.parse(badJob.text).errors[0].path, ["params", "jobId"])
 
       const huge = yield* request("POST", "/admin/events/dlq/purge", {
         token,

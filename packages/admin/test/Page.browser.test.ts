@@ -3,8 +3,10 @@
  * as root when missing) driven by playwright-core against an admin server over the bus on the
  * real Redis. The page loads and its numbers match the API; a payload with `<script>` and an
  * error with markup show as text; the DLQ warning shows near the limit; a retry clicked on the
- * page reaches the handler and the page follows; a viewer sees no mutating buttons. A screenshot
- * is saved as `.cache/admin-page.png`.
+ * page reaches the handler and the page follows; a viewer sees no mutating buttons (nor the
+ * replay form); a replay started from the page's form reaches the handler and its row reaches
+ * 100 %; a bad replay is answered naming the field. Screenshots are saved as
+ * `.cache/admin-page.png` and `.cache/admin-page-replay.png` (the one in docs/).
  *
  * Without chromium this test fails (it does not skip): set HYVVE_CHROMIUM or install it.
  */
@@ -64,13 +66,13 @@ const open = (context: BrowserContext, url: string, token: string) =>
     try {
       await page.locator("[data-testid=dlq-rows] tr").first().waitFor({ timeout: 20_000 })
     } catch (error) {
-      const status = await page.locator("#status").innerText()
+      const status = await page.locator("#status").textContent()
       throw new Error(`the page did not render the DLQ (status: ${status}; ${problems.join("; ")})`, { cause: error })
     }
     return page
   })
 
-const text = (page: Page, testid: string) => Effect.promise(() => page.locator(`[data-testid=${testid}]`).innerText())
+const text = (page: Page, testid: string) => Effect.promise(() => page.locator(`[data-testid=${testid}]`).textContent())
 
 layer(Fixture.layer("page", { dlqMaxLength: 3 }), { excludeTestServices: true, timeout: "60 seconds" })("monitoring page", (it) => {
   it.effect("shows the API's numbers, escapes payloads, retries from the page, and hides mutations from viewers", () =>
@@ -123,5 +125,34 @@ layer(Fixture.layer("page", { dlqMaxLength: 3 }), { excludeTestServices: true, t
       assert.isAbove(yield* Effect.promise(() => viewer.locator("[data-testid=inspect]").count()), 0)
       assert.strictEqual(yield* Effect.promise(() => viewer.locator("[data-testid=retry], [data-testid=delete]").count()), 0)
       assert.strictEqual(yield* Effect.promise(() => page.locator("[data-testid=retry]").count()), 2)
+      assert.isFalse(yield* Effect.promise(() => viewer.locator("[data-testid=replay-form]").isVisible()))
+
+      // A replay started from the page's form reaches the handler, and its row reaches 100 %.
+      const before = (yield* Ref.get(handler.handled)).length
+      yield* Effect.promise(async () => {
+        await page.locator("[data-testid=replay-group]").fill(Fixture.group)
+        await page.locator("[name=types]").fill("approval.approved")
+        await page.locator("[data-testid=replay-start]").click()
+        await page.locator("[data-testid=replay-action]", { hasText: "Started rpl_" }).waitFor({ timeout: 20_000 })
+      })
+      const jobId = yield* Effect.promise(() => page.locator("[data-testid=replay-action]").getAttribute("data-job-id"))
+      assert.match(jobId ?? "", /^rpl_/)
+      const jobRow = page.locator(`[data-testid=replay-rows] tr[data-id="${jobId}"]`)
+      yield* Effect.promise(() => page.locator(`[data-testid=replay-rows] tr[data-id="${jobId}"][data-status=completed]`).waitFor({ timeout: 30_000 }))
+      assert.include(yield* Effect.promise(() => jobRow.locator("[data-testid=replay-percent]").textContent()), "100.0 %")
+      assert.include(yield* Effect.promise(() => jobRow.textContent()), "3 / 3")
+      yield* Effect.gen(function*() {
+        while ((yield* Ref.get(handler.handled)).length < before + 3) yield* Effect.sleep("50 millis")
+      }).pipe(Effect.timeout("20 seconds"))
+      // Bad input is answered naming the field, as text.
+      yield* Effect.promise(async () => {
+        await page.locator("[data-testid=replay-group]").fill("no-such-group")
+        await page.locator("[data-testid=replay-start]").click()
+        await page.locator("[data-testid=replay-action].err", { hasText: "no-such-group" }).waitFor({ timeout: 20_000 })
+      })
+      // The viewer sees the job, without the form.
+      yield* Effect.promise(() => viewer.locator(`[data-testid=replay-rows] tr[data-id="${jobId}"]`).waitFor({ timeout: 20_000 }))
+      yield* Effect.promise(() => page.locator("[data-testid=replay-group]").fill(""))
+      yield* Effect.promise(() => page.screenshot({ path: join(artifacts, "admin-page-replay.png"), fullPage: true }))
     }))
 })

@@ -9,21 +9,28 @@
  * hyvve dlq delete <id>
  * hyvve dlq purge [--type t] [--group g] [--tenant t] [--all]
  * hyvve tail [pattern] [--count n]              # live events, one line each
+ * hyvve replay start [--group g] [--type t,...] [--pattern p] [--tenant t] [--from time] [--to time]
+ *                    [--batch-size n] [--rate n] [--detach]
+ * hyvve replay status <jobId> | cancel <jobId> | resume <jobId> [--detach] | list [--limit n]
+ * hyvve trace <correlationId>                   # the causation tree (needs the event store)
+ * hyvve event <id>                              # one event with its deliveries per group
  * ```
  *
  * `--url` (or `HYVVE_ADMIN_URL`, default `http://127.0.0.1:8080`) and `--token` (or
  * `HYVVE_ADMIN_TOKEN`) say where and who; `--json` prints machine-readable output. Failures are
  * one line on stderr and exit code 1: the server is not reachable, the token is refused, the
- * role or tenant does not allow it, the entry is not there.
+ * role or tenant does not allow it, the entry is not there, the server has no event store.
  *
- * Replay (`hyvve replay start|status|cancel|resume`) and `hyvve trace` join when the event store's
- * routes are in the API.
+ * `replay start` and `replay resume` follow the job to its end: a progress bar on a terminal, one
+ * plain line per update otherwise; with `--json` only the final job is printed (for scripts);
+ * `--detach` returns once the job is started. Times (`--from`, `--to`) are ISO dates, epoch
+ * milliseconds, or a span ago (`30m`, `2h`, `7d`).
  *
  * @since 0.1.0
  */
 import * as AdminApi from "@hyvve/admin/AdminApi"
 import * as Auth from "@hyvve/admin/Auth"
-import { Config, Console, Data, Effect, Layer, Option, Redacted, Stream } from "effect"
+import { Clock, Config, Console, Data, Effect, Layer, Option, Redacted, Stdio, Stream } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { FetchHttpClient } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
@@ -80,7 +87,11 @@ const describe = (error: unknown, baseUrl: string): string => {
       case "BadRequestProblem":
         return `invalid request (400): ${JSON.stringify("errors" in error ? error.errors : message)}`
       case "Unavailable":
-        return `the admin API cannot reach Redis (503): ${message}`
+        return `the admin API cannot reach Redis or its store (503): ${message}`
+      case "StoreNotConfigured":
+        return `the admin server has no event store (503): ${message}`
+      case "Conflict":
+        return `conflict (409): ${message}`
       case "SchemaError":
         return `the request or the answer of ${baseUrl} does not match the admin API: ${message.split("\n")[0]}`
     }
@@ -90,7 +101,7 @@ const describe = (error: unknown, baseUrl: string): string => {
 }
 
 /** Runs `f` with a client for the root flags; every failure becomes one `CliFailure` line. */
-const withClient = <A, E>(f: (client: HttpApiClient.ForApi<typeof AdminApi.AdminApi>) => Effect.Effect<A, E>) =>
+const withClient = <A, E, R>(f: (client: HttpApiClient.ForApi<typeof AdminApi.AdminApi>) => Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const flags = yield* root
     const secret = Option.match(flags.token, { onNone: () => "", onSome: Redacted.value })
@@ -289,13 +300,240 @@ const tail = Command.make(
     )
 ).pipe(Command.withDescription("Print live events, one line each (Ctrl-C to stop)"))
 
+// --- replay ------------------------------------------------------------------------------------
+
+const spans: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/**
+ * A time flag: an ISO date, epoch milliseconds, or a span ago (`30m`, `2h`, `7d`) from `now`.
+ *
+ * @category parsing
+ * @since 0.2.0
+ */
+export const parseTime = (flag: string, text: string, now: number): Effect.Effect<number, CliFailure> => {
+  const span = /^(\d+)([smhd])$/.exec(text)
+  if (span !== null) return Effect.succeed(now - Number(span[1]) * spans[span[2]!]!)
+  if (/^\d+$/.test(text)) return Effect.succeed(Number(text))
+  const ms = Date.parse(text)
+  return Number.isNaN(ms)
+    ? Effect.fail(new CliFailure({ message: `--${flag} "${text}": expected an ISO date, epoch milliseconds or a span ago (30m, 2h, 7d)` }))
+    : Effect.succeed(ms)
+}
+
+const some = <K extends string, A>(key: K, option: Option.Option<A>): { readonly [P in K]?: A } =>
+  Option.match(option, { onNone: () => ({}), onSome: (value) => ({ [key]: value }) as { readonly [P in K]?: A } })
+
+const jobId = Argument.String("jobId").pipe(
+  Argument.withDescription("The replay job id (rpl_...)"),
+  Argument.withSchema(AdminApi.JobId)
+)
+const detach = Flag.Boolean("detach").pipe(Flag.withDescription("Return once started; do not follow the progress"), Flag.withDefault(false))
+
+const eta = (ms: number | undefined) => (ms === undefined ? "" : `  eta ${ago(ms)}`)
+
+/** One line of progress, as the plain output and the bar show it. */
+const progressLine = (p: AdminApi.ReplayProgress) =>
+  `${p.status.padEnd(9)} ${p.percent.toFixed(1).padStart(5)} %  scanned ${p.scanned}  matched ${p.matched}  replayed ${p.replayed}  failed ${p.failed}${eta(p.etaMs)}`
+
+/**
+ * A progress bar of `width` cells for `percent`.
+ *
+ * @category rendering
+ * @since 0.2.0
+ */
+export const bar = (percent: number, width = 30): string => {
+  const full = Math.round((Math.max(0, Math.min(100, percent)) / 100) * width)
+  return `[${"#".repeat(full)}${"-".repeat(width - full)}]`
+}
+
+const summary = (view: AdminApi.ReplayJob) =>
+  `replay ${view.job.id} ${view.job.status}: scanned ${view.job.scanned}, matched ${view.job.matched}, replayed ${view.job.replayed}, failed ${view.job.failed}` +
+  (view.job.errors.length === 0 ? "" : `\nerrors:\n${view.job.errors.map((e) => `  ${clean(e)}`).join("\n")}`)
+
+type Client = HttpApiClient.ForApi<typeof AdminApi.AdminApi>
+
+/**
+ * Follows a job to its end and prints it: a bar redrawn in place on a terminal, a line per update
+ * otherwise, only the final job with `json`. A job that ends `failed` is a failure (exit 1).
+ */
+const follow = (client: Client, id: string, json: boolean) =>
+  Effect.gen(function*() {
+    const stdio = yield* Stdio.Stdio
+    const terminal = yield* stdio.stdoutIsTerminal
+    const write = (text: string) => Stream.run(Stream.make(text), stdio.stdout()).pipe(Effect.orDie)
+    const updates = yield* client.replay.progress({ params: { jobId: id } })
+    yield* Stream.runForEach(updates, (p) =>
+      json ? Effect.void : terminal ? write(`\r\x1b[2K${bar(p.percent)} ${progressLine(p)}`) : Console.log(progressLine(p)))
+    if (terminal && !json) yield* write("\n")
+    const final = yield* client.replay.get({ params: { jobId: id } })
+    yield* print(final, json, () => summary(final))
+    if (final.job.status === "failed") {
+      return yield* new CliFailure({ message: `replay ${id} failed: ${final.job.errors.join("; ") || "see the server's log"}` })
+    }
+  })
+
+const replayStart = Command.make(
+  "start",
+  {
+    group: Flag.String("group").pipe(Flag.withDescription("Replay to this group only (default: every matching group)"), Flag.optional),
+    type: Flag.String("type").pipe(Flag.withDescription("Event types, comma-separated"), Flag.optional),
+    pattern: Flag.String("pattern").pipe(Flag.withDescription("Event pattern (approval.*)"), Flag.optional),
+    tenant: Flag.String("tenant").pipe(Flag.withDescription("Only this tenant's events"), Flag.optional),
+    from: Flag.String("from").pipe(Flag.withDescription("Start of the range: ISO date, epoch ms, or a span ago (2h)"), Flag.optional),
+    to: Flag.String("to").pipe(Flag.withDescription("End of the range (default: now)"), Flag.optional),
+    batchSize: Flag.Int("batch-size").pipe(Flag.withDescription("Events per batch (default 200)"), Flag.optional),
+    rate: Flag.Finite("rate").pipe(Flag.withDescription("At most this many events per second"), Flag.optional),
+    detach,
+    json
+  },
+  (flags) =>
+    withClient((client) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const from = Option.isSome(flags.from) ? Option.some(yield* parseTime("from", flags.from.value, now)) : Option.none()
+        const to = Option.isSome(flags.to) ? Option.some(yield* parseTime("to", flags.to.value, now)) : Option.none()
+        const types = Option.map(flags.type, (text) => text.split(",").map((t) => t.trim()).filter((t) => t.length > 0))
+        const started = yield* client.replay.start({
+          payload: {
+            ...some("group", flags.group),
+            ...some("types", types),
+            ...some("pattern", flags.pattern),
+            ...some("tenant", flags.tenant),
+            ...some("from", from),
+            ...some("to", to),
+            ...some("batchSize", flags.batchSize),
+            ...some("rate", flags.rate)
+          }
+        })
+        if (flags.detach) return yield* print(started, flags.json, () => `replay ${started.job.id} started`)
+        if (!flags.json) yield* Console.log(`replay ${started.job.id} started`)
+        yield* follow(client, started.job.id, flags.json)
+      })
+    )
+).pipe(Command.withDescription("Start a replay and follow it to its end"))
+
+const replayStatus = Command.make("status", { jobId, json }, ({ jobId, json }) =>
+  withClient((client) =>
+    Effect.flatMap(client.replay.get({ params: { jobId } }), (view) =>
+      print(view, json, () => `${summary(view)}\n${bar(view.progress.percent)} ${progressLine(view.progress)}`))
+  )).pipe(Command.withDescription("Where a replay job stands"))
+
+const replayCancel = Command.make("cancel", { jobId, json }, ({ jobId, json }) =>
+  withClient((client) =>
+    Effect.flatMap(client.replay.cancel({ params: { jobId } }), (view) => print(view, json, () => summary(view)))
+  )).pipe(Command.withDescription("Cancel a replay (a running one stops after its current batch)"))
+
+const replayResume = Command.make("resume", { jobId, detach, json }, ({ jobId, detach, json }) =>
+  withClient((client) =>
+    Effect.gen(function*() {
+      const view = yield* client.replay.resume({ params: { jobId } })
+      if (detach) return yield* print(view, json, () => `replay ${jobId} resumed from ${view.job.cursor}`)
+      if (!json) yield* Console.log(`replay ${jobId} resumed from ${view.job.cursor}`)
+      yield* follow(client, jobId, json)
+    })
+  )).pipe(Command.withDescription("Resume a cancelled or failed replay from where it stopped"))
+
+const replayList = Command.make(
+  "list",
+  { limit: Flag.Int("limit").pipe(Flag.withDescription("At most this many jobs (1-500)"), Flag.withDefault(20)), json },
+  ({ limit, json }) =>
+    withClient((client) =>
+      Effect.flatMap(client.replay.list({ query: { limit } }), (views) =>
+        print(views, json, () =>
+          table([
+            ["job", "status", "%", "replayed", "target", "tenant", "by", "created"],
+            ...views.map((v) => [
+              v.job.id,
+              v.job.status,
+              v.progress.percent.toFixed(1),
+              `${v.job.replayed}/${v.job.matched}`,
+              v.job.target._tag === "Group" ? v.job.target.group : v.job.target._tag.toLowerCase(),
+              v.job.tenantId ?? "*",
+              v.job.createdBy,
+              new Date(v.job.createdAt).toISOString()
+            ])
+          ])))
+    )
+).pipe(Command.withDescription("Replay jobs, newest first"))
+
+const replay = Command.make("replay").pipe(
+  Command.withDescription("Replay past events to a group (or every matching group)"),
+  Command.withSubcommands([replayStart, replayStatus, replayCancel, replayResume, replayList])
+)
+
+// --- history ------------------------------------------------------------------------------------
+
+type Delivery = AdminApi.EventDetail["deliveries"][number]
+type StoredEvent = AdminApi.EventDetail["event"]
+
+const deliveriesText = (deliveries: ReadonlyArray<Delivery>) =>
+  deliveries.map((d) => `${d.group}: ${d.status}${d.attempts > 1 ? ` x${d.attempts}` : ""}`).join(", ") || "no deliveries"
+
+const eventLine = (event: StoredEvent, deliveries: ReadonlyArray<Delivery>) =>
+  clean(`${event.type}  ${event.id}  tenant ${event.tenantId}  ${new Date(event.occurredAt).toISOString()}  [${deliveriesText(deliveries)}]`)
+
+/**
+ * A causation tree as text, one event a line, children indented under the event that caused them.
+ *
+ * @category rendering
+ * @since 0.2.0
+ */
+export const treeText = (trace: AdminApi.Trace): string => {
+  const lines = [`${clean(trace.correlationId)} (${trace.size} events)`]
+  const walk = (nodes: ReadonlyArray<typeof AdminApi.TraceNode.Type>, indent: string) => {
+    for (const [i, node] of nodes.entries()) {
+      const last = i === nodes.length - 1
+      lines.push(`${indent}${last ? "└─ " : "├─ "}${eventLine(node.event, node.deliveries)}`)
+      walk(node.children, `${indent}${last ? "   " : "│  "}`)
+    }
+  }
+  walk(trace.roots, "")
+  return lines.join("\n")
+}
+
+const trace = Command.make(
+  "trace",
+  { correlationId: Argument.String("correlationId").pipe(Argument.withDescription("The correlation id")), json },
+  ({ correlationId, json }) =>
+    withClient((client) =>
+      Effect.flatMap(client.history.trace({ params: { correlationId } }), (trace) => print(trace, json, () => treeText(trace)))
+    )
+).pipe(Command.withDescription("Everything under one correlation id, as a causation tree (needs the event store)"))
+
+const event = Command.make(
+  "event",
+  { id: Argument.String("id").pipe(Argument.withDescription("The event id")), json },
+  ({ id, json }) =>
+    withClient((client) =>
+      Effect.flatMap(client.history.event({ params: { id } }), (detail) =>
+        print(detail, json, () =>
+          [
+            clean(`${detail.event.type} v${detail.event.version}  ${detail.event.id}  tenant ${detail.event.tenantId}  user ${detail.event.userId}`),
+            clean(`source ${detail.event.source}  at ${new Date(detail.event.occurredAt).toISOString()}  entry ${detail.event.entryId}`),
+            clean(`correlation ${detail.event.correlationId}${detail.event.causationId === undefined ? "" : `  caused by ${detail.event.causationId}`}`),
+            clean(JSON.stringify(detail.event.data)),
+            "",
+            table([
+              ["group", "status", "attempts", "last attempt", "error"],
+              ...detail.deliveries.map((d) => [
+                d.group,
+                d.status,
+                String(d.attempts),
+                new Date(d.lastAttemptAt).toISOString(),
+                d.errorTag === undefined ? "" : clean(`${d.errorTag}: ${d.errorMessage ?? ""}`).slice(0, 80)
+              ])
+            ])
+          ].join("\n")))
+    )
+).pipe(Command.withDescription("One event from the store, with its delivery per group"))
+
 /**
  * The whole command tree.
  *
  * @category commands
  * @since 0.1.0
  */
-export const command = root.pipe(Command.withSubcommands([stats, dlq, tail]))
+export const command = root.pipe(Command.withSubcommands([stats, dlq, tail, replay, trace, event]))
 
 /**
  * Runs the command with `args` (without the `node` and script entries).
