@@ -30,7 +30,7 @@ import { Clock, Context, Duration, Effect, Fiber, Layer, Metric, Option, Queue, 
 import * as BusConfig from "./BusConfig.ts"
 import * as DeliveryLog from "./DeliveryLog.ts"
 import * as EventStore from "./EventStore.ts"
-import * as Keys from "./Keys.ts"
+import * as Topology from "./Topology.ts"
 import * as RedisStream from "./RedisStream.ts"
 
 /**
@@ -232,7 +232,7 @@ export const layer = (
 
       // --- archiver -----------------------------------------------------------------------
 
-      const main = Keys.main(settings.prefix)
+      const main = Topology.of(settings).streams[0]!.key
       const batchSize = Math.max(1, options.archiveBatch ?? 500)
       const retentionMs = Duration.toMillis(settings.retention)
       let caughtUpAt: number | undefined

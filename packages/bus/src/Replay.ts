@@ -48,9 +48,9 @@ import * as BusConfig from "./BusConfig.ts"
 import * as EventStore from "./EventStore.ts"
 import * as History from "./History.ts"
 import * as Keys from "./Keys.ts"
+import * as Topology from "./Topology.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Registry from "./internal/registry.ts"
-import * as Settlement from "./internal/settlement.ts"
 import * as Shared from "./internal/store/shared.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -466,7 +466,10 @@ export const make = Effect.gen(function*() {
   const store = yield* EventStore.EventStore
   const hasStore = store.backend !== "none"
   const jobs = hasStore ? storeJobs(store, redis) : redisJobs(redis, settings.prefix)
-  const main = Keys.main(settings.prefix)
+  // Replays read one stream: the `single` layout's (a replay across the streams of a tagged
+  // layout is not built yet; see the README's topology section).
+  const primary = Topology.of(settings).streams[0]!
+  const main = primary.key
   const cancelKey = (jobId: string) => `${Keys.replay(settings.prefix)}:cancel:${jobId}`
   const running = yield* FiberMap.make<string, Job, ReplayError>()
   const owner = `${settings.consumer}:${randomUUID().slice(0, 8)}`
@@ -645,7 +648,7 @@ export const make = Effect.gen(function*() {
     for (const { event, json } of selected) {
       const fields = { event: json, type: event.type, tenant: event.tenantId, replay: job.id }
       for (const g of groups) {
-        if (g.matches(event.type)) commands.push({ _tag: "XAdd", key: Settlement.redeliverKey(settings.prefix, g.group), fields })
+        if (g.matches(event.type)) commands.push({ _tag: "XAdd", key: primary.redeliver(g.group), fields })
       }
     }
     return commands
@@ -666,11 +669,11 @@ export const make = Effect.gen(function*() {
       let groups: ReadonlyArray<{ readonly group: string; readonly matches: (type: string) => boolean }> = []
       if (initial.target._tag === "Group") {
         const name = initial.target.group
-        yield* redis.createGroup(Settlement.redeliverKey(settings.prefix, name), name, "0")
+        yield* redis.createGroup(primary.redeliver(name), name, "0")
         groups = [{ group: name, matches: () => true }]
       } else if (initial.target._tag === "Matching") {
         groups = yield* matchingGroups
-        for (const g of groups) yield* redis.createGroup(Settlement.redeliverKey(settings.prefix, g.group), g.group, "0")
+        for (const g of groups) yield* redis.createGroup(primary.redeliver(g.group), g.group, "0")
       }
       let job = initial
       // The next batch is read while the current one is delivered and saved.
