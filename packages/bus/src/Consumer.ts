@@ -291,10 +291,13 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
     const start = (resolved: Resolved) =>
       Effect.gen(function*() {
         const log = (yield* DeliveryLog.DeliveryLog) ?? layerLog
-        const streams = streamsOf(settings, resolved.types)
+        const streams = Topology.streamsToRead(settings, resolved.types)
         const engines: Array<Subscription.Engine> = []
-        for (const stream of streams) {
-          const engine = yield* Subscription.make({ ...resolved.spec, stream }, { redis, settings, log })
+        for (const { migrating, stream } of streams) {
+          // While migrating, publishers may write the new streams before this group exists there:
+          // it starts at their beginning, so nothing published under the new topology is missed.
+          const startFrom = migrating ? "all" : resolved.spec.startFrom
+          const engine = yield* Subscription.make({ ...resolved.spec, startFrom, stream }, { redis, settings, log })
           const id = nextSubscription++
           statuses.set(id, engine.status)
           yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
@@ -484,17 +487,6 @@ const resolve = <C extends EventType.Any, E>(
 interface Resolved {
   readonly spec: Omit<Subscription.Spec, "stream">
   readonly types: ReadonlyArray<string>
-}
-
-/**
- * The streams a subscription to `types` reads: the current topology's, then those of the previous
- * topology (during a migration) that are not also current.
- */
-const streamsOf = (settings: BusConfig.BusSettings, types: ReadonlyArray<string>): ReadonlyArray<Topology.StreamKeys> => {
-  const now = Topology.of(settings).streamsFor(types)
-  const before = Topology.previousOf(settings)?.streamsFor(types) ?? []
-  const keys = new Set(now.map((stream) => stream.key))
-  return [...now, ...before.filter((stream) => !keys.has(stream.key))]
 }
 
 // What `resolve` reads of `SubscribeOptions` and `HandleOptions` (whose policy sees `E`).

@@ -67,12 +67,10 @@ export const ensure = (
     const types = typeof source === "string" ?
       settings.catalog.match(yield* EventPattern.make(source)).map((eventType) => eventType.type) :
       [source.type]
-    const streams = [
-      ...Topology.of(settings).streamsFor(types),
-      ...(Topology.previousOf(settings)?.streamsFor(types) ?? [])
-    ]
-    for (const stream of new Set(streams)) {
-      yield* redis.createGroup(stream.key, group, options?.startFrom === "all" ? "0" : "$")
+    // As a subscription does (see `Topology.streamsToRead`): while migrating, groups on the new streams start
+    // at their beginning.
+    for (const { migrating, stream } of Topology.streamsToRead(settings, types)) {
+      yield* redis.createGroup(stream.key, group, migrating || options?.startFrom === "all" ? "0" : "$")
       yield* redis.createGroup(stream.redeliver(group), group, "0")
     }
     return group

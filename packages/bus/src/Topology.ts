@@ -376,3 +376,26 @@ export const allStreams = (settings: Settings): ReadonlyArray<StreamKeys> => {
 
 const sameStreams = (a: Layout, b: Layout): boolean =>
   a.streams.length === b.streams.length && a.streams.every((s, i) => s.key === b.streams[i]?.key)
+
+/**
+ * The streams a subscription to event types named `types` reads: the current topology's, then
+ * (during a migration) the previous topology's that are not also current. `migrating` marks the
+ * current streams while a previous topology is set: publishers may write them before a group
+ * exists there, so a group created on them starts at their beginning.
+ *
+ * @category constructors
+ * @since 0.3.0
+ */
+export const streamsToRead = (
+  settings: Settings,
+  types: ReadonlyArray<string>
+): ReadonlyArray<{ readonly stream: StreamKeys; readonly migrating: boolean }> => {
+  const previous = previousOf(settings)
+  const now = of(settings).streamsFor(types)
+  const before = previous?.streamsFor(types) ?? []
+  const keys = new Set(now.map((stream) => stream.key))
+  return [
+    ...now.map((stream) => ({ stream, migrating: previous !== undefined })),
+    ...before.filter((stream) => !keys.has(stream.key)).map((stream) => ({ stream, migrating: false }))
+  ]
+}
