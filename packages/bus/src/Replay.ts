@@ -206,7 +206,8 @@ export interface HandlerOptions<T extends EventType.Any, E, R> extends Omit<Opti
 
 /**
  * The replay asked for cannot run: `Range` (`from` after `to`), `UnknownType`, `UnknownGroup`,
- * `Option` (batch size, rate), `Target` (a handler job cannot be resumed). Nothing was written.
+ * `Option` (batch size, rate), `Target` (a handler job cannot be resumed), `Topology` (the bus's
+ * topology has several streams, which replays do not read yet). Nothing was written.
  *
  * @category errors
  * @since 0.2.0
@@ -214,7 +215,7 @@ export interface HandlerOptions<T extends EventType.Any, E, R> extends Omit<Opti
 export class InvalidReplay extends Schema.TaggedError<InvalidReplay>("@hyvve/bus/Replay/InvalidReplay")(
   "InvalidReplay",
   {
-    reason: Schema.Literals(["Range", "UnknownType", "UnknownGroup", "Option", "Target"]),
+    reason: Schema.Literals(["Range", "UnknownType", "UnknownGroup", "Option", "Target", "Topology"]),
     detail: Schema.String
   }
 ) {
@@ -467,8 +468,9 @@ export const make = Effect.gen(function*() {
   const hasStore = store.backend !== "none"
   const jobs = hasStore ? storeJobs(store, redis) : redisJobs(redis, settings.prefix)
   // Replays read one stream: the `single` layout's (a replay across the streams of a tagged
-  // layout is not built yet; see the README's topology section).
-  const primary = Topology.of(settings).streams[0]!
+  // layout is not built yet; `validate` refuses it rather than replay part of the events).
+  const layout = Topology.of(settings)
+  const primary = layout.streams[0]!
   const main = primary.key
   const cancelKey = (jobId: string) => `${Keys.replay(settings.prefix)}:cancel:${jobId}`
   const running = yield* FiberMap.make<string, Job, ReplayError>()
@@ -500,6 +502,14 @@ export const make = Effect.gen(function*() {
 
   const validate = (options: Options, target: Target) =>
     Effect.gen(function*() {
+      if (layout.streams.length > 1 || Topology.previousOf(settings) !== undefined) {
+        return yield* new InvalidReplay({
+          reason: "Topology",
+          detail: `replays read one stream; the topology ${Topology.format(settings.topology)}${
+            settings.previousTopology === undefined ? "" : ` (migrating)`
+          } has several`
+        })
+      }
       const batchSize = options.batchSize ?? 200
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
         return yield* new InvalidReplay({ reason: "Option", detail: `batchSize must be an integer in 1..10000, got ${batchSize}` })
