@@ -29,7 +29,7 @@
 import type { Catalog, Envelope } from "@hyvve/schema"
 import { EventPattern, EventType } from "@hyvve/schema"
 import type { EventError } from "@hyvve/schema"
-import { Context, Duration, Effect, Layer, Schedule, Schema, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Schedule, Schema, Scope, Stream } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import type { Delivery, DeliveryInfo } from "./Delivery.ts"
 import * as DeliveryLog from "./DeliveryLog.ts"
@@ -287,20 +287,34 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
     let nextSubscription = 0
 
     // One engine per stream the subscription's types can be in (see `Topology`), the previous
-    // topology's streams included while a migration drains them.
-    const start = (resolved: Resolved) =>
+    // topology's streams included while a migration drains them. Each stream's engine (and what
+    // `withEngine` adds, e.g. its worker pool) lives in a scope of its own, and those scopes close
+    // in parallel: shutdown takes one `shutdownTimeout`, not one per stream.
+    const start = <R>(
+      resolved: Resolved,
+      withEngine: (engine: Subscription.Engine) => Effect.Effect<void, never, R | Scope.Scope>
+    ) =>
       Effect.gen(function*() {
         const log = (yield* DeliveryLog.DeliveryLog) ?? layerLog
         const streams = Topology.streamsToRead(settings, resolved.types)
+        const all = yield* Scope.fork(yield* Effect.scope, "parallel")
         const engines: Array<Subscription.Engine> = []
         for (const { migrating, stream } of streams) {
           // While migrating, publishers may write the new streams before this group exists there:
           // it starts at their beginning, so nothing published under the new topology is missed.
           const startFrom = migrating ? "all" : resolved.spec.startFrom
-          const engine = yield* Subscription.make({ ...resolved.spec, startFrom, stream }, { redis, settings, log })
-          const id = nextSubscription++
-          statuses.set(id, engine.status)
-          yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
+          const one = yield* Scope.fork(all, "sequential")
+          const engine = yield* Scope.provide(
+            Effect.gen(function*() {
+              const engine = yield* Subscription.make({ ...resolved.spec, startFrom, stream }, { redis, settings, log })
+              const id = nextSubscription++
+              statuses.set(id, engine.status)
+              yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
+              yield* withEngine(engine)
+              return engine
+            }),
+            one
+          )
           engines.push(engine)
         }
         yield* Registry.register(redis, settings.prefix, resolved.spec.group, resolved.spec.source)
@@ -312,7 +326,7 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
       options?: SubscribeOptions<C>
     ): Effect.Effect<Stream.Stream<Delivery<EventsOf<S, C>>>, SubscribeError, Scope.Scope> =>
       Effect.gen(function*() {
-        const engines = yield* start(yield* resolve(source, options, settings, false))
+        const engines = yield* start(yield* resolve(source, options, settings, false), () => Effect.void)
         const deliveries = engines.length === 1 ?
           Stream.fromQueue(engines[0]!.queue) :
           Stream.mergeAll(engines.map((engine) => Stream.fromQueue(engine.queue)), { concurrency: "unbounded" })
@@ -334,10 +348,9 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
       Effect.gen(function*() {
         const resolved = yield* resolve(source, options, settings, options?.idempotent ?? false)
         const spec = options?.replays === "skip" ? { ...resolved.spec, skipReplays: true } : resolved.spec
-        const engines = yield* start({ spec, types: resolved.types })
         // A pool per stream: `concurrency` bounds each, so order holds per stream at 1.
-        for (const engine of engines) {
-          yield* WorkerPool.run(engine, {
+        yield* start({ spec, types: resolved.types }, (engine) =>
+          WorkerPool.run(engine, {
             group: spec.group,
             // `EventsOf<S, C>` is what the engine decodes for this spec (see `subscribeScoped`).
             handler: handler as (event: Envelope.Envelope<EventType.Any>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
@@ -345,8 +358,7 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
             timeout: options?.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
             idempotent: spec.idempotent,
             settings
-          })
-        }
+          }))
       }).pipe(Effect.annotateLogs({ package: "@hyvve/bus", module: "Consumer" }))
 
     return Consumer.of({

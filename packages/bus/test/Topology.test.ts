@@ -7,7 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { BusConfig, Consumer, Dlq, EventBus, Groups, Health, Keys, Publisher, RedisStream, Replay, Retry, Testing, Topology } from "@hyvve/bus"
 import { ApprovalApproved, ApprovalRequested, Catalog, UserInvited } from "@hyvve/schema"
 import calculateSlot from "cluster-key-slot"
-import { ConfigProvider, Effect, Layer, Option, Result } from "effect"
+import { ConfigProvider, Effect, Exit, Layer, Option, Result, Scope } from "effect"
 import * as Slot from "../src/internal/slot.ts"
 import * as Settlement from "../src/internal/settlement.ts"
 import { ctx, order, OrderPlaced, orderItem, testCatalog } from "./fixtures/events.ts"
@@ -202,6 +202,27 @@ describe("Topology", () => {
           "one engine (and status) per partition"
         )
       }).pipe(Effect.provide(busWith({ topology: "partitioned:4" }))))
+
+    it.effect("a subscription over several streams shuts down within one shutdownTimeout, not one per stream", () =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const started = new Set<string>()
+        yield* Consumer.handle(OrderPlaced, (event) => Effect.andThen(Effect.sync(() => started.add(event.id)), Effect.never), {
+          group: "stuck"
+        }).pipe(Scope.provide(scope))
+        yield* Publisher.publishBatch(["t-1", "t-2", "t-3", "t-4", "t-5", "t-6"].map((t) => orderItem(1, t)))
+        const layout = Topology.of(yield* BusConfig.BusConfig)
+        const redis = yield* RedisStream.RedisStream
+        let busy = 0
+        for (const stream of layout.streams) if ((yield* redis.length(stream.key)) > 0) busy++
+        assert.isAbove(busy, 1, "handlers stuck on several streams")
+        // At concurrency 1, one stuck handler per stream (the others wait behind it).
+        yield* Testing.waitUntil("a handler stuck on each busy stream", Effect.sync(() => started.size === busy))
+        const closing = yield* Effect.forkDetach(Scope.close(scope, Exit.void))
+        // Each stream's pool waits `shutdownTimeout` (1 s) for its stuck handler, all at once.
+        yield* Testing.advance("1100 millis")
+        assert.isDefined(closing.pollUnsafe(), "closed after one shutdown timeout")
+      }).pipe(Effect.provide(busWith({ topology: "partitioned:4", shutdownTimeout: "1 second" }))))
 
     it.effect("with `aggregate`, the partition key decides and is not written on the event", () =>
       Effect.gen(function*() {
