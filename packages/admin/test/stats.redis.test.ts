@@ -79,7 +79,7 @@ describe("stats over several streams", () => {
       Effect.provide(
         EventBus.layer({
           redis: RedisStream.options(redisUrl, "hyvve-admin-stats"),
-          bus: { prefix: uniquePrefix("stats-topology"), topology: "partitioned:4", block: "100 millis" }
+          bus: { prefix: uniquePrefix("stats-topology"), topology: "partitioned:4", block: "100 millis", shutdownTimeout: "200 millis" }
         })
       )
     ), 30_000)

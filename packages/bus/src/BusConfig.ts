@@ -1,11 +1,11 @@
 /**
  * The bus's settings: key prefix, application group, consumer name, read batching, retention,
- * claim and shutdown timeouts, the event id generator and the event catalog. One service read by
- * every module.
+ * claim and shutdown timeouts, the event id generator, the event catalog and the topology (how
+ * events spread over streams, see `Topology`). One service read by every module.
  *
  * - `layer(options)`: settings given in code (defaults for what is left out).
  * - `layerFromEnv(options)`: settings from the environment (`HYVVE_PREFIX`, `HYVVE_BATCH_SIZE`,
- *   ...), with `options` given in code laid over them, in the order of Effect's own
+ *   `HYVVE_TOPOLOGY`, ...), with `options` given in code laid over them, in the order of Effect's own
  *   `ShardingConfig.layerFromEnv`: an option written in code always wins; the environment
  *   decides what the code leaves out.
  *
@@ -369,7 +369,9 @@ export const readEnv: Effect.Effect<FromEnv, ConfigError> = Effect.gen(function*
  * `ConfigError` for a bad value.
  *
  * Durations are accepted as `500ms`, `5s`, `2m`, `1h`, `30d`, `1w` or in Effect's form
- * (`"5 seconds"`); counts as positive integers; `HYVVE_EVENT_ID` as `cuid2` or `uuidv7`.
+ * (`"5 seconds"`); counts as positive integers; `HYVVE_EVENT_ID` as `cuid2` or `uuidv7`;
+ * `HYVVE_TOPOLOGY` and `HYVVE_TOPOLOGY_PREVIOUS` as `single`, `family` or
+ * `partitioned:N[:tenant|aggregate]`; `HYVVE_HASH_TAGS` as `true` or `false`.
  *
  * @category layers
  * @since 0.1.0

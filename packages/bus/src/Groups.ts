@@ -20,7 +20,7 @@
  */
 import type { EventError } from "@hyvve/schema"
 import { EventPattern, type EventType } from "@hyvve/schema"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Topology from "./Topology.ts"
@@ -141,24 +141,25 @@ export const consumers = (
   Effect.gen(function*() {
     const settings = yield* BusConfig.BusConfig
     const redis = yield* RedisStream.RedisStream
-    const orNone = (key: string) =>
-      Effect.option(redis.consumers(key, group).pipe(Effect.catchIf((error) => error.kind !== "NoGroup", Effect.die)))
+    const isNoGroup = (error: RedisStream.RedisStreamError) => error.kind === "NoGroup"
     const rows: Array<RedisStream.ConsumerInfo> = []
-    let found: RedisStream.RedisStreamError | undefined
-    let onAStream = false
+    // The group's `NoGroup` error, kept in case it is on none of the streams.
+    let missing: RedisStream.RedisStreamError | undefined
+    let found = false
     for (const stream of Topology.allStreams(settings)) {
-      const main = yield* redis.consumers(stream.key, group).pipe(Effect.result)
-      if (main._tag === "Failure") {
-        if (main.failure.kind !== "NoGroup") return yield* main.failure
-        found ??= main.failure
-        continue
-      }
-      onAStream = true
-      rows.push(...main.success)
-      const redeliver = yield* orNone(stream.redeliver(group))
-      if (redeliver._tag === "Some") rows.push(...redeliver.value)
+      const main = yield* redis.consumers(stream.key, group).pipe(
+        Effect.map(Option.some),
+        Effect.catchIf(isNoGroup, (error) => {
+          missing ??= error
+          return Effect.succeedNone
+        })
+      )
+      if (Option.isNone(main)) continue
+      found = true
+      rows.push(...main.value)
+      rows.push(...(yield* redis.consumers(stream.redeliver(group), group).pipe(Effect.catchIf(isNoGroup, () => Effect.succeed([])))))
     }
-    if (!onAStream && found !== undefined) return yield* found
+    if (!found && missing !== undefined) return yield* missing
     const byName = new Map<string, RedisStream.ConsumerInfo>()
     for (const row of rows) {
       const seen = byName.get(row.name)
