@@ -172,8 +172,10 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
     const redis = yield* RedisStream.RedisStream
     const settings = yield* BusConfig.BusConfig
     const layout = Topology.of(settings)
+    // `single` (and one partition) route every event to one stream: no routing per event.
+    const onlyStream = layout.topology._tag !== "Family" && layout.streams.length === 1 ? layout.streams[0]!.key : undefined
     const streamOf = (event: EventType.Any, context: PublishContext) =>
-      layout.route({ type: event.type, tenantId: context.tenantId, partitionKey: context.partitionKey }).key
+      onlyStream ?? layout.route({ type: event.type, tenantId: context.tenantId, partitionKey: context.partitionKey }).key
     const retentionMs = Duration.toMillis(settings.retention)
 
     // What every event of one publish call shares: read once per call, not per event.
