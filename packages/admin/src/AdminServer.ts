@@ -19,7 +19,7 @@
  */
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { BusConfig, Dlq, type EventStore, Health, Keys, Metrics, RedisStream, Replay } from "@hyvve/bus"
+import { BusConfig, Dlq, type EventStore, Health, Metrics, RedisStream, Replay, Topology } from "@hyvve/bus"
 import { type Catalog, Envelope, EventPattern, EventType } from "@hyvve/schema"
 import {
   ByteSize,
@@ -185,7 +185,10 @@ const HealthHandlers = HttpApiBuilder.group(AdminApi, "health", (handlers) =>
 
 const SpecHandlers = HttpApiBuilder.group(AdminApi, "spec", (handlers) =>
   Effect.map(BusConfig.BusConfig, (settings) => {
-    const document = AsyncApi.make(settings.catalog, { address: Keys.main(settings.prefix) })
+    const layout = Topology.of(settings)
+    const document = AsyncApi.make(settings.catalog, {
+      address: layout.streams.length === 1 ? layout.streams[0]!.key : Topology.format(settings.topology)
+    })
     return handlers.handle("asyncapi", () => Effect.succeed(document))
   }))
 
@@ -299,7 +302,7 @@ const LiveHandlers = (interval: Duration.Input) =>
       const services = yield* bus
       const { dlq, redis, settings } = services
       const replay = yield* Replay.Replay
-      const main = Keys.main(settings.prefix)
+      const streams = Topology.allStreams(settings).map((stream) => stream.key)
       return handlers
         .handle("updates", ({ query }) =>
           Effect.gen(function*() {
@@ -328,21 +331,27 @@ const LiveHandlers = (interval: Duration.Input) =>
           Effect.gen(function*() {
             const principal = yield* Principal
             const pattern = query.pattern === undefined ? undefined : EventPattern.makeUnsafe(query.pattern)
-            const info = yield* Effect.option(redis.info(main))
-            let last = Option.isSome(info) ? info.value?.lastEntry?.id ?? "0-0" : "0-0"
-            const poll = Effect.gen(function*() {
-              const entries = yield* redis.range({ key: main, start: RedisStream.nextEntryId(last), end: "+", count: 500 })
-              const out: Array<TailEvent> = []
-              for (const entry of entries) {
-                last = entry.id
-                const event = tailEvent(entry)
-                if (event === undefined) continue
-                if (pattern !== undefined && !EventPattern.matches(pattern, event.type)) continue
-                if (!Auth.sees(principal, event.tenantId)) continue
-                out.push(event)
-              }
-              return out
-            }).pipe(Effect.orElseSucceed((): Array<TailEvent> => []))
+            // Every stream of the topology, each from its end when the tail starts.
+            const last = new Map<string, string>()
+            for (const key of streams) {
+              const info = yield* Effect.option(redis.info(key))
+              last.set(key, Option.isSome(info) ? info.value?.lastEntry?.id ?? "0-0" : "0-0")
+            }
+            const pollOne = (key: string) =>
+              Effect.gen(function*() {
+                const entries = yield* redis.range({ key, start: RedisStream.nextEntryId(last.get(key) ?? "0-0"), end: "+", count: 500 })
+                const out: Array<TailEvent> = []
+                for (const entry of entries) {
+                  last.set(key, entry.id)
+                  const event = tailEvent(entry)
+                  if (event === undefined) continue
+                  if (pattern !== undefined && !EventPattern.matches(pattern, event.type)) continue
+                  if (!Auth.sees(principal, event.tenantId)) continue
+                  out.push(event)
+                }
+                return out
+              }).pipe(Effect.orElseSucceed((): Array<TailEvent> => []))
+            const poll = Effect.map(Effect.forEach(streams, pollOne), (batches) => batches.flat())
             const heartbeat = Effect.map(Clock.currentTimeMillis, (now): TailMessage => ({
               _tag: "Heartbeat",
               at: new Date(now).toISOString()
@@ -428,15 +437,20 @@ export const layerGaugeRefresh = (
       const health = yield* Health.Health
       const redis = yield* RedisStream.RedisStream
       const settings = yield* BusConfig.BusConfig
-      const main = Keys.main(settings.prefix)
+      const streams = Topology.allStreams(settings).map((stream) => stream.key)
       const refresh = Effect.gen(function*() {
         const report = yield* health.check
         if (!report.redis.reachable) return
         yield* Metrics.dlqLength(report.dlq.size)
         const now = yield* Clock.currentTimeMillis
         for (const group of report.groups) {
-          const summary = yield* Effect.option(redis.pendingSummary(main, group.name))
-          const minId = Option.isSome(summary) ? summary.value.minId : undefined
+          // The oldest pending entry over every stream the group reads.
+          let minId: string | undefined
+          for (const key of streams) {
+            const summary = yield* Effect.option(redis.pendingSummary(key, group.name))
+            const id = Option.isSome(summary) ? summary.value.minId : undefined
+            if (id !== undefined && (minId === undefined || StatsReader.millisOf(id) < StatsReader.millisOf(minId))) minId = id
+          }
           const age = minId === undefined ? 0 : Math.max(0, now - StatsReader.millisOf(minId))
           yield* Metric.update(Metric.withAttributes(oldestPendingAge, { group: group.name }), age)
         }

@@ -4,7 +4,8 @@
  * floors and say so.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { BusConfig, EventBus, Groups, Keys, RedisStream } from "@hyvve/bus"
+import { BusConfig, Consumer, EventBus, Groups, Keys, Publisher, RedisStream, Topology } from "@hyvve/bus"
+import { UserInvited } from "@hyvve/schema"
 import { Effect } from "effect"
 import * as StatsReader from "../src/internal/stats.ts"
 import { redisUrl, uniquePrefix } from "./fixtures/AdminFixture.ts"
@@ -40,4 +41,46 @@ describe("stats throughput", () => {
         EventBus.layer({ redis: RedisStream.options(redisUrl, "hyvve-admin-stats"), bus: { prefix: uniquePrefix("stats") } })
       )
     ))
+})
+
+describe("stats over several streams", () => {
+  it.live("add up every stream of the topology: length, throughput, and each group over its streams", () =>
+    Effect.gen(function*() {
+      const settings = yield* BusConfig.BusConfig
+      const layout = Topology.of(settings)
+      yield* Consumer.handle(UserInvited, () => Effect.void, { group: "invites" })
+      yield* Consumer.handle("**", () => Effect.never, { group: "stuck" })
+      const ids = yield* Effect.forEach(
+        Array.from({ length: 12 }, (_, i) => i),
+        (i) =>
+          Publisher.publish(UserInvited, { invitationId: `i-${i}`, workspaceId: "w", invitedById: "u", role: "member" }, {
+            tenantId: `tenant-${i}`,
+            userId: "u"
+          })
+      )
+      const redis = yield* RedisStream.RedisStream
+      const used = new Set<string>()
+      for (const stream of layout.streams) if ((yield* redis.length(stream.key)) > 0) used.add(stream.key)
+      assert.isAbove(used.size, 1, "tenants spread over partitions")
+      let stats = yield* StatsReader.read(redis, settings, 0)
+      for (let i = 0; i < 100 && (stats.groups.find((g) => g.name === "stuck")?.pending ?? 0) < ids.length; i++) {
+        yield* Effect.sleep("50 millis")
+        stats = yield* StatsReader.read(redis, settings, 0)
+      }
+      assert.strictEqual(stats.stream.key, "partitioned:4:tenant")
+      assert.strictEqual(stats.stream.length, ids.length)
+      assert.strictEqual(stats.throughput.last24h, ids.length)
+      const stuck = stats.groups.find((g) => g.name === "stuck")
+      assert.strictEqual(stuck?.pending, ids.length, "pending added up over the partitions")
+      assert.strictEqual(stuck?.consumers.length, 1, "one consumer, its rows merged")
+      assert.strictEqual(stuck?.consumers[0]?.pending, ids.length)
+      assert.isTrue(yield* Groups.deleteStream())
+    }).pipe(
+      Effect.provide(
+        EventBus.layer({
+          redis: RedisStream.options(redisUrl, "hyvve-admin-stats"),
+          bus: { prefix: uniquePrefix("stats-topology"), topology: "partitioned:4", block: "100 millis", shutdownTimeout: "200 millis" }
+        })
+      )
+    ), 30_000)
 })

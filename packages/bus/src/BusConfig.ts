@@ -1,11 +1,11 @@
 /**
  * The bus's settings: key prefix, application group, consumer name, read batching, retention,
- * claim and shutdown timeouts, the event id generator and the event catalog. One service read by
- * every module.
+ * claim and shutdown timeouts, the event id generator, the event catalog and the topology (how
+ * events spread over streams, see `Topology`). One service read by every module.
  *
  * - `layer(options)`: settings given in code (defaults for what is left out).
  * - `layerFromEnv(options)`: settings from the environment (`HYVVE_PREFIX`, `HYVVE_BATCH_SIZE`,
- *   ...), with `options` given in code laid over them, in the order of Effect's own
+ *   `HYVVE_TOPOLOGY`, ...), with `options` given in code laid over them, in the order of Effect's own
  *   `ShardingConfig.layerFromEnv`: an option written in code always wins; the environment
  *   decides what the code leaves out.
  *
@@ -19,6 +19,7 @@ import { hostname } from "node:os"
 import { Catalog, EventId } from "@hyvve/schema"
 import type { EventType } from "@hyvve/schema"
 import { Config, Context, Duration, Effect, Layer, Option, Predicate, Redacted, Result, Schema } from "effect"
+import * as Topology from "./Topology.ts"
 
 // ---------------------------------------------------------------------------------------------
 // models
@@ -83,6 +84,22 @@ export interface BusSettings {
    * with the `catalog` option.
    */
   readonly catalog: Catalog.Catalog<EventType.Any>
+  /**
+   * How events are spread over streams (see `Topology`): `single` (default, the 0.1 and NestJS
+   * keys), `family`, or `partitioned:N[:tenant|aggregate]`.
+   */
+  readonly topology: Topology.Topology
+  /**
+   * The topology being migrated from, while its streams still hold events: subscriptions read
+   * its streams too, publishers write the current one only. Defaults to none.
+   */
+  readonly previousTopology: Topology.Topology | undefined
+  /**
+   * Tag the `single` stream's keys with a Redis Cluster hash tag too (the other topologies always
+   * are): needed on a cluster; renames the keys, which the NestJS bus does not follow. Defaults
+   * to false.
+   */
+  readonly hashTags: boolean
 }
 
 /**
@@ -103,13 +120,16 @@ export type EventIdName = "cuid2" | "uuidv7"
  */
 export type Options =
   & {
-    readonly [K in Exclude<keyof BusSettings, "eventId" | "catalog">]?:
+    readonly [K in Exclude<keyof BusSettings, "eventId" | "catalog" | "topology" | "previousTopology">]?:
       | (BusSettings[K] extends Duration.Duration ? Duration.Input : BusSettings[K])
       | undefined
   }
   & {
     readonly eventId?: EventIdName | EventId.IdGenerator | undefined
     readonly catalog?: Catalog.Catalog<EventType.Any> | undefined
+    /** A `Topology` or its text form (`"partitioned:16"`). */
+    readonly topology?: Topology.Topology | string | undefined
+    readonly previousTopology?: Topology.Topology | string | undefined
   }
 
 /**
@@ -170,7 +190,10 @@ export const defaults: BusSettings = {
   shutdownTimeout: Duration.seconds(10),
   circuitThreshold: 20,
   eventId: EventId.cuid2,
-  catalog: Catalog.platform
+  catalog: Catalog.platform,
+  topology: Topology.single,
+  previousTopology: undefined,
+  hashTags: false
 }
 
 /**
@@ -194,7 +217,10 @@ export const variables = {
   retryPoll: "HYVVE_RETRY_POLL",
   shutdownTimeout: "HYVVE_SHUTDOWN_TIMEOUT",
   circuitThreshold: "HYVVE_CIRCUIT_THRESHOLD",
-  eventId: "HYVVE_EVENT_ID"
+  eventId: "HYVVE_EVENT_ID",
+  topology: "HYVVE_TOPOLOGY",
+  previousTopology: "HYVVE_TOPOLOGY_PREVIOUS",
+  hashTags: "HYVVE_HASH_TAGS"
 } as const satisfies { readonly [K in keyof BusSettings]?: string }
 
 /**
@@ -247,8 +273,30 @@ export const resolve = (
     const count = <K extends "batchSize" | "dlqMaxLength" | "circuitThreshold">(key: K) =>
       setting(key, (n: number) => n, parseCount, defaults[key], positiveInt)
 
+    const topologyOf = (input: Topology.Topology | string) => typeof input === "string" ? Topology.parse(input) : input
+    const topology = yield* setting("topology", topologyOf, Topology.parse, defaults.topology, topologyForm)
+    const previousTopology = yield* setting(
+      "previousTopology",
+      topologyOf,
+      Topology.parse,
+      defaults.previousTopology,
+      optionalTopologyForm
+    )
+    const hashTags = yield* setting("hashTags", (b: boolean) => b, parseBoolean, defaults.hashTags, boolean)
+    const prefix = yield* text("prefix", keyPrefix)
+    // A brace in the prefix would become the hash tag of every key: all streams in one slot.
+    if ((topology._tag !== "Single" || hashTags || previousTopology !== undefined) && /[{}]/.test(prefix)) {
+      return yield* Result.fail(
+        new ConfigError({
+          variable: options.prefix === undefined ? variables.prefix : "prefix",
+          value: prefix,
+          expected: "a key prefix without { or } (the keys of tagged topologies carry a hash tag in braces)"
+        })
+      )
+    }
+
     return {
-      prefix: yield* text("prefix", keyPrefix),
+      prefix,
       group: yield* text("group", nonEmpty("a consumer group name")),
       consumer: yield* text("consumer", nonEmpty("a consumer name")),
       source: yield* text("source", nonEmpty("a source name such as platform")),
@@ -269,7 +317,10 @@ export const resolve = (
         generator,
         idGenerator
       ),
-      catalog: options.catalog === undefined ? defaults.catalog : Catalog.merge(Catalog.platform, options.catalog)
+      catalog: options.catalog === undefined ? defaults.catalog : Catalog.merge(Catalog.platform, options.catalog),
+      topology,
+      previousTopology,
+      hashTags
     }
   })
 
@@ -318,7 +369,9 @@ export const readEnv: Effect.Effect<FromEnv, ConfigError> = Effect.gen(function*
  * `ConfigError` for a bad value.
  *
  * Durations are accepted as `500ms`, `5s`, `2m`, `1h`, `30d`, `1w` or in Effect's form
- * (`"5 seconds"`); counts as positive integers; `HYVVE_EVENT_ID` as `cuid2` or `uuidv7`.
+ * (`"5 seconds"`); counts as positive integers; `HYVVE_EVENT_ID` as `cuid2` or `uuidv7`;
+ * `HYVVE_TOPOLOGY` and `HYVVE_TOPOLOGY_PREVIOUS` as `single`, `family` or
+ * `partitioned:N[:tenant|aggregate]`; `HYVVE_HASH_TAGS` as `true` or `false`.
  *
  * @category layers
  * @since 0.1.0
@@ -407,6 +460,20 @@ const keyPrefix: Form<string> = {
 const idGenerator: Form<EventId.IdGenerator> = {
   expected: "cuid2 or uuidv7",
   valid: (g) => Predicate.hasProperty(g, "next") && typeof g.next === "function"
+}
+
+const topologyForm: Form<Topology.Topology> = { expected: Topology.expected, valid: Topology.isValid }
+
+const optionalTopologyForm: Form<Topology.Topology | undefined> = {
+  expected: Topology.expected,
+  valid: (topology) => topology === undefined || Topology.isValid(topology)
+}
+
+const boolean: Form<boolean> = { expected: "true or false", valid: (b) => typeof b === "boolean" }
+
+const parseBoolean = (text: string): boolean | undefined => {
+  const t = text.trim().toLowerCase()
+  return t === "true" || t === "1" || t === "yes" ? true : t === "false" || t === "0" || t === "no" ? false : undefined
 }
 
 const generators: Record<EventIdName, EventId.IdGenerator> = { cuid2: EventId.cuid2, uuidv7: EventId.uuidV7 }

@@ -13,6 +13,12 @@
  * compile when it is a literal (`Source`), and fails with `NoMatchingEvents` when the
  * subscription starts when it is known only at runtime.
  *
+ * A subscription reads the streams of the bus's topology (`Topology`) that can hold its event
+ * types: the one stream (`single`), its types' families (`family`), every partition
+ * (`partitioned`), and during a migration the previous topology's streams too. It runs one engine
+ * per stream, so `concurrency` is per stream: at concurrency 1 the events of one stream (one
+ * family, one partition key) are handled in stream order. `subscribe` merges the streams.
+ *
  * This module is the public API. The engine of a subscription (reader, retry poller, sweeper,
  * heartbeat) is `internal/subscription.ts`; every outcome of a delivery is decided and written by
  * `internal/settlement.ts`; the handler's workers and graceful shutdown are
@@ -23,12 +29,13 @@
 import type { Catalog, Envelope } from "@hyvve/schema"
 import { EventPattern, EventType } from "@hyvve/schema"
 import type { EventError } from "@hyvve/schema"
-import { Context, Duration, Effect, Layer, Schedule, Schema, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, Schedule, Schema, Scope, Stream } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import type { Delivery, DeliveryInfo } from "./Delivery.ts"
 import * as DeliveryLog from "./DeliveryLog.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Retry from "./Retry.ts"
+import * as Topology from "./Topology.ts"
 import * as Registry from "./internal/registry.ts"
 import * as Subscription from "./internal/subscription.ts"
 import * as WorkerPool from "./internal/workerPool.ts"
@@ -164,6 +171,8 @@ export interface HandleOptions<C extends EventType.Any = DefaultEvents, E = unkn
  */
 export interface SubscriptionStatus {
   readonly group: string
+  /** The stream this part of the subscription reads (one status per stream it reads). */
+  readonly stream: string
   readonly consumer: string
   readonly source: string
   readonly circuit: "closed" | "open"
@@ -277,15 +286,39 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
     const statuses = new Map<number, () => SubscriptionStatus>()
     let nextSubscription = 0
 
-    const start = (spec: Subscription.Spec) =>
+    // One engine per stream the subscription's types can be in (see `Topology`), the previous
+    // topology's streams included while a migration drains them. Each stream's engine (and what
+    // `withEngine` adds, e.g. its worker pool) lives in a scope of its own, and those scopes close
+    // in parallel: shutdown takes one `shutdownTimeout`, not one per stream.
+    const start = <R>(
+      resolved: Resolved,
+      withEngine: (engine: Subscription.Engine) => Effect.Effect<void, never, R | Scope.Scope>
+    ) =>
       Effect.gen(function*() {
         const log = (yield* DeliveryLog.DeliveryLog) ?? layerLog
-        const engine = yield* Subscription.make(spec, { redis, settings, log })
-        yield* Registry.register(redis, settings.prefix, spec.group, spec.source)
-        const id = nextSubscription++
-        statuses.set(id, engine.status)
-        yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
-        return engine
+        const streams = Topology.streamsToRead(settings, resolved.types)
+        const all = yield* Scope.fork(yield* Effect.scope, "parallel")
+        const engines: Array<Subscription.Engine> = []
+        for (const { migrating, stream } of streams) {
+          // While migrating, publishers may write the new streams before this group exists there:
+          // it starts at their beginning, so nothing published under the new topology is missed.
+          const startFrom = migrating ? "all" : resolved.spec.startFrom
+          const one = yield* Scope.fork(all, "sequential")
+          const engine = yield* Scope.provide(
+            Effect.gen(function*() {
+              const engine = yield* Subscription.make({ ...resolved.spec, startFrom, stream }, { redis, settings, log })
+              const id = nextSubscription++
+              statuses.set(id, engine.status)
+              yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
+              yield* withEngine(engine)
+              return engine
+            }),
+            one
+          )
+          engines.push(engine)
+        }
+        yield* Registry.register(redis, settings.prefix, resolved.spec.group, resolved.spec.source)
+        return engines
       })
 
     const subscribeScoped = <S extends EventType.Any | string, C extends EventType.Any = DefaultEvents>(
@@ -293,11 +326,13 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
       options?: SubscribeOptions<C>
     ): Effect.Effect<Stream.Stream<Delivery<EventsOf<S, C>>>, SubscribeError, Scope.Scope> =>
       Effect.gen(function*() {
-        const spec = yield* resolve(source, options, settings, false)
-        const engine = yield* start(spec)
-        // The engine decoded every envelope with the event type `spec.lookup` found for `S`, so
+        const engines = yield* start(yield* resolve(source, options, settings, false), () => Effect.void)
+        const deliveries = engines.length === 1 ?
+          Stream.fromQueue(engines[0]!.queue) :
+          Stream.mergeAll(engines.map((engine) => Stream.fromQueue(engine.queue)), { concurrency: "unbounded" })
+        // The engines decoded every envelope with the event type `spec.lookup` found for `S`, so
         // each delivery is of `EventsOf<S, C>`; TypeScript cannot follow that runtime lookup.
-        return Stream.fromQueue(engine.queue) as unknown as Stream.Stream<Delivery<EventsOf<S, C>>>
+        return deliveries as unknown as Stream.Stream<Delivery<EventsOf<S, C>>>
       })
 
     const subscribe = <S extends EventType.Any | string, C extends EventType.Any = DefaultEvents>(
@@ -312,17 +347,18 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
     ) =>
       Effect.gen(function*() {
         const resolved = yield* resolve(source, options, settings, options?.idempotent ?? false)
-        const spec = options?.replays === "skip" ? { ...resolved, skipReplays: true } : resolved
-        const engine = yield* start(spec)
-        yield* WorkerPool.run(engine, {
-          group: spec.group,
-          // `EventsOf<S, C>` is what the engine decodes for this spec (see `subscribeScoped`).
-          handler: handler as (event: Envelope.Envelope<EventType.Any>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
-          concurrency: Math.max(1, options?.concurrency ?? 1),
-          timeout: options?.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
-          idempotent: spec.idempotent,
-          settings
-        })
+        const spec = options?.replays === "skip" ? { ...resolved.spec, skipReplays: true } : resolved.spec
+        // A pool per stream: `concurrency` bounds each, so order holds per stream at 1.
+        yield* start({ spec, types: resolved.types }, (engine) =>
+          WorkerPool.run(engine, {
+            group: spec.group,
+            // `EventsOf<S, C>` is what the engine decodes for this spec (see `subscribeScoped`).
+            handler: handler as (event: Envelope.Envelope<EventType.Any>, info: DeliveryInfo) => Effect.Effect<void, Err, R>,
+            concurrency: Math.max(1, options?.concurrency ?? 1),
+            timeout: options?.timeout === undefined ? undefined : Duration.fromInputUnsafe(options.timeout),
+            idempotent: spec.idempotent,
+            settings
+          }))
       }).pipe(Effect.annotateLogs({ package: "@hyvve/bus", module: "Consumer" }))
 
     return Consumer.of({
@@ -404,7 +440,7 @@ const resolve = <C extends EventType.Any, E>(
   options: ResolveOptions<C, E> | undefined,
   settings: BusConfig.BusSettings,
   idempotent: boolean
-): Effect.Effect<Subscription.Spec, EventError.InvalidPattern | NoMatchingEvents> =>
+): Effect.Effect<Resolved, EventError.InvalidPattern | NoMatchingEvents> =>
   Effect.gen(function*() {
     const retry: Schedule.Schedule<unknown, Retry.Failure<E>> = options?.retry ?? Retry.defaultSchedule
     const schedule = options?.maxAttempts === undefined ?
@@ -423,31 +459,47 @@ const resolve = <C extends EventType.Any, E>(
       // The event type under its own name or any alias.
       const names = new Set<string>(EventType.names(source))
       return {
-        ...base,
-        source: source.type,
-        group: options?.group ?? `${settings.group}:${source.type}`,
-        matches: (type) => names.has(type),
-        lookup: (type) => (names.has(type) ? source : undefined)
+        spec: {
+          ...base,
+          source: source.type,
+          group: options?.group ?? `${settings.group}:${source.type}`,
+          matches: (type) => names.has(type),
+          lookup: (type) => (names.has(type) ? source : undefined)
+        },
+        types: [source.type]
       }
     }
     const pattern = yield* EventPattern.make(source)
     const catalog: Catalog.Catalog<EventType.Any> = options?.catalog ?? settings.catalog
     // Every name (aliases included) of the event types the pattern matches under any of theirs.
     const accepted = new Map<string, EventType.Any>()
+    // Events are published under their type name, so those name the streams to read.
+    const types: Array<string> = []
     for (const eventType of catalog.match(pattern)) {
+      types.push(eventType.type)
       for (const name of EventType.names(eventType)) accepted.set(name, eventType)
     }
     if (accepted.size === 0) return yield* new NoMatchingEvents({ source })
     return {
-      ...base,
-      source,
-      group: options?.group ?? `${settings.group}:${source}`,
-      // A name the pattern matches but the catalog does not know is taken, to be dead-lettered
-      // as `UnknownEventType` rather than skipped unseen.
-      matches: (type) => accepted.has(type) || EventPattern.matches(pattern, type),
-      lookup: (type) => accepted.get(type)
+      spec: {
+        ...base,
+        source,
+        group: options?.group ?? `${settings.group}:${source}`,
+        // A name the pattern matches but the catalog does not know is taken, to be dead-lettered
+        // as `UnknownEventType` rather than skipped unseen.
+        matches: (type) => accepted.has(type) || EventPattern.matches(pattern, type),
+        lookup: (type) => accepted.get(type)
+      },
+      types
     }
   })
+
+// A subscription as resolved: the engine's spec without its stream, and the event type names
+// that decide which streams it reads.
+interface Resolved {
+  readonly spec: Omit<Subscription.Spec, "stream">
+  readonly types: ReadonlyArray<string>
+}
 
 // What `resolve` reads of `SubscribeOptions` and `HandleOptions` (whose policy sees `E`).
 type ResolveOptions<C extends EventType.Any, E> = Omit<SubscribeOptions<C>, "retry" | "retryable"> & {

@@ -1,5 +1,6 @@
 /**
- * The dead-letter queue: a stream (`Keys.dlq`) of entries a group gave up on, each with the
+ * The dead-letter queue: a stream (`Keys.dlq` in the `single` layout; one per stream, `<stream>:dlq`,
+ * in tagged layouts, see `Topology`) of entries a group gave up on, each with the
  * original event (raw when it could not be decoded), the error, the group, attempts and times.
  * The settlement writes them (atomically with the entry's XACK, see `Consumer`), in the layout
  * the NestJS bus's dashboard reads (`event`, `error`, `movedAt` first); this service lets
@@ -11,17 +12,22 @@
  * NestJS bus wrote (`event`, `error`, `movedAt` only) are listed, counted and purged too; they do
  * not say which group failed, so re-driving one names the group (`retry(id, { group })`).
  *
+ * With several DLQs (tagged layouts, or a migration) this service reads across them: pages are in
+ * (entry id, stream) order, entry ids are `<stream name>:<id>` (plain stream ids with one DLQ, as
+ * in 0.1), and an entry is re-driven into its own stream's redeliver stream, so the append and the
+ * removal stay one step on one hash tag. The maximum length applies to each DLQ (the settlement
+ * warns per DLQ); `stats` and `size` add them up.
+ *
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Option, Schema } from "effect"
 import * as BusConfig from "./BusConfig.ts"
-import * as Keys from "./Keys.ts"
 import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Retry from "./Retry.ts"
+import * as Topology from "./Topology.ts"
 import * as DlqLayout from "./internal/dlqEntry.ts"
 import { indexField } from "./internal/indexField.ts"
-import * as Settlement from "./internal/settlement.ts"
 
 // ---------------------------------------------------------------------------------------------
 // models
@@ -192,14 +198,28 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
   function*() {
     const redis = yield* RedisStream.RedisStream
     const settings = yield* BusConfig.BusConfig
-    const key = Keys.dlq(settings.prefix)
+    // One DLQ per stream in tagged layouts (a dead-letter step touches one hash tag), the one
+    // `<prefix>:events:dlq` in `single`; during a migration the previous layout's too.
+    const queues: ReadonlyArray<Queue> = Array.from(
+      new Map(Topology.allStreams(settings).map((stream) => [stream.dlq, { key: stream.dlq, stream }])).values()
+    )
+    // With one DLQ, entry ids are its stream ids (as in 0.1); with several, `<stream name>:<id>`.
+    const composite = queues.length > 1
+    const idOf = (queue: Queue, entryId: string) => composite ? `${queue.stream.name}:${entryId}` : entryId
+    const locate = (id: string): { readonly queue: Queue; readonly entryId: string } | undefined => {
+      if (!composite) return queues[0] === undefined ? undefined : { queue: queues[0], entryId: id }
+      const colon = id.lastIndexOf(":")
+      const queue = queues.find((q) => q.stream.name === id.slice(0, colon))
+      return colon === -1 || queue === undefined ? undefined : { queue, entryId: id.slice(colon + 1) }
+    }
     const decodeEntry = Schema.decodeUnknownOption(DlqEntry)
 
-    const toEntry = (raw: RedisStream.Entry): DlqEntry | undefined => {
+    const toEntry = (queue: Queue, raw: RedisStream.Entry): DlqEntry | undefined => {
       const letter = DlqLayout.decode(raw)
       if (letter === undefined) return undefined
       const present: Record<string, unknown> = {}
       for (const [field, value] of Object.entries(letter)) if (value !== undefined) present[field] = value
+      present["id"] = idOf(queue, raw.id)
       return Option.getOrUndefined(decodeEntry(present))
     }
 
@@ -212,50 +232,78 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
 
     const scanBatch = 500
 
+    /** Up to `limit` matching entries of one DLQ from `start` on, in id order. */
+    const scan = Effect.fnUntraced(function*(queue: Queue, start: string, limit: number, filter: Filter | undefined) {
+      const out: Array<{ readonly entryId: string; readonly entry: DlqEntry }> = []
+      while (true) {
+        const batch = yield* redis.range({ key: queue.key, start, end: "+", count: scanBatch })
+        for (const raw of batch) {
+          const entry = toEntry(queue, raw)
+          if (entry !== undefined && matches(entry, filter)) {
+            out.push({ entryId: raw.id, entry })
+            if (out.length === limit) return out
+          }
+        }
+        if (batch.length < scanBatch) return out
+        start = RedisStream.nextEntryId(batch[batch.length - 1]!.id)
+      }
+    })
+
+    // Pages are in (entry id, stream name) order over every DLQ: each DLQ gives its next `limit`
+    // matches after the cursor, and the page takes the first `limit` of them merged.
     const list = Effect.fnUntraced(function*(options?: {
       readonly filter?: Filter | undefined
       readonly cursor?: string | undefined
       readonly limit?: number | undefined
     }) {
       const limit = Math.max(1, Math.min(options?.limit ?? 50, 1000))
-      const out: Array<DlqEntry> = []
-      let start = options?.cursor === undefined ? "-" : RedisStream.nextEntryId(options.cursor)
-      while (out.length < limit) {
-        const batch = yield* redis.range({ key, start, end: "+", count: scanBatch })
-        for (const raw of batch) {
-          const entry = toEntry(raw)
-          if (entry !== undefined && matches(entry, options?.filter)) {
-            out.push(entry)
-            if (out.length === limit) return { entries: out, next: entry.id } satisfies Page
-          }
-        }
-        if (batch.length < scanBatch) return { entries: out, next: undefined } satisfies Page
-        start = RedisStream.nextEntryId(batch[batch.length - 1]!.id)
+      const cursor = options?.cursor === undefined ? undefined : locate(options.cursor)
+      if (options?.cursor !== undefined && cursor === undefined) return { entries: [], next: undefined } satisfies Page
+      const found: Array<{ readonly entryId: string; readonly name: string; readonly entry: DlqEntry }> = []
+      let more = false
+      for (const queue of queues) {
+        const start = cursor === undefined ?
+          "-" :
+          queue.stream.name > cursor.queue.stream.name ?
+          cursor.entryId :
+          RedisStream.nextEntryId(cursor.entryId)
+        const got = yield* scan(queue, start, limit, options?.filter)
+        if (got.length === limit) more = true
+        for (const one of got) found.push({ ...one, name: queue.stream.name })
       }
-      return { entries: out, next: out[out.length - 1]?.id } satisfies Page
+      found.sort((a, b) => RedisStream.compareEntryIds(a.entryId, b.entryId) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      const entries = found.slice(0, limit).map((one) => one.entry)
+      const next = found.length > limit || more ? entries[entries.length - 1]?.id : undefined
+      return { entries, next } satisfies Page
     })
 
-    // Every entry matching a filter, scanned in batches so a large DLQ is never read at once.
-    const forEachMatching = <E>(filter: Filter | undefined, f: (entry: DlqEntry) => Effect.Effect<void, E>) =>
-      Effect.gen(function*() {
-        let start = "-"
-        while (true) {
-          const batch = yield* redis.range({ key, start, end: "+", count: scanBatch })
-          for (const raw of batch) {
-            const entry = toEntry(raw)
-            if (entry !== undefined && matches(entry, filter)) yield* f(entry)
+    // Every entry matching a filter, DLQ by DLQ, scanned in batches so a large DLQ is never read at once.
+    const forEachMatching = <E>(filter: Filter | undefined, f: (queue: Queue, entry: DlqEntry, entryId: string) => Effect.Effect<void, E>) =>
+      Effect.forEach(queues, (queue) =>
+        Effect.gen(function*() {
+          let start = "-"
+          while (true) {
+            const batch = yield* redis.range({ key: queue.key, start, end: "+", count: scanBatch })
+            for (const raw of batch) {
+              const entry = toEntry(queue, raw)
+              if (entry !== undefined && matches(entry, filter)) yield* f(queue, entry, raw.id)
+            }
+            if (batch.length < scanBatch) return
+            start = RedisStream.nextEntryId(batch[batch.length - 1]!.id)
           }
-          if (batch.length < scanBatch) return
-          start = RedisStream.nextEntryId(batch[batch.length - 1]!.id)
-        }
-      })
+        }), { discard: true })
 
-    const get = (id: string) =>
-      Effect.map(redis.range({ key, start: id, end: id, count: 1 }), (entries) =>
-        Option.fromUndefinedOr(entries[0] === undefined ? undefined : toEntry(entries[0])))
+    const get = (id: string) => {
+      const at = locate(id)
+      if (at === undefined) return Effect.succeed(Option.none<DlqEntry>())
+      return Effect.map(redis.range({ key: at.queue.key, start: at.entryId, end: at.entryId, count: 1 }), (entries) =>
+        Option.fromUndefinedOr(entries[0] === undefined ? undefined : toEntry(at.queue, entries[0])))
+    }
 
-    const redrive = Effect.fnUntraced(function*(entry: DlqEntry, group: string) {
-      const target = Settlement.redeliverKey(settings.prefix, group)
+    // Re-driven into the redeliver stream of the stream whose DLQ holds the entry: same hash tag,
+    // so the append and the removal are one step.
+    const redrive = Effect.fnUntraced(function*(queue: Queue, entryId: string, entry: DlqEntry, group: string) {
+      const target = queue.stream.redeliver(group)
       yield* redis.createGroup(target, group, "0")
       // The event first, as every appended entry (the NestJS consumer parses `fields[1]`).
       const fields: Record<string, string> = { event: entry.event }
@@ -263,8 +311,8 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
       if (entry.tenantId !== undefined) fields["tenant"] = entry.tenantId
       const [newId] = yield* redis.transaction([
         // The event byte for byte, as the DLQ keeps it.
-        { _tag: "XAdd", key: target, fields, copyFrom: { key, id: entry.id, fields: ["event"] } },
-        { _tag: "XDel", key, ids: [entry.id] }
+        { _tag: "XAdd", key: target, fields, copyFrom: { key: queue.key, id: entryId, fields: ["event"] } },
+        { _tag: "XDel", key: queue.key, ids: [entryId] }
       ])
       yield* Effect.logInfo("DLQ entry re-driven").pipe(
         Effect.annotateLogs({ dlqId: entry.id, group, newEntryId: newId, type: entry.type })
@@ -273,68 +321,81 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
     })
 
     const retryOne = Effect.fnUntraced(function*(id: string, options?: { readonly group?: string | undefined }) {
+      const at = locate(id)
       const entry = yield* get(id)
-      if (Option.isNone(entry)) return yield* new DlqEntryNotFound({ id })
+      if (at === undefined || Option.isNone(entry)) return yield* new DlqEntryNotFound({ id })
       const group = entry.value.group ?? options?.group
       if (group === undefined) return yield* new DlqGroupRequired({ id })
-      return yield* redrive(entry.value, group)
+      return yield* redrive(at.queue, at.entryId, entry.value, group)
     })
 
     const retryAll = (filter?: Filter, options?: { readonly group?: string | undefined }) =>
       Effect.gen(function*() {
         let count = 0
-        yield* forEachMatching(filter, (entry) => {
+        yield* forEachMatching(filter, (queue, entry, entryId) => {
           const group = entry.group ?? options?.group
           if (group === undefined) return Effect.void
-          return Effect.map(redrive(entry, group), () => {
+          return Effect.map(redrive(queue, entryId, entry, group), () => {
             count++
           })
         })
         return count
       })
 
+    const size = Effect.map(Effect.forEach(queues, (queue) => redis.length(queue.key)), (sizes) => sizes.reduce((a, b) => a + b, 0))
+
     const purge = (filter?: Filter) =>
       Effect.gen(function*() {
         let count = 0
-        yield* forEachMatching(filter, (entry) =>
-          Effect.map(redis.delete(key, [entry.id]), (deleted) => {
+        yield* forEachMatching(filter, (queue, _entry, entryId) =>
+          Effect.map(redis.delete(queue.key, [entryId]), (deleted) => {
             count += deleted
           }))
-        yield* Metrics.dlqLength(yield* redis.length(key))
+        yield* Metrics.dlqLength(yield* size)
         return count
       })
 
     const stats = Effect.gen(function*() {
       const byType: Record<string, number> = {}
       const byGroup: Record<string, number> = {}
-      let size = 0
+      let total = 0
       let oldest: string | undefined
       let newest: string | undefined
-      yield* forEachMatching(undefined, (entry) =>
+      yield* forEachMatching(undefined, (_queue, entry) =>
         Effect.sync(() => {
-          size++
-          oldest ??= entry.movedAt
-          newest = entry.movedAt
+          total++
+          if (oldest === undefined || entry.movedAt < oldest) oldest = entry.movedAt
+          if (newest === undefined || entry.movedAt > newest) newest = entry.movedAt
           const type = entry.type ?? "(unknown)"
           byType[type] = (byType[type] ?? 0) + 1
           const group = entry.group ?? "(unknown)"
           byGroup[group] = (byGroup[group] ?? 0) + 1
         }))
-      return { size, maxLength: settings.dlqMaxLength, usage: size / settings.dlqMaxLength, byType, byGroup, oldest, newest } satisfies Stats
+      return {
+        size: total,
+        maxLength: settings.dlqMaxLength,
+        usage: total / settings.dlqMaxLength,
+        byType,
+        byGroup,
+        oldest,
+        newest
+      } satisfies Stats
     })
 
-    return Dlq.of({
-      list,
-      get,
-      retry: retryOne,
-      retryAll,
-      delete: (id) => Effect.map(redis.delete(key, [id]), (n) => n > 0),
-      purge,
-      size: redis.length(key),
-      stats
-    })
+    const deleteOne = (id: string) => {
+      const at = locate(id)
+      return at === undefined ? Effect.succeed(false) : Effect.map(redis.delete(at.queue.key, [at.entryId]), (n) => n > 0)
+    }
+
+    return Dlq.of({ list, get, retry: retryOne, retryAll, delete: deleteOne, purge, size, stats })
   }
 )
+
+// One DLQ stream and the stream it belongs to.
+interface Queue {
+  readonly key: string
+  readonly stream: Topology.StreamKeys
+}
 
 /**
  * Provides the DLQ service; needs `RedisStream` and `BusConfig`.

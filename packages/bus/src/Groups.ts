@@ -4,7 +4,8 @@
  *
  * - `ensure(source)` creates a subscription's group without consuming, so that events published
  *   from now on wait for it (a deploy creates the groups before the first publisher starts);
- * - `list()` and `consumers(group)` show the groups of the main stream and who is in them;
+ * - `list()` and `consumers(group)` show the groups of the topology's streams and who is in them
+ *   (with several streams, a group's rows added up over the streams it reads);
  * - `deleteStream()` removes a stream with its groups and everything the bus keeps per group for it.
  *
  * Groups are named the way `Consumer.subscribe` / `Consumer.handle` name them:
@@ -17,12 +18,12 @@
  *
  * @since 0.1.0
  */
-import type { EventError, EventType } from "@hyvve/schema"
-import { EventPattern } from "@hyvve/schema"
-import { Effect } from "effect"
+import type { EventError } from "@hyvve/schema"
+import { EventPattern, type EventType } from "@hyvve/schema"
+import { Effect, Option } from "effect"
 import * as BusConfig from "./BusConfig.ts"
-import * as Keys from "./Keys.ts"
 import * as RedisStream from "./RedisStream.ts"
+import * as Topology from "./Topology.ts"
 import * as Settlement from "./internal/settlement.ts"
 
 /**
@@ -45,8 +46,9 @@ export const name = (
   })
 
 /**
- * Creates the group of a subscription to `source` if it does not exist yet, on the main stream
- * and on the group's redelivery stream, exactly as a subscription does when it starts, without
+ * Creates the group of a subscription to `source` if it does not exist yet, on every stream of the
+ * topology its event types can be in (during a migration, the previous topology's too) and on the
+ * group's redelivery stream of each, exactly as a subscription does when it starts, without
  * consuming anything; returns its name. `startFrom: "new"` (the default) makes a new group see
  * the events published from now on, `"all"` also every retained one. An existing group is left
  * as it is. Idempotent.
@@ -62,14 +64,21 @@ export const ensure = (
     const group = yield* name(source, options)
     const settings = yield* BusConfig.BusConfig
     const redis = yield* RedisStream.RedisStream
-    yield* redis.createGroup(Keys.main(settings.prefix), group, options?.startFrom === "all" ? "0" : "$")
-    yield* redis.createGroup(Settlement.redeliverKey(settings.prefix, group), group, "0")
+    const types = typeof source === "string" ?
+      settings.catalog.match(yield* EventPattern.make(source)).map((eventType) => eventType.type) :
+      [source.type]
+    // As a subscription does (see `Topology.streamsToRead`): while migrating, groups on the new streams start
+    // at their beginning.
+    for (const { migrating, stream } of Topology.streamsToRead(settings, types)) {
+      yield* redis.createGroup(stream.key, group, migrating || options?.startFrom === "all" ? "0" : "$")
+      yield* redis.createGroup(stream.redeliver(group), group, "0")
+    }
     return group
   })
 
 /**
- * The consumer groups of the main stream, with pending count and lag (empty when the stream does
- * not exist yet).
+ * The consumer groups of the topology's streams, with pending count and lag (empty when no stream
+ * exists yet); a group on several streams is one row, its pending counts and lags added up.
  *
  * @category operations
  * @since 0.1.0
@@ -82,14 +91,46 @@ export const list = (): Effect.Effect<
   Effect.gen(function*() {
     const settings = yield* BusConfig.BusConfig
     const redis = yield* RedisStream.RedisStream
-    return yield* redis.groups(Keys.main(settings.prefix))
+    const streams = Topology.allStreams(settings)
+    if (streams.length === 1) return yield* redis.groups(streams[0]!.key)
+    return mergeGroups(yield* Effect.forEach(streams, (stream) => redis.groups(stream.key)))
   })
 
 /**
- * The consumers of `group`, by name: entries pending on each (on the main stream and the group's
- * redelivery stream together) and the time since each last read or claimed (the smaller of the
- * two streams'). A consumer stays listed after its process is gone, until the group is removed.
- * Fails with kind `NoGroup` when the group does not exist on the main stream.
+ * Groups listed per stream, as one row per group: pending counts and lags added up (the lag
+ * unknown if unknown on any stream), consumers the most on one stream, the last delivered id the
+ * highest.
+ *
+ * @category operations
+ * @since 0.3.0
+ */
+export const mergeGroups = (perStream: ReadonlyArray<ReadonlyArray<RedisStream.GroupInfo>>): ReadonlyArray<RedisStream.GroupInfo> => {
+  const byName = new Map<string, RedisStream.GroupInfo>()
+  for (const groups of perStream) {
+    for (const group of groups) {
+      const seen = byName.get(group.name)
+      byName.set(
+        group.name,
+        seen === undefined ? group : {
+          name: group.name,
+          consumers: Math.max(seen.consumers, group.consumers),
+          pending: seen.pending + group.pending,
+          lastDeliveredId: RedisStream.compareEntryIds(seen.lastDeliveredId, group.lastDeliveredId) >= 0 ?
+            seen.lastDeliveredId :
+            group.lastDeliveredId,
+          lag: seen.lag === undefined || group.lag === undefined ? undefined : seen.lag + group.lag
+        }
+      )
+    }
+  }
+  return Array.from(byName.values())
+}
+
+/**
+ * The consumers of `group`, by name: entries pending on each (on every stream of the topology and
+ * the group's redelivery streams together) and the time since each last read or claimed (the
+ * smallest over the streams). A consumer stays listed after its process is gone, until the group
+ * is removed. Fails with kind `NoGroup` when the group exists on none of the streams.
  *
  * @category operations
  * @since 0.1.0
@@ -100,12 +141,27 @@ export const consumers = (
   Effect.gen(function*() {
     const settings = yield* BusConfig.BusConfig
     const redis = yield* RedisStream.RedisStream
-    const main = yield* redis.consumers(Keys.main(settings.prefix), group)
-    const redeliver = yield* redis.consumers(Settlement.redeliverKey(settings.prefix, group), group).pipe(
-      Effect.catchIf((error) => error.kind === "NoGroup", () => Effect.succeed([]))
-    )
+    const isNoGroup = (error: RedisStream.RedisStreamError) => error.kind === "NoGroup"
+    const rows: Array<RedisStream.ConsumerInfo> = []
+    // The group's `NoGroup` error, kept in case it is on none of the streams.
+    let missing: RedisStream.RedisStreamError | undefined
+    let found = false
+    for (const stream of Topology.allStreams(settings)) {
+      const main = yield* redis.consumers(stream.key, group).pipe(
+        Effect.map(Option.some),
+        Effect.catchIf(isNoGroup, (error) => {
+          missing ??= error
+          return Effect.succeedNone
+        })
+      )
+      if (Option.isNone(main)) continue
+      found = true
+      rows.push(...main.value)
+      rows.push(...(yield* redis.consumers(stream.redeliver(group), group).pipe(Effect.catchIf(isNoGroup, () => Effect.succeed([])))))
+    }
+    if (!found && missing !== undefined) return yield* missing
     const byName = new Map<string, RedisStream.ConsumerInfo>()
-    for (const row of [...main, ...redeliver]) {
+    for (const row of rows) {
       const seen = byName.get(row.name)
       byName.set(
         row.name,
@@ -120,10 +176,10 @@ export const consumers = (
   })
 
 /**
- * Deletes a stream (the main stream by default) with its consumer groups and their pending
- * entries, and what the bus keeps per group for it: retry schedules and failure records, and for
- * the main stream each group's redelivery stream. Returns whether the stream existed. The DLQ is
- * a stream of its own and is kept unless `key` is `Keys.dlq(prefix)`.
+ * Deletes a stream (every stream of the topology by default) with its consumer groups and their
+ * pending entries, and what the bus keeps per group for it: retry schedules and failure records,
+ * and for a stream of the topology each group's redelivery stream. Returns whether a stream
+ * existed. A DLQ is a stream of its own and is kept unless `key` names it.
  *
  * Stop the subscriptions first: a running subscription creates its group again on its next read,
  * at the end of the stream.
@@ -137,18 +193,23 @@ export const deleteStream = (
   Effect.gen(function*() {
     const settings = yield* BusConfig.BusConfig
     const redis = yield* RedisStream.RedisStream
-    const main = Keys.main(settings.prefix)
-    const stream = key ?? main
-    const existed = (yield* redis.info(stream)) !== undefined
-    const groups = yield* redis.groups(stream)
-    const keys = [stream]
-    for (const { name: group } of groups) {
-      keys.push(Settlement.retryKey(stream, group), Settlement.failuresKey(stream, group))
-      if (stream === main) {
-        const redeliver = Settlement.redeliverKey(settings.prefix, group)
-        keys.push(redeliver, Settlement.retryKey(redeliver, group), Settlement.failuresKey(redeliver, group))
+    const layout = Topology.of(settings)
+    const targets = key === undefined ? layout.streams.map((stream) => stream.key) : [key]
+    let existed = false
+    for (const stream of targets) {
+      const keys = layout.find(stream)
+      if ((yield* redis.info(stream)) !== undefined) existed = true
+      const groups = yield* redis.groups(stream)
+      const doomed = [stream]
+      for (const { name: group } of groups) {
+        doomed.push(Settlement.retryKey(stream, group), Settlement.failuresKey(stream, group))
+        if (keys !== undefined) {
+          const redeliver = keys.redeliver(group)
+          doomed.push(redeliver, Settlement.retryKey(redeliver, group), Settlement.failuresKey(redeliver, group))
+        }
       }
+      // One stream's keys share its hash tag: one delete per stream.
+      yield* redis.deleteKeys(doomed)
     }
-    yield* redis.deleteKeys(keys)
     return existed
   })

@@ -1,6 +1,7 @@
 /**
  * The health of the bus as an operator (and the admin API) sees it: Redis reachable and how fast,
- * every group on the main stream with its pending count and lag, the subscriptions of this
+ * every stream of the topology with its length, every group with its pending count and lag
+ * (added up over the streams it reads), the subscriptions of this
  * process with their circuit state, and the DLQ's size against its maximum. With a history
  * (`History` in the layer's context), its reasons too (`history: ...`: the event store failing,
  * outcomes dropped, gaps), which leave `healthy` as it is: delivery goes on without the store.
@@ -11,9 +12,10 @@ import { Clock, Context, Effect, Layer, Option } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import * as Consumer from "./Consumer.ts"
 import * as History from "./History.ts"
-import * as Keys from "./Keys.ts"
+import * as Groups from "./Groups.ts"
 import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
+import * as Topology from "./Topology.ts"
 
 /**
  * One health report. `healthy` is false when Redis does not answer or a circuit is open.
@@ -25,7 +27,14 @@ export interface Report {
   readonly healthy: boolean
   readonly reasons: ReadonlyArray<string>
   readonly redis: { readonly reachable: boolean; readonly latencyMs: number | undefined; readonly error: string | undefined }
+  /**
+   * The stream and its length; with several streams (see `Topology`) `key` is the topology's
+   * name (`family`, `partitioned:16:tenant`) and `length` the total.
+   */
   readonly stream: { readonly key: string; readonly length: number }
+  /** Every stream of the topology (and of the previous one during a migration), with its length. */
+  readonly streams: ReadonlyArray<{ readonly key: string; readonly length: number }>
+  /** Every group, one row over all the streams it reads (see `Groups.mergeGroups`). */
   readonly groups: ReadonlyArray<RedisStream.GroupInfo>
   /** Every group's consumers with their pending count and idle time (ms since last seen). */
   readonly consumers: Readonly<Record<string, ReadonlyArray<RedisStream.ConsumerInfo>>>
@@ -56,8 +65,9 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
     const settings = yield* BusConfig.BusConfig
     const consumer = yield* Consumer.Consumer
     const history = yield* Effect.serviceOption(History.History)
-    const main = Keys.main(settings.prefix)
-    const dlqKey = Keys.dlq(settings.prefix)
+    const streams = Topology.allStreams(settings)
+    const dlqKeys = Array.from(new Set(streams.map((stream) => stream.dlq)))
+    const streamKey = streams.length === 1 ? streams[0]!.key : Topology.format(settings.topology)
 
     const check = Effect.gen(function*() {
       const subscriptions = yield* consumer.status
@@ -67,7 +77,11 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
       }
       const startedAt = yield* Clock.currentTimeMillis
       const probe = yield* Effect.result(
-        Effect.all([redis.ping, redis.length(main), redis.groups(main), redis.length(dlqKey)]).pipe(
+        Effect.all([
+          redis.ping,
+          Effect.forEach(streams, (stream) => Effect.all([redis.length(stream.key), redis.groups(stream.key)])),
+          Effect.forEach(dlqKeys, redis.length)
+        ]).pipe(
           Effect.timeoutOrElse({
             duration: "2 seconds",
             orElse: () => Effect.fail(new RedisStream.RedisStreamError({ command: "PING", kind: "Unavailable", detail: "no answer within 2 s" }))
@@ -81,19 +95,26 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
           healthy: false,
           reasons,
           redis: { reachable: false, latencyMs: undefined, error: probe.failure.message },
-          stream: { key: main, length: 0 },
+          stream: { key: streamKey, length: 0 },
+          streams: [],
           groups: [],
           consumers: {},
           subscriptions,
           dlq: { size: 0, maxLength: settings.dlqMaxLength, usage: 0 }
         } satisfies Report
       }
-      const [, length, groups, dlqSize] = probe.success
-      const consumers: Record<string, ReadonlyArray<RedisStream.ConsumerInfo>> = {}
-      for (const group of groups) {
-        // A group removed meanwhile simply has no row.
-        const rows = yield* Effect.option(redis.consumers(main, group.name))
-        if (rows._tag === "Some") consumers[group.name] = rows.value
+      const [, perStream, dlqSizes] = probe.success
+      const lengths = perStream.map(([length], i) => ({ key: streams[i]!.key, length }))
+      const length = lengths.reduce((sum, s) => sum + s.length, 0)
+      const groups = Groups.mergeGroups(perStream.map(([, groups]) => groups))
+      const dlqSize = dlqSizes.reduce((a, b) => a + b, 0)
+      const consumers: Record<string, Array<RedisStream.ConsumerInfo>> = {}
+      for (const [i, [, groupsOfStream]] of perStream.entries()) {
+        for (const group of groupsOfStream) {
+          // A group removed meanwhile simply has no row.
+          const rows = yield* Effect.option(redis.consumers(streams[i]!.key, group.name))
+          if (rows._tag === "Some") consumers[group.name] = mergeConsumers(consumers[group.name] ?? [], rows.value)
+        }
       }
       for (const group of groups) yield* Metrics.groupState(group.name, group.lag ?? 0, group.pending)
       const usage = dlqSize / settings.dlqMaxLength
@@ -103,7 +124,8 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
         healthy: reasons.every((reason) => reason.startsWith("DLQ") || reason.startsWith("history: ")),
         reasons,
         redis: { reachable: true, latencyMs, error: undefined },
-        stream: { key: main, length },
+        stream: { key: streamKey, length },
+        streams: lengths,
         groups,
         consumers,
         subscriptions,
@@ -113,6 +135,24 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
 
     return Health.of({ check })
   })
+
+// A consumer on several streams: its pending counts added up, its idle time the smallest.
+const mergeConsumers = (
+  seen: ReadonlyArray<RedisStream.ConsumerInfo>,
+  rows: ReadonlyArray<RedisStream.ConsumerInfo>
+): Array<RedisStream.ConsumerInfo> => {
+  const byName = new Map(seen.map((row) => [row.name, row]))
+  for (const row of rows) {
+    const before = byName.get(row.name)
+    byName.set(
+      row.name,
+      before === undefined ?
+        row :
+        { name: row.name, pending: before.pending + row.pending, idleMs: Math.min(before.idleMs, row.idleMs) }
+    )
+  }
+  return Array.from(byName.values())
+}
 
 /**
  * Provides the health service.

@@ -3,8 +3,9 @@
  * writer**. `layer` runs both for the `EventStore` in context (nothing when it is `layerNone`) and
  * provides the status writer as the `DeliveryLog` the consumers report to.
  *
- * The archiver is a consumer group of its own (`archiverGroup`) on the main stream, starting at
- * the oldest retained entry. It reads a batch, writes it in one statement (idempotent on the event
+ * The archiver is a consumer group of its own (`archiverGroup`) on each stream of the topology
+ * (the main stream of `single`; every family or partition, and during a migration the previous
+ * layout's streams too), starting at the oldest retained entry. It reads a batch, writes it in one statement (idempotent on the event
  * id), then acks it; while the store is unavailable it keeps the batch and retries on a backoff
  * (from 100 ms to 5 s), reading nothing new, so entries wait in Redis, unacked, and it catches up
  * when the store answers. A crash loses nothing: its pending entries are archived again at
@@ -30,7 +31,7 @@ import { Clock, Context, Duration, Effect, Fiber, Layer, Metric, Option, Queue, 
 import * as BusConfig from "./BusConfig.ts"
 import * as DeliveryLog from "./DeliveryLog.ts"
 import * as EventStore from "./EventStore.ts"
-import * as Keys from "./Keys.ts"
+import * as Topology from "./Topology.ts"
 import * as RedisStream from "./RedisStream.ts"
 
 /**
@@ -51,8 +52,10 @@ export interface Status {
   readonly enabled: boolean
   /** Events written by this process's archiver (new rows). */
   readonly archived: number
-  /** The last main-stream entry id this archiver acked. */
+  /** The last entry id this archiver acked on the first stream of the topology (the main stream of `single`). */
   readonly position: string | undefined
+  /** The last entry id acked on each stream, by stream key. */
+  readonly positions: Readonly<Record<string, string>>
   /** Entries acked without a readable envelope (the consumers dead-letter those). */
   readonly unreadable: number
   /** Outcomes waiting in the status writer's buffer. */
@@ -128,7 +131,6 @@ export const layer = (
       const annotations = { package: "@hyvve/bus", module: "History" }
 
       let archived = 0
-      let position: string | undefined
       let unreadable = 0
       let written = 0
       let dropped = 0
@@ -143,7 +145,13 @@ export const layer = (
         return {
           enabled: store.backend !== "none",
           archived,
-          position,
+          position: archivers[0]?.position(),
+          positions: Object.fromEntries(
+            archivers.flatMap((a) => {
+              const at = a.position()
+              return at === undefined ? [] : [[a.stream, at] as const]
+            })
+          ),
           unreadable,
           backlog: buffered,
           written,
@@ -232,160 +240,167 @@ export const layer = (
 
       // --- archiver -----------------------------------------------------------------------
 
-      const main = Keys.main(settings.prefix)
       const batchSize = Math.max(1, options.archiveBatch ?? 500)
       const retentionMs = Duration.toMillis(settings.retention)
-      let caughtUpAt: number | undefined
-      let savedCaughtUpAt = 0
 
-      // Writes a batch and acks it: the events land before the entries leave the pending list.
-      const archiveEntries = (entries: ReadonlyArray<RedisStream.Entry>) =>
-        Effect.gen(function*() {
-          if (entries.length === 0) return
-          const readable: Array<{ readonly entryId: string; readonly envelope: string }> = []
-          for (const entry of entries) {
-            const envelope = entry.fields["event"]
-            if (envelope === undefined) unreadable++
-            else readable.push({ entryId: entry.id, envelope })
-          }
-          if (readable.length > 0) {
-            const result = yield* Effect.result(persist("the archiver", store.archiveEntries(readable)))
-            if (result._tag === "Failure") {
-              // Rejected for good (not unavailable): one by one, so one unreadable entry costs itself.
-              for (const one of readable) {
-                const single = yield* Effect.result(persist("the archiver", store.archiveEntries([one])))
-                if (single._tag === "Failure") {
-                  unreadable++
-                  yield* Effect.logError("event store rejected an entry; not archived").pipe(
-                    Effect.annotateLogs({ ...annotations, entryId: one.entryId, error: single.failure.message })
-                  )
-                } else archived += single.success
-              }
-            } else {
-              archived += result.success
-              yield* Metric.update(archivedTotal, result.success)
+      // One archiver per stream of the topology (during a migration, the previous one's too): a
+      // group per stream, each with its own position, gap check and caught-up time.
+      const archiverOf = (main: string) => {
+        let position: string | undefined
+        let caughtUpAt: number | undefined
+        let savedCaughtUpAt = 0
+
+        // Writes a batch and acks it: the events land before the entries leave the pending list.
+        const archiveEntries = (entries: ReadonlyArray<RedisStream.Entry>) =>
+          Effect.gen(function*() {
+            if (entries.length === 0) return
+            const readable: Array<{ readonly entryId: string; readonly envelope: string }> = []
+            for (const entry of entries) {
+              const envelope = entry.fields["event"]
+              if (envelope === undefined) unreadable++
+              else readable.push({ entryId: entry.id, envelope })
             }
-          }
-          const ids = entries.map((e) => e.id)
-          yield* redis.ack(main, archiverGroup, ids).pipe(Effect.retry({ schedule: backoff, while: (e) => e.isRetryable }))
-          position = ids[ids.length - 1]
+            if (readable.length > 0) {
+              const result = yield* Effect.result(persist("the archiver", store.archiveEntries(readable)))
+              if (result._tag === "Failure") {
+                // Rejected for good (not unavailable): one by one, so one unreadable entry costs itself.
+                for (const one of readable) {
+                  const single = yield* Effect.result(persist("the archiver", store.archiveEntries([one])))
+                  if (single._tag === "Failure") {
+                    unreadable++
+                    yield* Effect.logError("event store rejected an entry; not archived").pipe(
+                      Effect.annotateLogs({ ...annotations, entryId: one.entryId, error: single.failure.message })
+                    )
+                  } else archived += single.success
+                }
+              } else {
+                archived += result.success
+                yield* Metric.update(archivedTotal, result.success)
+              }
+            }
+            const ids = entries.map((e) => e.id)
+            yield* redis.ack(main, archiverGroup, ids).pipe(Effect.retry({ schedule: backoff, while: (e) => e.isRetryable }))
+            position = ids[ids.length - 1]
+          })
+
+        // Before reading past `position`: was anything after it trimmed unread?
+        const checkGap = Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          if (position === undefined || entryMs(position) >= now - retentionMs) return
+          if (caughtUpAt !== undefined && caughtUpAt >= now - retentionMs) return
+          const [head] = yield* redis.range({ key: main, start: "-", end: "+", count: 1 })
+          // Trimming removes from the head: while an entry up to `position` is there, nothing after it is gone.
+          if (head === undefined || EventStore.compareEntryIds(head.id, position) <= 0) return
+          if (caughtUpAt !== undefined && caughtUpAt >= entryMs(head.id)) return
+          const gap: EventStore.Gap = { stream: main, afterEntryId: position, beforeEntryId: head.id, detectedAt: now }
+          gaps++
+          yield* Metric.update(gapsTotal, 1)
+          yield* Effect.logError("the main stream was trimmed before the archiver read it: gap recorded").pipe(
+            Effect.annotateLogs({ ...annotations, after: gap.afterEntryId, before: gap.beforeEntryId })
+          )
+          yield* Effect.ignore(persist("the archiver", store.recordGap(gap)))
         })
 
-      // Before reading past `position`: was anything after it trimmed unread?
-      const checkGap = Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        if (position === undefined || entryMs(position) >= now - retentionMs) return
-        if (caughtUpAt !== undefined && caughtUpAt >= now - retentionMs) return
-        const [head] = yield* redis.range({ key: main, start: "-", end: "+", count: 1 })
-        // Trimming removes from the head: while an entry up to `position` is there, nothing after it is gone.
-        if (head === undefined || EventStore.compareEntryIds(head.id, position) <= 0) return
-        if (caughtUpAt !== undefined && caughtUpAt >= entryMs(head.id)) return
-        const gap: EventStore.Gap = { stream: main, afterEntryId: position, beforeEntryId: head.id, detectedAt: now }
-        gaps++
-        yield* Metric.update(gapsTotal, 1)
-        yield* Effect.logError("the main stream was trimmed before the archiver read it: gap recorded").pipe(
-          Effect.annotateLogs({ ...annotations, after: gap.afterEntryId, before: gap.beforeEntryId })
-        )
-        yield* Effect.ignore(persist("the archiver", store.recordGap(gap)))
-      })
+        const saveCaughtUp = (at: number) =>
+          Effect.suspend(() => {
+            caughtUpAt = Math.max(caughtUpAt ?? 0, at)
+            // At most once a second.
+            if (at - savedCaughtUpAt < 1_000) return Effect.void
+            savedCaughtUpAt = at
+            return Effect.ignore(store.saveArchiverState(main, at))
+          })
 
-      const saveCaughtUp = (at: number) =>
-        Effect.suspend(() => {
-          caughtUpAt = Math.max(caughtUpAt ?? 0, at)
-          // At most once a second.
-          if (at - savedCaughtUpAt < 1_000) return Effect.void
-          savedCaughtUpAt = at
-          return Effect.ignore(store.saveArchiverState(main, at))
-        })
-
-      const readOnce = Effect.gen(function*() {
-        yield* checkGap
-        const startedAt = yield* Clock.currentTimeMillis
-        const entries = yield* redis.readGroup({
-          keys: [main],
-          group: archiverGroup,
-          consumer: settings.consumer,
-          count: batchSize,
-          block: settings.block
-        })
-        yield* archiveEntries(entries)
-        // Fewer than a batch: everything appended before this read started is read.
-        if (entries.length < batchSize) yield* saveCaughtUp(startedAt)
-      })
-
-      const resumeOwn = Effect.gen(function*() {
-        let after: string | undefined
-        while (true) {
-          const entries = yield* redis.readOwnPending({
-            key: main,
+        const readOnce = Effect.gen(function*() {
+          yield* checkGap
+          const startedAt = yield* Clock.currentTimeMillis
+          const entries = yield* redis.readGroup({
+            keys: [main],
             group: archiverGroup,
             consumer: settings.consumer,
             count: batchSize,
-            after
+            block: settings.block
           })
-          if (entries.length === 0) return
           yield* archiveEntries(entries)
-          after = entries[entries.length - 1]!.id
-        }
-      })
+          // Fewer than a batch: everything appended before this read started is read.
+          if (entries.length < batchSize) yield* saveCaughtUp(startedAt)
+        })
 
-      // Entries a dead archiver left pending, claimed after the claim timeout.
-      const sweep = Effect.gen(function*() {
-        let start = "0-0"
-        do {
-          const claimed = yield* redis.autoClaim({
+        const resumeOwn = Effect.gen(function*() {
+          let after: string | undefined
+          while (true) {
+            const entries = yield* redis.readOwnPending({
+              key: main,
+              group: archiverGroup,
+              consumer: settings.consumer,
+              count: batchSize,
+              after
+            })
+            if (entries.length === 0) return
+            yield* archiveEntries(entries)
+            after = entries[entries.length - 1]!.id
+          }
+        })
+
+        // Entries a dead archiver left pending, claimed after the claim timeout.
+        const sweep = Effect.gen(function*() {
+          let start = "0-0"
+          do {
+            const claimed = yield* redis.autoClaim({
+              key: main,
+              group: archiverGroup,
+              consumer: settings.consumer,
+              minIdle: settings.claimTimeout,
+              start,
+              count: batchSize
+            })
+            yield* archiveEntries(claimed.entries)
+            start = claimed.next
+          } while (start !== "0-0")
+          // Archivers of processes that stopped for good (each process is a consumer of the group).
+          yield* redis.removeIdleConsumers({
             key: main,
             group: archiverGroup,
-            consumer: settings.consumer,
-            minIdle: settings.claimTimeout,
-            start,
-            count: batchSize
+            minIdle: settings.consumerIdleTimeout,
+            keep: settings.consumer
           })
-          yield* archiveEntries(claimed.entries)
-          start = claimed.next
-        } while (start !== "0-0")
-        // Archivers of processes that stopped for good (each process is a consumer of the group).
-        yield* redis.removeIdleConsumers({
-          key: main,
-          group: archiverGroup,
-          minIdle: settings.consumerIdleTimeout,
-          keep: settings.consumer
         })
-      })
 
-      const redisRetry = <A>(name: string, step: Effect.Effect<A, RedisStream.RedisStreamError>) =>
-        step.pipe(
-          Effect.tapError((error) => Effect.logWarning(`archiver: Redis error; backing off`).pipe(
-            Effect.annotateLogs({ ...annotations, fiber: name, error: error.message })
-          )),
-          Effect.retry(backoff)
-        )
+        const redisRetry = <A>(name: string, step: Effect.Effect<A, RedisStream.RedisStreamError>) =>
+          step.pipe(
+            Effect.tapError((error) => Effect.logWarning(`archiver: Redis error; backing off`).pipe(
+              Effect.annotateLogs({ ...annotations, fiber: name, error: error.message })
+            )),
+            Effect.retry(backoff)
+          )
 
-      const archiver = Effect.gen(function*() {
-        yield* redisRetry("archiver", redis.createGroup(main, archiverGroup, "0"))
-        // Not waited for: with the store down, the archiver still reads (and holds) its first batch.
-        const saved = yield* Effect.result(store.archiverState(main))
-        if (saved._tag === "Success" && saved.success !== undefined) caughtUpAt = saved.success.caughtUpAt
-        const groups = yield* redisRetry("archiver", redis.groups(main))
-        const mine = groups.find((g) => g.name === archiverGroup)
-        if (mine !== undefined && mine.lastDeliveredId !== "0-0") position = mine.lastDeliveredId
-        yield* redisRetry("archiver", resumeOwn)
-        return yield* Effect.forever(
-          redisRetry(
-            "archiver",
-            readOnce.pipe(
-              Effect.catchIf(
-                (error) => error.kind === "NoGroup",
-                () => redis.createGroup(main, archiverGroup, "0")
+        const archiver = Effect.gen(function*() {
+          yield* redisRetry("archiver", redis.createGroup(main, archiverGroup, "0"))
+          // Not waited for: with the store down, the archiver still reads (and holds) its first batch.
+          const saved = yield* Effect.result(store.archiverState(main))
+          if (saved._tag === "Success" && saved.success !== undefined) caughtUpAt = saved.success.caughtUpAt
+          const groups = yield* redisRetry("archiver", redis.groups(main))
+          const mine = groups.find((g) => g.name === archiverGroup)
+          if (mine !== undefined && mine.lastDeliveredId !== "0-0") position = mine.lastDeliveredId
+          yield* redisRetry("archiver", resumeOwn)
+          return yield* Effect.forever(
+            redisRetry(
+              "archiver",
+              readOnce.pipe(
+                Effect.catchIf(
+                  (error) => error.kind === "NoGroup",
+                  () => redis.createGroup(main, archiverGroup, "0")
+                )
               )
             )
           )
-        )
-      }).pipe(Effect.annotateLogs({ ...annotations, fiber: "archiver" }))
+        }).pipe(Effect.annotateLogs({ ...annotations, fiber: "archiver" }))
 
-      const sweeper = Effect.forever(
-        Effect.andThen(Effect.sleep(settings.claimTimeout), Effect.ignore(redisRetry("archiver-sweep", sweep)))
-      )
+        const sweeper = Effect.forever(
+          Effect.andThen(Effect.sleep(settings.claimTimeout), Effect.ignore(redisRetry("archiver-sweep", sweep)))
+        )
+        return { stream: main, archiver: Effect.annotateLogs(archiver, { stream: main }), sweeper, position: () => position }
+      }
+      const archivers = Topology.allStreams(settings).map((stream) => archiverOf(stream.key))
 
       const writer = Effect.forever(
         Effect.andThen(Queue.take(wake).pipe(Effect.timeoutOption("1 second")), writeOutcomes)
@@ -396,8 +411,10 @@ export const layer = (
       if (store.backend === "none") return Context.make(History, history)
 
       if (options.archiver ?? true) {
-        yield* Effect.forkScoped(archiver)
-        yield* Effect.forkScoped(sweeper)
+        for (const one of archivers) {
+          yield* Effect.forkScoped(one.archiver)
+          yield* Effect.forkScoped(one.sweeper)
+        }
       }
       const writerFiber = yield* Effect.forkDetach(writer)
       // At shutdown (after the consumers closed: they are built on top of this layer) the last

@@ -1,9 +1,20 @@
 /**
- * Publishes typed events to the main stream. `publish` validates the payload with the event
- * type's Schema, fills the envelope (id from the bus's generator, `BusConfig.eventId`; timestamp,
- * source, correlation and causation inherited from the event being handled, W3C `traceparent` of
- * the current span), encodes JSON once and appends with time-based trimming. `publishBatch`
- * appends many events atomically.
+ * Publishes typed events to the stream the topology routes each to (`Topology`: the one main
+ * stream by default, the event's family, or the partition of its tenant / `partitionKey`).
+ * `publish` validates the payload with the event type's Schema, fills the envelope (id from the
+ * bus's generator, `BusConfig.eventId`; timestamp, source, correlation and causation inherited
+ * from the event being handled, W3C `traceparent` of the current span), encodes JSON once and
+ * appends with time-based trimming.
+ *
+ * `publishBatch` is atomic **per stream**: the events of one stream are appended in one step (all
+ * or none, in batch order), since no atomic step may span two streams' hash tags. With one stream
+ * (the `single` topology, or a batch whose events all route to one stream) the whole batch is all
+ * or none, as in 0.1. A batch over several streams is written one stream's part after another, in
+ * the order each stream first appears in the batch; if a part fails, the parts before it have
+ * landed and none after it is tried, and the failure is `BatchPartlyPublished` naming the ids that
+ * landed and those that did not (publishing those again with their ids is safe for idempotent
+ * handlers). When the first part fails nothing landed and the error is the plain
+ * `RedisStreamError`.
  *
  * Wire format: every entry has `event` (the envelope JSON, as the NestJS publisher wrote it) as
  * its first field, so the NestJS consumer's `JSON.parse(fields[1])` reads it, then `type` and
@@ -13,12 +24,12 @@
  */
 import type { EventError } from "@hyvve/schema"
 import { EventId, EventType } from "@hyvve/schema"
-import { Clock, Context, Duration, Effect, Exit, Layer } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Layer, Schema } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import * as Correlation from "./Correlation.ts"
-import * as Keys from "./Keys.ts"
 import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
+import * as Topology from "./Topology.ts"
 import { indexField } from "./internal/indexField.ts"
 
 /**
@@ -43,6 +54,11 @@ export interface PublishContext {
   readonly causationId?: string | undefined
   readonly source?: string | undefined
   readonly traceparent?: string | undefined
+  /**
+   * What a `partitioned:N:aggregate` topology hashes to pick the event's stream (an aggregate id:
+   * events of one aggregate stay in order). Defaults to the tenant id. Not written on the event.
+   */
+  readonly partitionKey?: string | undefined
 }
 
 /**
@@ -88,6 +104,39 @@ export type Items<Es extends ReadonlyArray<EventType.Any>> = { readonly [K in ke
 export type PublishError = EventError.InvalidPayload | RedisStream.RedisStreamError
 
 /**
+ * A batch over several streams failed after some of its per-stream parts landed (see the module
+ * doc): `published` landed, `unpublished` did not (their part failed, or came after it).
+ *
+ * @category errors
+ * @since 0.3.0
+ */
+export class BatchPartlyPublished extends Schema.TaggedError<BatchPartlyPublished>("@hyvve/bus/Publisher/BatchPartlyPublished")(
+  "BatchPartlyPublished",
+  {
+    published: Schema.Array(Schema.String),
+    unpublished: Schema.Array(Schema.String),
+    /** The stream whose part failed. */
+    stream: Schema.String,
+    cause: RedisStream.RedisStreamError
+  }
+) {
+  override get message(): string {
+    return `a batch over several streams failed on ${this.stream} after ${this.published.length} of ${
+      this.published.length + this.unpublished.length
+    } events landed: ${this.cause.message}`
+  }
+}
+
+/**
+ * Why a batch failed: a payload did not match (nothing appended), Redis refused the first
+ * stream's part (nothing appended), or a later part (`BatchPartlyPublished`).
+ *
+ * @category errors
+ * @since 0.3.0
+ */
+export type PublishBatchError = PublishError | BatchPartlyPublished
+
+/**
  * Publishes typed events.
  *
  * @category services
@@ -102,10 +151,13 @@ export class Publisher extends Context.Service<
       payload: EventType.Payload<E>,
       context: PublishContext
     ) => Effect.Effect<EventId.EventId, PublishError>
-    /** Appends all events or none (one `MULTI`); ids come back in order. */
+    /**
+     * Appends the events of each stream in one step, all or none (with one stream: the whole
+     * batch); ids come back in order. See the module doc for batches over several streams.
+     */
     readonly publishBatch: <const Es extends ReadonlyArray<EventType.Any>>(
       items: Items<Es>
-    ) => Effect.Effect<ReadonlyArray<EventId.EventId>, PublishError>
+    ) => Effect.Effect<ReadonlyArray<EventId.EventId>, PublishBatchError>
   }
 >()("@hyvve/bus/Publisher") {}
 
@@ -119,7 +171,11 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
   .gen(function*() {
     const redis = yield* RedisStream.RedisStream
     const settings = yield* BusConfig.BusConfig
-    const stream = Keys.main(settings.prefix)
+    const layout = Topology.of(settings)
+    // `single` (and one partition) route every event to one stream: no routing per event.
+    const onlyStream = layout.topology._tag !== "Family" && layout.streams.length === 1 ? layout.streams[0]!.key : undefined
+    const streamOf = (event: EventType.Any, context: PublishContext) =>
+      onlyStream ?? layout.route({ type: event.type, tenantId: context.tenantId, partitionKey: context.partitionKey }).key
     const retentionMs = Duration.toMillis(settings.retention)
 
     // What every event of one publish call shares: read once per call, not per event.
@@ -176,7 +232,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
       Effect.gen(function*() {
         const at = yield* shared(yield* currentTraceparent)
         const { correlationId, fields, id } = yield* encode(event, payload, context, at)
-        const entryId = yield* redis.append(stream, fields, trimFor(at.now))
+        const entryId = yield* redis.append(streamOf(event, context), fields, trimFor(at.now))
         yield* Metrics.published(event.type)
         yield* Effect.logDebug("published").pipe(
           Effect.annotateLogs({ eventId: id, type: event.type, correlationId, tenantId: context.tenantId, entryId })
@@ -185,7 +241,11 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
       }).pipe(
         Effect.withSpan("Publisher.publish", {
           kind: "producer",
-          attributes: { "messaging.system": "redis", "messaging.destination.name": stream, "hyvve.event.type": event.type }
+          attributes: {
+            "messaging.system": "redis",
+            "messaging.destination.name": streamOf(event, context),
+            "hyvve.event.type": event.type
+          }
         }, noStackTrace)
       )
 
@@ -197,15 +257,36 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
         const at = yield* shared(yield* currentTraceparent)
         const trim = trimFor(at.now)
         const ids: Array<EventId.EventId> = []
-        const commands: Array<RedisStream.Command> = []
+        // One part per stream, in the order streams first appear; events in batch order within.
+        const parts = new Map<string, { readonly ids: Array<EventId.EventId>; readonly commands: Array<RedisStream.Command> }>()
         const byType = new Map<string, number>()
         for (const one of items) {
           const encoded = yield* encode(one.event, one.payload, one.context, at)
           ids.push(encoded.id)
-          commands.push({ _tag: "XAdd", key: stream, fields: encoded.fields, trim })
+          const key = streamOf(one.event, one.context)
+          let part = parts.get(key)
+          if (part === undefined) {
+            part = { ids: [], commands: [] }
+            parts.set(key, part)
+          }
+          part.ids.push(encoded.id)
+          part.commands.push({ _tag: "XAdd", key, fields: encoded.fields, trim })
           byType.set(one.event.type, (byType.get(one.event.type) ?? 0) + 1)
         }
-        yield* redis.transaction(commands)
+        const landed = new Set<string>()
+        for (const [key, part] of parts) {
+          const written = yield* Effect.result(redis.transaction(part.commands))
+          if (written._tag === "Failure") {
+            if (landed.size === 0) return yield* written.failure
+            return yield* new BatchPartlyPublished({
+              published: ids.filter((id) => landed.has(id)),
+              unpublished: ids.filter((id) => !landed.has(id)),
+              stream: key,
+              cause: written.failure
+            })
+          }
+          for (const id of part.ids) landed.add(id)
+        }
         for (const [type, count] of byType) yield* Metrics.published(type, count)
         yield* Effect.logDebug("published batch").pipe(Effect.annotateLogs({ count: items.length, first: ids[0] }))
         return ids
@@ -214,7 +295,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
           kind: "producer",
           attributes: {
             "messaging.system": "redis",
-            "messaging.destination.name": stream,
+            "messaging.destination.name": layout.streams.length === 1 ? layout.streams[0]!.key : Topology.format(settings.topology),
             "messaging.batch.message_count": items.length
           }
         }, noStackTrace)
@@ -256,7 +337,7 @@ export const publish = <E extends EventType.Any>(
  */
 export const publishBatch = <const Es extends ReadonlyArray<EventType.Any>>(
   items: Items<Es>
-): Effect.Effect<ReadonlyArray<EventId.EventId>, PublishError, Publisher> =>
+): Effect.Effect<ReadonlyArray<EventId.EventId>, PublishBatchError, Publisher> =>
   Publisher.use((publisher) => publisher.publishBatch(items))
 
 // --- internal ---

@@ -433,7 +433,43 @@ export interface RedisStreamOptions {
  * @category layers
  * @since 0.1.0
  */
-export const layerMemory: Layer.Layer<RedisStream> = Layer.effect(RedisStream, internalMemory.make)
+export const layerMemory: Layer.Layer<RedisStream> = Layer.effect(RedisStream, internalMemory.make())
+
+/**
+ * Options of the in-memory backend.
+ *
+ * @category configuration
+ * @since 0.3.0
+ */
+export interface MemoryOptions {
+  /**
+   * Reject, as a Redis Cluster does (`CROSSSLOT`), every step that touches keys of more than one
+   * cluster slot: a transaction, a read over several streams, a multi-key script or delete. Unit
+   * tests turn it on to show that a layout is cluster-safe. Defaults to false.
+   */
+  readonly enforceSlots?: boolean | undefined
+}
+
+/**
+ * `layerMemory` with options (e.g. `enforceSlots` to test cluster safety).
+ *
+ * @category layers
+ * @since 0.3.0
+ */
+export const layerMemoryWith = (options: MemoryOptions): Layer.Layer<RedisStream> =>
+  Layer.effect(RedisStream, internalMemory.make(options))
+
+/**
+ * Orders two entry ids (`<ms>-<seq>`) as the stream does: negative, zero or positive.
+ *
+ * @category utils
+ * @since 0.3.0
+ */
+export const compareEntryIds = (a: EntryId, b: EntryId): number => {
+  const [aMs = 0, aSeq = 0] = a.split("-").map(Number)
+  const [bMs = 0, bSeq = 0] = b.split("-").map(Number)
+  return aMs - bMs || aSeq - bSeq
+}
 
 /**
  * Returns the smallest entry id after `id`: an exclusive range start that every backend (and

@@ -48,9 +48,9 @@ import * as BusConfig from "./BusConfig.ts"
 import * as EventStore from "./EventStore.ts"
 import * as History from "./History.ts"
 import * as Keys from "./Keys.ts"
+import * as Topology from "./Topology.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Registry from "./internal/registry.ts"
-import * as Settlement from "./internal/settlement.ts"
 import * as Shared from "./internal/store/shared.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +206,8 @@ export interface HandlerOptions<T extends EventType.Any, E, R> extends Omit<Opti
 
 /**
  * The replay asked for cannot run: `Range` (`from` after `to`), `UnknownType`, `UnknownGroup`,
- * `Option` (batch size, rate), `Target` (a handler job cannot be resumed). Nothing was written.
+ * `Option` (batch size, rate), `Target` (a handler job cannot be resumed), `Topology` (the bus's
+ * topology has several streams, which replays do not read yet). Nothing was written.
  *
  * @category errors
  * @since 0.2.0
@@ -214,7 +215,7 @@ export interface HandlerOptions<T extends EventType.Any, E, R> extends Omit<Opti
 export class InvalidReplay extends Schema.TaggedError<InvalidReplay>("@hyvve/bus/Replay/InvalidReplay")(
   "InvalidReplay",
   {
-    reason: Schema.Literals(["Range", "UnknownType", "UnknownGroup", "Option", "Target"]),
+    reason: Schema.Literals(["Range", "UnknownType", "UnknownGroup", "Option", "Target", "Topology"]),
     detail: Schema.String
   }
 ) {
@@ -466,7 +467,11 @@ export const make = Effect.gen(function*() {
   const store = yield* EventStore.EventStore
   const hasStore = store.backend !== "none"
   const jobs = hasStore ? storeJobs(store, redis) : redisJobs(redis, settings.prefix)
-  const main = Keys.main(settings.prefix)
+  // Replays read one stream: the `single` layout's (a replay across the streams of a tagged
+  // layout is not built yet; `validate` refuses it rather than replay part of the events).
+  const layout = Topology.of(settings)
+  const primary = layout.streams[0]!
+  const main = primary.key
   const cancelKey = (jobId: string) => `${Keys.replay(settings.prefix)}:cancel:${jobId}`
   const running = yield* FiberMap.make<string, Job, ReplayError>()
   const owner = `${settings.consumer}:${randomUUID().slice(0, 8)}`
@@ -497,6 +502,14 @@ export const make = Effect.gen(function*() {
 
   const validate = (options: Options, target: Target) =>
     Effect.gen(function*() {
+      if (layout.streams.length > 1 || Topology.previousOf(settings) !== undefined) {
+        return yield* new InvalidReplay({
+          reason: "Topology",
+          detail: `replays read one stream; the topology ${Topology.format(settings.topology)}${
+            settings.previousTopology === undefined ? "" : ` (migrating)`
+          } has several`
+        })
+      }
       const batchSize = options.batchSize ?? 200
       if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
         return yield* new InvalidReplay({ reason: "Option", detail: `batchSize must be an integer in 1..10000, got ${batchSize}` })
@@ -645,7 +658,7 @@ export const make = Effect.gen(function*() {
     for (const { event, json } of selected) {
       const fields = { event: json, type: event.type, tenant: event.tenantId, replay: job.id }
       for (const g of groups) {
-        if (g.matches(event.type)) commands.push({ _tag: "XAdd", key: Settlement.redeliverKey(settings.prefix, g.group), fields })
+        if (g.matches(event.type)) commands.push({ _tag: "XAdd", key: primary.redeliver(g.group), fields })
       }
     }
     return commands
@@ -666,11 +679,11 @@ export const make = Effect.gen(function*() {
       let groups: ReadonlyArray<{ readonly group: string; readonly matches: (type: string) => boolean }> = []
       if (initial.target._tag === "Group") {
         const name = initial.target.group
-        yield* redis.createGroup(Settlement.redeliverKey(settings.prefix, name), name, "0")
+        yield* redis.createGroup(primary.redeliver(name), name, "0")
         groups = [{ group: name, matches: () => true }]
       } else if (initial.target._tag === "Matching") {
         groups = yield* matchingGroups
-        for (const g of groups) yield* redis.createGroup(Settlement.redeliverKey(settings.prefix, g.group), g.group, "0")
+        for (const g of groups) yield* redis.createGroup(primary.redeliver(g.group), g.group, "0")
       }
       let job = initial
       // The next batch is read while the current one is delivered and saved.

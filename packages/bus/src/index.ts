@@ -22,5 +22,6 @@ export * as RedisStream from "./RedisStream.ts"
 export * as Replay from "./Replay.ts"
 export * as Retry from "./Retry.ts"
 export * as Testing from "./Testing.ts"
+export * as Topology from "./Topology.ts"
 
 export { EventBusLive } from "./EventBus.ts"

@@ -7,7 +7,6 @@ import { assert, describe, it } from "@effect/vitest"
 import { BusConfig, Consumer, EventBus, Groups, Keys, Publisher, RedisStream, Testing } from "@hyvve/bus"
 import { Effect, Exit, type Layer, Ref } from "effect"
 import { ctx, order, OrderPlaced } from "./fixtures/events.ts"
-import * as Settlement from "../src/internal/settlement.ts"
 import { redisUrl, uniquePrefix } from "./utils/TestEnv.ts"
 
 type Bus = Layer.Layer<EventBus.Services, RedisStream.RedisStreamError>
@@ -70,7 +69,7 @@ const suite = (backend: string, bus: (prefix: string) => Bus, test: typeof it.ef
           const redis = yield* RedisStream.RedisStream
           for (let i = 1; i <= 3; i++) yield* Publisher.publish(OrderPlaced, order(i), ctx())
           const main = Keys.main(prefix)
-          const redeliver = Settlement.redeliverKey(prefix, group)
+          const redeliver = Keys.redeliver(prefix, group)
           yield* redis.readGroup({ keys: [main], group, consumer: "c1", count: 2, block: 0 })
           yield* redis.readGroup({ keys: [main], group, consumer: "c2", count: 1, block: 0 })
           yield* redis.append(redeliver, { type: "test.order_placed", data: "{}" })
@@ -92,7 +91,7 @@ const suite = (backend: string, bus: (prefix: string) => Bus, test: typeof it.ef
           yield* Publisher.publish(OrderPlaced, order(1), ctx())
           const { prefix } = yield* BusConfig.BusConfig
           const redis = yield* RedisStream.RedisStream
-          const redeliver = Settlement.redeliverKey(prefix, group)
+          const redeliver = Keys.redeliver(prefix, group)
           yield* redis.append(redeliver, { type: "test.order_placed", data: "{}" })
 
           assert.isTrue(yield* Groups.deleteStream())

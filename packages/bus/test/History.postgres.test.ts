@@ -5,7 +5,7 @@
  * killed with SIGKILL mid-job is resumed and every event is replayed, none more than once more.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, EventBus, EventStore, History, Publisher, RedisStream, Replay } from "@hyvve/bus"
+import { Consumer, EventBus, EventStore, History, Keys, Publisher, RedisStream, Replay } from "@hyvve/bus"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Effect, type Layer, Option, type Scope } from "effect"
@@ -15,7 +15,6 @@ import * as PgStore from "./fixtures/PgStore.ts"
 import * as PrivatePostgres from "./fixtures/PrivatePostgres.ts"
 import * as Wait from "./fixtures/Wait.ts"
 import { databaseUrl, redisUrl, uniquePrefix } from "./utils/TestEnv.ts"
-import * as Settlement from "../src/internal/settlement.ts"
 
 const fast = { claimTimeout: "1 second", retryPoll: "100 millis", block: "200 millis", shutdownTimeout: "2 seconds" } as const
 
@@ -157,7 +156,7 @@ describe("Replay on Redis and PostgreSQL", () => {
         assert.strictEqual(done.status, "completed")
 
         const copies = new Map<string, number>()
-        const target = Settlement.redeliverKey(prefix, "target")
+        const target = Keys.redeliver(prefix, "target")
         let start = "-"
         while (true) {
           const entries = yield* redis.range({ key: target, start, end: "+", count: 500 })

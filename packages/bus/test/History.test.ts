@@ -5,9 +5,10 @@
  * recorded gap, and an idle archiver records none.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, EventBus, EventStore, Health, History, Publisher, Retry } from "@hyvve/bus"
+import { BusConfig, Consumer, EventBus, EventStore, Health, History, Publisher, RedisStream, Retry, Topology } from "@hyvve/bus"
+import { ApprovalApproved } from "@hyvve/schema"
 import { Effect, Layer, Option } from "effect"
-import { OrderPlaced, orders } from "./fixtures/events.ts"
+import { OrderPlaced, orders, testCatalog } from "./fixtures/events.ts"
 import * as Wait from "./fixtures/Wait.ts"
 
 const fast = { claimTimeout: "300 millis", retryPoll: "50 millis", block: "100 millis", shutdownTimeout: "1 second" } as const
@@ -65,6 +66,28 @@ describe("History (memory)", () => {
       assert.strictEqual(after.dropped, 0)
       assert.strictEqual(after.gaps, 0)
     }).pipe(Effect.provide(bus())), 30_000)
+
+  it.live("under the family topology, one archiver group per stream archives every family's events", () =>
+    Effect.gen(function*() {
+      const placed = yield* Publisher.publishBatch(orders(0, 5))
+      const approved = yield* Publisher.publish(ApprovalApproved, { approvalId: "a", decidedById: "u", decision: "approved" }, {
+        tenantId: "t",
+        userId: "u"
+      })
+      yield* Wait.until("both families archived", Effect.map(storeSize, (s) => s.events === 6))
+      const store = yield* EventStore.EventStore
+      for (const id of [...placed, approved]) assert.isTrue(Option.isSome(yield* store.event(id)), `event ${id} archived`)
+      const settings = yield* BusConfig.BusConfig
+      const layout = Topology.of(settings)
+      const redis = yield* RedisStream.RedisStream
+      for (const type of [OrderPlaced.type, ApprovalApproved.type]) {
+        const stream = layout.route({ type, tenantId: "t" }).key
+        const groups = yield* redis.groups(stream)
+        assert.isTrue(groups.some((g) => g.name === History.archiverGroup && g.pending === 0 && g.lag === 0), stream)
+      }
+      const status = yield* History.status
+      assert.strictEqual(Object.keys(status.positions).length, 2, "a position on each stream that had events")
+    }).pipe(Effect.provide(bus({ topology: "family", catalog: testCatalog }))), 30_000)
 
   it.live("a retention the archiver fell behind is recorded as a gap: the exact range it may have missed", () =>
     Effect.gen(function*() {

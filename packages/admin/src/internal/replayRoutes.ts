@@ -47,6 +47,9 @@ const fieldOf = (error: Replay.InvalidReplay): string => {
       return "target"
     case "Option":
       return error.detail.startsWith("rate") ? "rate" : "batchSize"
+    case "Topology":
+      // The server's stream layout, not the request, is what the replay cannot handle.
+      return "topology"
   }
 }
 

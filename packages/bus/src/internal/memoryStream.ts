@@ -17,17 +17,40 @@
  * trimming (`~`) trims exactly; id parts above 2^53 are rejected; a blocking read woken by an
  * append re-reads every key (7.0 answers with the appended key only); a read blocked on a stream
  * that is deleted fails with `NoGroup` (7.0 replies `UNBLOCKED`).
+ *
+ * With `enforceSlots` it also answers as a Redis Cluster node would to a step over keys of several
+ * slots (`CROSSSLOT`): a transaction (a script there), a read over several streams, a due-retry
+ * claim. Steps that a cluster client splits per slot anyway (deleting keys, checking markers) are
+ * left alone. The slot function is the cluster's (`./slot.ts`).
  */
 import { Duration, Effect, Option, Result } from "effect"
 import * as RedisStream from "../RedisStream.ts"
+import * as Slot from "./slot.ts"
 
 type Failure = RedisStream.RedisStreamError
 
 /**
  * Builds an empty engine. Nothing is shared between builds: each `layerMemory` is its own server.
  */
-export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sync(() => {
+export const make = (options: RedisStream.MemoryOptions = {}): Effect.Effect<RedisStream.RedisStream["Service"]> =>
+  Effect.sync(() => build(options.enforceSlots === true))
+
+const build = (enforceSlots: boolean): RedisStream.RedisStream["Service"] => {
   const keyspace = new Map<string, Value>()
+
+  /** `CROSSSLOT` when `keys` span several cluster slots and slots are enforced. */
+  const oneSlot = (command: string, keys: ReadonlyArray<string>): Result.Result<void, Failure> => {
+    if (!enforceSlots || keys.length < 2) return Result.void
+    const slot = Slot.of(keys[0]!)
+    for (const key of keys) {
+      if (Slot.of(key) !== slot) {
+        return Result.fail(
+          commandError(command, `CROSSSLOT Keys in request don't hash to the same slot (${keys[0]} and ${key})`)
+        )
+      }
+    }
+    return Result.void
+  }
   /** Readers blocked in `readGroup`, by the keys they wait on. */
   const waiters = new Map<string, Set<Waiter>>()
 
@@ -285,6 +308,11 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
     commands: ReadonlyArray<RedisStream.Command>,
     now: number
   ): Result.Result<ReadonlyArray<RedisStream.CommandReply>, Failure> => {
+    const slots = oneSlot(
+      "EVALSHA",
+      commands.flatMap((command) => command._tag === "XAdd" && command.copyFrom !== undefined ? [command.key, command.copyFrom.key] : [command.key])
+    )
+    if (Result.isFailure(slots)) return Result.fail(slots.failure)
     const kinds = new Map<string, KeyType>()
     const steps: Array<(now: number) => RedisStream.CommandReply> = []
     for (const command of commands) {
@@ -604,6 +632,8 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
       if (Result.isFailure(count)) return Effect.fail(count.failure)
       // No keys, nothing to read or wait for (Redis would reject the command; both backends answer).
       if (options.keys.length === 0) return Effect.succeed([])
+      const slots = oneSlot("XREADGROUP", options.keys)
+      if (Result.isFailure(slots)) return Effect.fail(slots.failure)
       const deadline = clock.currentTimeMillisUnsafe() + block.success
       // One attempt reads and, when there is nothing and it may wait, registers for a wake-up in
       // the same synchronous step: no append can slip in between the empty read and the wait.
@@ -773,7 +803,13 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
         Result.map(zsetAt("ZMSCORE", key, now), (zset) => members.map((member) => zset?.scores.get(member)))
       ),
 
-    takeDue: (options) => run((now) => takeDueNow(options, now)),
+    takeDue: (options) =>
+      run((now) =>
+        Result.flatMap(
+          oneSlot("EVALSHA", [options.scheduleKey, options.recordsKey, options.key]),
+          () => takeDueNow(options, now)
+        )
+      ),
 
     removeIdleConsumers: (options) =>
       run((now) => {
@@ -830,7 +866,7 @@ export const make: Effect.Effect<RedisStream.RedisStream["Service"]> = Effect.sy
 
     ping: Effect.void
   })
-})
+}
 
 // --- internal ---------------------------------------------------------------------------------
 

@@ -18,23 +18,26 @@
  * consumer claims it again after the claim timeout. Releasing happens in a finalizer, so
  * interruption releases too.
  *
- * Keys are per subscription (today one subscription is one consumer group, and the names are the
- * 0.1 names, so retries scheduled by 0.1 keep working):
+ * A settlement belongs to one subscription on one stream (`Topology.StreamKeys`), and every key it
+ * writes derives from that stream's key, so each step touches keys of one hash tag (one cluster
+ * slot). Keys are per subscription (one subscription is one consumer group); in the `single`
+ * layout the names are the 0.1 names, so retries scheduled by 0.1 keep working:
  * - `<stream>:retry:<subscription>` sorted set: entry id → due time (ms) of its next retry;
  * - `<stream>:failures:<subscription>` hash: entry id → JSON failure record (first and last failure
  *   time, last error), cleared when the entry is acked or dead-lettered;
- * - `<prefix>:events:done:<subscription>` sorted set: the event ids this subscription completed,
+ * - `StreamKeys.done(subscription)` sorted set: the event ids this subscription completed,
  *   scored by when their mark expires (idempotent handling; kept for the stream's retention);
- * - `<prefix>:events:redeliver:<subscription>` stream: entries re-driven from the DLQ to this
- *   subscription only.
+ * - `StreamKeys.redeliver(subscription)` stream: entries re-driven from the DLQ to this
+ *   subscription only;
+ * - `StreamKeys.dlq`: where given-up entries go (per stream in tagged layouts).
  */
 import { Clock, Duration, Effect, Option, Schedule, Schema } from "effect"
 import type * as BusConfig from "../BusConfig.ts"
 import type * as DeliveryLog from "../DeliveryLog.ts"
-import * as Keys from "../Keys.ts"
 import * as Metrics from "../Metrics.ts"
 import type * as RedisStream from "../RedisStream.ts"
 import * as Retry from "../Retry.ts"
+import type * as Topology from "../Topology.ts"
 import * as DlqEntry from "./dlqEntry.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -46,17 +49,6 @@ export const retryKey = (stream: string, subscription: string): string => `${str
 
 /** The failure records of `subscription` for entries of `stream`. */
 export const failuresKey = (stream: string, subscription: string): string => `${stream}:failures:${subscription}`
-
-/**
- * The events `subscription` completed (idempotent handling): a sorted set of event ids scored by
- * when their mark expires (ms). One key per subscription, so a batch is checked with one ZMSCORE
- * and marked with ZADDs on one key; expired ids are removed as batches are marked.
- */
-export const doneKey = (prefix: string, subscription: string): string => `${prefix}:events:done:${subscription}`
-
-/** The private stream of entries re-driven from the DLQ to `subscription` only. */
-export const redeliverKey = (prefix: string, subscription: string): string =>
-  `${prefix}:events:redeliver:${subscription}`
 
 // ---------------------------------------------------------------------------------------------
 // models
@@ -246,6 +238,8 @@ class LocalIdempotency {
 export const make = (options: {
   readonly subscription: string
   readonly group: string
+  /** The stream this settlement settles entries of (its own and its redeliver stream's). */
+  readonly stream: Topology.StreamKeys
   readonly policy: Retry.Policy
   readonly idempotent: boolean
   readonly redis: RedisStream.RedisStream["Service"]
@@ -286,9 +280,10 @@ export const make = (options: {
       }))
   const held = new Held()
   const counts = new Counts(group)
-  const dlqKey = Keys.dlq(settings.prefix)
+  const dlqKey = options.stream.dlq
   const dlqRetentionMs = Duration.toMillis(settings.dlqRetention)
   const markerTtlMs = Duration.toMillis(settings.retention)
+  const done = options.stream.done(subscription)
   const local = new LocalIdempotency(Math.max(10_000, settings.batchSize * 20))
 
   const releaseAll = (batch: ReadonlyArray<Settled>) =>
@@ -323,7 +318,7 @@ export const make = (options: {
     eventIds.length === 0 ?
       Effect.succeed(new Set<string>()) :
       Effect.clockWith((clock) =>
-        Effect.map(redis.scores(doneKey(settings.prefix, subscription), eventIds), (expiries) => {
+        Effect.map(redis.scores(done, eventIds), (expiries) => {
           const now = clock.currentTimeMillisUnsafe()
           const out = new Set<string>()
           expiries.forEach((expiresAt, i) => {
@@ -333,7 +328,6 @@ export const make = (options: {
         })
       )
 
-  const done = doneKey(settings.prefix, subscription)
 
   const ackCommands = (batch: ReadonlyArray<Settled>, now: number): ReadonlyArray<RedisStream.Command> => {
     const byKey = new Map<string, Array<string>>()

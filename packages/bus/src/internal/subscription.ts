@@ -3,8 +3,12 @@
  * ones it holds safe from other consumers. Outcomes are not decided here: every delivery settles
  * through the subscription's `Settlement` (`./settlement.ts`).
  *
+ * One engine reads one stream of the topology (`Topology.StreamKeys`) with that stream's own
+ * redeliver stream, and settles through a settlement of that stream: every step touches keys of
+ * one hash tag. A subscription over several streams runs one engine per stream.
+ *
  * Producers, all into one bounded queue:
- * - the **reader**: new entries of the main stream and of the subscription's redeliver stream;
+ * - the **reader**: new entries of the stream and of the subscription's redeliver stream;
  * - the **retry poller**: due retries; it sleeps until the next due time (woken early when this
  *   process schedules an earlier one) and never longer than `retryPoll`, which bounds how late a
  *   retry scheduled by another process can be;
@@ -36,9 +40,9 @@ import { Cause, Duration, Effect, Exit, Fiber, FiberSet, Option, Queue, Schedule
 import type * as BusConfig from "../BusConfig.ts"
 import type * as DeliveryLog from "../DeliveryLog.ts"
 import type { Delivery } from "../Delivery.ts"
-import * as Keys from "../Keys.ts"
 import * as RedisStream from "../RedisStream.ts"
 import * as Retry from "../Retry.ts"
+import type * as Topology from "../Topology.ts"
 import * as Settlement from "./settlement.ts"
 import * as Supervision from "./supervision.ts"
 
@@ -50,6 +54,8 @@ import * as Supervision from "./supervision.ts"
 export interface Spec {
   readonly source: string
   readonly group: string
+  /** The stream this engine reads. */
+  readonly stream: Topology.StreamKeys
   /** This process's consumer name in the group. */
   readonly consumer: string
   readonly startFrom: "new" | "all"
@@ -66,6 +72,7 @@ export interface Spec {
 /** What a subscription reports to health checks. */
 export interface Status extends Supervision.CircuitState {
   readonly group: string
+  readonly stream: string
   readonly consumer: string
   readonly source: string
   readonly inFlight: number
@@ -193,8 +200,8 @@ export const make = (
   Effect.gen(function*() {
     const { redis, settings } = deps
     const { consumer, group } = spec
-    const main = Keys.main(settings.prefix)
-    const redeliver = Settlement.redeliverKey(settings.prefix, group)
+    const main = spec.stream.key
+    const redeliver = spec.stream.redeliver(group)
     const keys = [main, redeliver] as const
     const claimTimeout = settings.claimTimeout
     const claimTimeoutMs = Duration.toMillis(claimTimeout)
@@ -230,6 +237,7 @@ export const make = (
     const settlement = Settlement.make({
       subscription: group,
       group,
+      stream: spec.stream,
       policy: spec.policy,
       idempotent: spec.idempotent,
       redis,
@@ -243,7 +251,7 @@ export const make = (
 
     const circuit = Supervision.makeCircuit({
       threshold: settings.circuitThreshold,
-      annotations: { package: "@hyvve/bus", module: "Consumer", group },
+      annotations: { package: "@hyvve/bus", module: "Consumer", group, stream: main },
       // Refresh held entries at once: while Redis was away no heartbeat landed.
       onRecovered: Effect.sync(() => Queue.offerUnsafe(heartbeatNow, undefined)),
       onError: (error) => error.kind === "NoGroup" ? Effect.ignore(ensureGroups(true)) : Effect.void
@@ -508,6 +516,6 @@ export const make = (
         Queue.offerUnsafe(acks, new Settlement.Failed(delivery, failure))
       },
       stop: FiberSet.clear(producers),
-      status: () => ({ group, consumer, source: spec.source, ...circuit.state(), inFlight: held.size })
+      status: () => ({ group, stream: main, consumer, source: spec.source, ...circuit.state(), inFlight: held.size })
     } satisfies Engine
   })
