@@ -64,13 +64,13 @@ const open = (context: BrowserContext, url: string, token: string) =>
     try {
       await page.locator("[data-testid=dlq-rows] tr").first().waitFor({ timeout: 20_000 })
     } catch (error) {
-      const status = await page.locator("#status").innerText()
+      const status = await page.locator("#status").textContent()
       throw new Error(`the page did not render the DLQ (status: ${status}; ${problems.join("; ")})`, { cause: error })
     }
     return page
   })
 
-const text = (page: Page, testid: string) => Effect.promise(() => page.locator(`[data-testid=${testid}]`).innerText())
+const text = (page: Page, testid: string) => Effect.promise(() => page.locator(`[data-testid=${testid}]`).textContent())
 
 layer(Fixture.layer("page", { dlqMaxLength: 3 }), { excludeTestServices: true, timeout: "60 seconds" })("monitoring page", (it) => {
   it.effect("shows the API's numbers, escapes payloads, retries from the page, and hides mutations from viewers", () =>

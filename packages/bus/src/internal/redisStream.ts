@@ -395,7 +395,10 @@ export const makeService = (transport: Transport): Service => {
           Effect.forEach(groups, (group) => script(Scripts.exists, group, [], parseExists), { concurrency: "unbounded" }),
           (answers) => {
             const byKey = new Map<string, boolean>()
-            groups.forEach((group, g) => group.forEach((key, i) => byKey.set(key, answers[g]![i]!)))
+            for (let g = 0; g < groups.length; g++) {
+              const group = groups[g]!
+              for (let i = 0; i < group.length; i++) byKey.set(group[i]!, answers[g]![i]!)
+            }
             return keys.map((key) => byKey.get(key)!)
           }
         )
@@ -427,15 +430,15 @@ export const makeService = (transport: Transport): Service => {
  * Redis' `BLOCK` timeout is wall-clock time, so the waits that stand in for it are too: a
  * `TestClock` in the caller's context must not freeze a real backend.
  */
-const wallClock: Clock.Clock = Clock.Clock.defaultValue()
+export const wallClock: Clock.Clock = Clock.Clock.defaultValue()
 
 /** How long a connection may take to close politely (`QUIT`) before it is dropped. */
 const quitTimeout = Duration.seconds(1)
 
 /** How long the command connection waits for a reply before failing with `Unavailable`. */
-const defaultCommandTimeout: Duration.Input = "10 seconds"
+export const defaultCommandTimeout: Duration.Input = "10 seconds"
 
-const connectionOptions = {
+export const connectionOptions = {
   lazyConnect: true,
   // ioredis 6 speaks RESP3 by default, which reshapes stream replies; the parsers expect RESP2.
   protocol: 2,
@@ -475,7 +478,7 @@ const connect = (
 }
 
 /** `QUIT` (replies in flight are delivered), bounded by `quitTimeout`, then a hard close. */
-const disconnect = (conn: Redis): Effect.Effect<void> =>
+export const disconnect = (conn: Redis): Effect.Effect<void> =>
   Effect.raceFirst(
     Effect.ignore(Effect.tryPromise(() => conn.quit())),
     wallClock.sleep(quitTimeout)
