@@ -8,6 +8,8 @@
 #       starts the nodes, creates the cluster, waits until every node reports cluster_state:ok
 #       and every replica is in sync; prints the seed list `127.0.0.1:P1,127.0.0.1:P2,…` (masters
 #       first). DIR/ports lists the client ports, DIR/redis-P.pid the process of each node.
+#   scripts/cluster.sh restart DIR PORT
+#       starts a killed node again with its own settings; it rejoins the cluster.
 #   scripts/cluster.sh stop DIR
 #       stops every node started in DIR (SHUTDOWN NOSAVE, then SIGKILL) and removes DIR.
 set -uo pipefail
@@ -38,10 +40,12 @@ start() {
   for i in "${!ports[@]}"; do
     p="${ports[$i]}"
     mkdir -p "$dir/$p"
-    redis-server --port "$p" --cluster-port "${buses[$i]}" --bind 127.0.0.1 --cluster-enabled yes \
+    # Kept so that `restart` brings the node back as it was (it rejoins from its nodes.conf).
+    printf '%s\n' --port "$p" --cluster-port "${buses[$i]}" --bind 127.0.0.1 --cluster-enabled yes \
       --cluster-config-file "$dir/$p/nodes.conf" --cluster-node-timeout "$timeout" \
       --save "" --appendonly no --daemonize yes --dir "$dir/$p" \
-      --pidfile "$dir/redis-$p.pid" --logfile "$dir/redis-$p.log" >/dev/null || { log "redis-server on port $p did not start"; return 1; }
+      --pidfile "$dir/redis-$p.pid" --logfile "$dir/redis-$p.log" >"$dir/$p/args"
+    launch "$dir" "$p" || return 1
   done
   for p in "${ports[@]}"; do
     for _ in $(seq 100); do [ "$(cli "$p" ping 2>/dev/null)" = PONG ] && break; sleep 0.05; done
@@ -72,6 +76,21 @@ start() {
   (IFS=,; printf '%s\n' "${seeds[*]}")
 }
 
+launch() { # dir port
+  local -a args
+  mapfile -t args <"$1/$2/args"
+  redis-server "${args[@]}" >/dev/null || { log "redis-server on port $2 did not start"; return 1; }
+}
+
+# Starts a node of DIR again (after a kill): it rejoins the cluster, as a replica when its slots
+# were taken over meanwhile. Returns once it answers.
+restart() {
+  local dir="$1" p="$2"
+  launch "$dir" "$p" || return 1
+  for _ in $(seq 100); do [ "$(cli "$p" ping 2>/dev/null)" = PONG ] && return 0; sleep 0.05; done
+  log "node $p does not answer after a restart"; return 1
+}
+
 stop() {
   local dir="$1" p pid
   [ -f "$dir/ports" ] || { rm -rf "$dir"; return 0; }
@@ -85,6 +104,7 @@ stop() {
 
 case "${1:-}" in
   start) shift; start "$@" ;;
+  restart) shift; restart "$@" ;;
   stop) shift; stop "$@" ;;
-  *) echo "usage: scripts/cluster.sh start DIR [MASTERS] [REPLICAS] [NODE_TIMEOUT_MS] | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: scripts/cluster.sh start DIR [MASTERS] [REPLICAS] [NODE_TIMEOUT_MS] | restart DIR PORT | stop DIR" >&2; exit 2 ;;
 esac

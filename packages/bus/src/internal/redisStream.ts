@@ -533,7 +533,8 @@ const writeThenWait = async (
   redirected: (() => Promise<void>) | undefined
 ): Promise<unknown> => {
   for (let attempt = 1; ; attempt++) {
-    const replies = await conn.pipeline([command, ["WAIT", wait.replicas, wait.timeoutMs]]).exec()
+    // `call` rather than the command's own method: any command, by its name.
+    const replies = await conn.pipeline([["call", ...command], ["call", "WAIT", wait.replicas, wait.timeoutMs]]).exec()
     const written = replies?.[0]
     const waited = replies?.[1]
     if (written === undefined || waited === undefined) throw new Error("the pipeline with WAIT was discarded")
