@@ -179,6 +179,14 @@ export const make: (
     return { service, client: cluster }
   })
 
+/** Resolves once `node` is connected (or fails with the error that ended its connection). */
+const ready = (node: Redis): Promise<void> =>
+  node.status === "ready" ? Promise.resolve() : new Promise((resolve, reject) => {
+    node.once("ready", () => resolve())
+    node.once("end", () => reject(new Error(`the connection to ${nodeKey(node)} ended`)))
+    if (node.status === "wait") node.connect().catch(() => undefined)
+  })
+
 const nodeKey = (node: Redis): string => `${node.options.host}:${node.options.port}`
 
 const splitNodeKey = (key: string): readonly [string, number] => {
@@ -192,8 +200,8 @@ const connectCluster = (
 ): Effect.Effect<Cluster, RedisStreamError, Scope.Scope> => {
   let lastError: unknown
   return Effect.acquireRelease(
-    Effect.sync(() =>
-      new Cluster(nodes.map((node) => ({ host: node.host, port: node.port })), {
+    Effect.sync(() => {
+      const cluster: Cluster = new Cluster(nodes.map((node) => ({ host: node.host, port: node.port })), {
         lazyConnect: true,
         redisOptions,
         // Fail fast while the cluster is unreachable instead of queueing commands for later.
@@ -217,15 +225,24 @@ const connectCluster = (
         clusterRetryStrategy: (times: number) => Math.min(100 * times, 1000)
       }).on("error", (error: unknown) => {
         lastError = error
+      }).on("+node", (node: Redis) => {
+        // Without the offline queue the client refuses a command for a node whose connection is
+        // still being opened (a second command while the first one opens it): open each one as
+        // soon as the client learns of the node (after start-up, which opens the masters' itself).
+        if (cluster.status === "ready" && node.status === "wait") node.connect().catch(() => undefined)
       })
-    ),
+      return cluster
+    }),
     (cluster) =>
       Effect.raceFirst(Effect.ignore(Effect.tryPromise(() => cluster.quit())), wallClock.sleep(Duration.seconds(1))).pipe(
         Effect.ensuring(Effect.sync(() => cluster.disconnect()))
       )
   ).pipe(
     Effect.tap((cluster) =>
-      attempt("CONNECT", () => cluster.connect().catch((error) => Promise.reject(lastError ?? error))).pipe(
+      attempt("CONNECT", async () => {
+        await cluster.connect().catch((error) => Promise.reject(lastError ?? error))
+        await Promise.all(cluster.nodes("master").map(ready))
+      }).pipe(
         Effect.timeoutOrElse({
           duration: readyTimeout,
           orElse: () =>
