@@ -1,7 +1,13 @@
 /**
- * The ioredis backend of `RedisStream`.
+ * The ioredis backend of `RedisStream`: the engine (`makeService`, over a `Transport`) shared with
+ * the Redis Cluster backend (`redisClusterStream.ts`), and the single-node `make`. What differs
+ * between the two is the transport: the connection commands go through (a `Redis` or a
+ * `Cluster`), the notifier, how keys group by slot (one group on a single node), and whether
+ * writes that add entries wait for replicas (`WAIT`, pipelined on the writing connection). Atomic
+ * steps whose keys span slots fail with kind `CrossSlot` before anything is sent; reads over
+ * several slots run one `XREADGROUP` per slot.
  *
- * **Connections.** Two per layer, however many fibers read concurrently:
+ * **Connections (single node).** Two per layer, however many fibers read concurrently:
  * - `<name>:cmd` carries every non-blocking command. ioredis writes a command as soon as it is
  *   issued and matches replies in order, so concurrent fibers pipeline on it for free.
  * - `<name>:notify` runs a single blocking `XREAD BLOCK … STREAMS k1 k2 … id1 id2 …` over the
