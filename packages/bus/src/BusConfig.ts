@@ -378,7 +378,8 @@ export const redisClusterNodes: Effect.Effect<
   if (text === undefined) return yield* new ConfigError({ variable: "REDIS_CLUSTER_NODES", expected })
   const nodes: Array<{ readonly host: string; readonly port: number }> = []
   for (const entry of text.split(",")) {
-    const match = /^\s*(\S+):(\d{1,5})\s*$/.exec(entry)
+    // A host has no slash: `redis://host:port` is a URL, not an entry.
+    const match = /^\s*([^\s/]+):(\d{1,5})\s*$/.exec(entry)
     const port = match === null ? Number.NaN : Number(match[2])
     if (match === null || !(port >= 1 && port <= 65535)) {
       return yield* new ConfigError({ variable: "REDIS_CLUSTER_NODES", value: text, expected })
