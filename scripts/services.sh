@@ -4,6 +4,8 @@
 # Order: the env vars when set; else the local servers on 6379/5432; else private instances
 # from installed binaries on spare ports in a temp folder (stopped when the caller exits);
 # else, as root, install Debian's packages and start private instances; else explain.
+# `hyvve_ensure_cluster` (for `npm test` and `npm run bench`) exports REDIS_CLUSTER_NODES: the
+# variable when set, else a private 3-master, 1-replica-each loopback cluster (scripts/cluster.sh).
 
 hyvve_tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
@@ -28,6 +30,7 @@ hyvve_stop_private() {
   if [ -n "${HYVVE_PRIVATE_PG_DIR:-}" ]; then
     hyvve_as_postgres "$(hyvve_pg_bin)/pg_ctl" -D "$HYVVE_PRIVATE_PG_DIR" -m fast stop >/dev/null 2>&1
   fi
+  [ -n "${HYVVE_PRIVATE_CLUSTER_DIR:-}" ] && bash "$HYVVE_ROOT/scripts/cluster.sh" stop "$HYVVE_PRIVATE_CLUSTER_DIR"
   [ -n "${HYVVE_SERVICES_DIR:-}" ] && rm -rf "$HYVVE_SERVICES_DIR"
 }
 
@@ -51,6 +54,20 @@ hyvve_ensure_redis() {
   hyvve_redis_ping 127.0.0.1 "$port" || {
     hyvve_log "could not start a private redis-server (see $HYVVE_SERVICES_DIR/redis.log); set REDIS_URL to a server of yours"; return 1; }
   export REDIS_URL="redis://127.0.0.1:$port"; hyvve_log "Redis: private instance at $REDIS_URL (stopped at exit)"
+}
+
+# A loopback Redis Cluster for the cluster backend's tests: 3 masters with a replica each, on
+# spare ports in the services folder (several worktrees can run the suite at once), stopped at exit.
+hyvve_ensure_cluster() {
+  if [ -n "${REDIS_CLUSTER_NODES:-}" ]; then hyvve_log "Redis Cluster: REDIS_CLUSTER_NODES from the environment"; return 0; fi
+  command -v redis-server >/dev/null || hyvve_apt_install redis-server || {
+    hyvve_log "Redis Cluster: redis-server is missing (the cluster tests need it, or REDIS_CLUSTER_NODES)"; return 1; }
+  hyvve_private_dir
+  HYVVE_PRIVATE_CLUSTER_DIR="$HYVVE_SERVICES_DIR/cluster"
+  local nodes
+  nodes="$(bash "$HYVVE_ROOT/scripts/cluster.sh" start "$HYVVE_PRIVATE_CLUSTER_DIR" 3 1)" || {
+    hyvve_log "could not start a private Redis Cluster (see $HYVVE_PRIVATE_CLUSTER_DIR); set REDIS_CLUSTER_NODES to one of yours"; return 1; }
+  export REDIS_CLUSTER_NODES="$nodes"; hyvve_log "Redis Cluster: private 3 masters + 3 replicas at $REDIS_CLUSTER_NODES (stopped at exit)"
 }
 
 hyvve_pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }

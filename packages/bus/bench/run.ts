@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process"
 import os from "node:os"
 import { Keys } from "../src/index.ts"
 import * as Baseline from "./baseline.ts"
+import * as ClusterBench from "./cluster.ts"
 import type { Calls } from "./bus.ts"
 import {
   connect,
@@ -238,7 +239,11 @@ const names = {
   e2e64: "ours      e2e publishBatch→handle→ack, c=64",
   rawE2eLatency: "baseline  raw e2e latency @1000/s",
   e2eLatency1: "ours      e2e latency @1000/s, c=1",
-  e2eLatency64: "ours      e2e latency @1000/s, c=64"
+  e2eLatency64: "ours      e2e latency @1000/s, c=64",
+  clusterPlain: "baseline  cluster XADD, ioredis Cluster, no reader",
+  clusterPlainBlocked: "baseline  cluster XADD, XREAD BLOCK 100 on the same Cluster",
+  clusterBackend: "ours      cluster append, no reader waiting",
+  clusterBackendWaiting: "ours      cluster append, readers waiting on every master"
 } as const
 
 /** Runs the steps in order, or reversed (alternate rounds), so neither side always goes first. */
@@ -373,6 +378,23 @@ try {
     }
   }
 
+  // cluster: what a blocked reader costs other commands (REDIS_CLUSTER_NODES, started by npm run bench)
+  const clusterNodes = process.env["REDIS_CLUSTER_NODES"]
+  if (wants("cluster") && clusterNodes !== undefined && clusterNodes !== "") {
+    log("cluster: XADD latency with a blocked reader present vs absent")
+    const nodes = clusterNodes.split(",").map((entry) => {
+      const colon = entry.lastIndexOf(":")
+      return { host: entry.slice(0, colon), port: Number(entry.slice(colon + 1)) }
+    })
+    for (let round = 0; round < flags.rounds; round++) {
+      const l = await ClusterBench.measure(nodes, nextPrefix("cluster"), flags.quick ? 200 : 1000)
+      recordLatency(names.clusterPlain, l.plain)
+      recordLatency(names.clusterPlainBlocked, l.plainBlocked)
+      recordLatency(names.clusterBackend, l.backend)
+      recordLatency(names.clusterBackendWaiting, l.backendWaiting)
+    }
+  }
+
   // long run: memory must stay flat
   let long: E2eResult | undefined
   if (wants("long")) {
@@ -463,6 +485,24 @@ try {
       ratioLabel: "p50 ",
       target: "p50 ≤ 2 ms, p99 ≤ 10 ms",
       verdict: latencyVerdict(name, 2, 10)
+    })
+  }
+  row(names.clusterPlain, { latency: true })
+  row(names.clusterPlainBlocked, {
+    latency: true,
+    ratio: ratio(names.clusterPlainBlocked, names.clusterPlain, "p50"),
+    ratioLabel: "p50 ",
+    target: "(why: one conn per node)"
+  })
+  row(names.clusterBackend, { latency: true, ratio: ratio(names.clusterBackend, names.clusterPlain, "p50"), ratioLabel: "p50 " })
+  {
+    const waiting = ratio(names.clusterBackendWaiting, names.clusterBackend, "p50")
+    row(names.clusterBackendWaiting, {
+      latency: true,
+      ratio: waiting,
+      ratioLabel: "p50 ",
+      target: "≤ 1.5× no reader",
+      verdict: Number.isNaN(waiting) ? "n/a" : waiting <= 1.5 ? "pass" : "MISS"
     })
   }
   if (ids.cuid2.length > 0) {

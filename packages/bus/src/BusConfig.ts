@@ -414,6 +414,34 @@ export const redisUrl: Effect.Effect<Redacted.Redacted<string>, ConfigError> = E
   return Redacted.make(text)
 })
 
+/**
+ * Reads `REDIS_CLUSTER_NODES`: some nodes of a Redis Cluster as `host:port` separated by commas
+ * (`127.0.0.1:7000,127.0.0.1:7001`). Fails with a `ConfigError` naming it when it is missing or
+ * an entry is not `host:port` with a port in 1–65535.
+ *
+ * @category configuration
+ * @since 0.2.0
+ */
+export const redisClusterNodes: Effect.Effect<
+  ReadonlyArray<{ readonly host: string; readonly port: number }>,
+  ConfigError
+> = Effect.gen(function*() {
+  const expected = "host:port entries separated by commas, such as 127.0.0.1:7000,127.0.0.1:7001"
+  const text = yield* readVariable("REDIS_CLUSTER_NODES")
+  if (text === undefined) return yield* new ConfigError({ variable: "REDIS_CLUSTER_NODES", expected })
+  const nodes: Array<{ readonly host: string; readonly port: number }> = []
+  for (const entry of text.split(",")) {
+    // A host has no slash: `redis://host:port` is a URL, not an entry.
+    const match = /^\s*([^\s/]+):(\d{1,5})\s*$/.exec(entry)
+    const port = match === null ? Number.NaN : Number(match[2])
+    if (match === null || !(port >= 1 && port <= 65535)) {
+      return yield* new ConfigError({ variable: "REDIS_CLUSTER_NODES", value: text, expected })
+    }
+    nodes.push({ host: match[1]!, port })
+  }
+  return nodes
+})
+
 // ---------------------------------------------------------------------------------------------
 // internal
 // ---------------------------------------------------------------------------------------------

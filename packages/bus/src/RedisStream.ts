@@ -4,7 +4,8 @@
  * Everything else in `@hyvve/bus` depends on this contract and never on ioredis.
  *
  * Backends: `IoRedisStream.layer` / `IoRedisStream.layerConfig` (a single Redis node through
- * ioredis, in a module of its own so that importing this one loads no driver) and `layerMemory`
+ * ioredis, in a module of its own so that importing this one loads no driver),
+ * `IoRedisClusterStream.layer` / `layerConfig` (a Redis Cluster, same driver) and `layerMemory`
  * (an in-memory engine with the same semantics: groups, pending entries with delivery counts and
  * idle times, claims, trimming by minimum id, lag; it reads time through `Clock`, so `TestClock`
  * drives it).
@@ -188,14 +189,16 @@ export interface ConsumerInfo {
 }
 
 /**
- * What went wrong with a Redis command: `Unavailable` (connection refused, closed or timed out:
- * retry later), `NoGroup` (the group or stream does not exist), `Aborted` (a transaction was
- * discarded), `Command` (Redis rejected the command).
+ * What went wrong with a Redis command: `Unavailable` (connection refused, closed or timed out,
+ * a cluster failing over, or a write not confirmed by the replicas asked for: retry later),
+ * `NoGroup` (the group or stream does not exist), `Aborted` (a transaction was discarded),
+ * `Command` (Redis rejected the command), `CrossSlot` (one atomic step names keys of several
+ * Redis Cluster slots: nothing was sent; the keys need a shared `{hash tag}`).
  *
  * @category models
  * @since 0.1.0
  */
-export const ErrorKind = Schema.Literals(["Unavailable", "NoGroup", "Aborted", "Command"])
+export const ErrorKind = Schema.Literals(["Unavailable", "NoGroup", "Aborted", "Command", "CrossSlot"])
 
 /**
  * @category models

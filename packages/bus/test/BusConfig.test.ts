@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { BusConfig, EventBus, IoRedisStream, Publisher, } from "@hyvve/bus"
+import { BusConfig, EventBus, IoRedisClusterStream, IoRedisStream, Publisher } from "@hyvve/bus"
 import { ApprovalApproved, Catalog, EventId, EventType } from "@hyvve/schema"
 import { ConfigProvider, Duration, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { hostname } from "node:os"
@@ -244,6 +244,39 @@ describe("BusConfig", () => {
         assert.strictEqual(error.message, `REDIS_URL="http://127.0.0.1:6379" is invalid: expected ${expected}`)
         const alone = yield* Layer.build(IoRedisStream.layerConfig()).pipe(Effect.provide(envLayer({})), Effect.scoped, Effect.flip)
         assert.instanceOf(alone, BusConfig.ConfigError, "IoRedisStream.layerConfig reads REDIS_URL the same way")
+      }))
+  })
+
+  describe("REDIS_CLUSTER_NODES", () => {
+    const read = (env: Record<string, string>) => BusConfig.redisClusterNodes.pipe(Effect.provide(envLayer(env)))
+    const expected = "host:port entries separated by commas, such as 127.0.0.1:7000,127.0.0.1:7001"
+
+    it.effect("host:port entries are read, spaces around them ignored", () =>
+      Effect.gen(function*() {
+        assert.deepStrictEqual(yield* read({ REDIS_CLUSTER_NODES: "127.0.0.1:7000, cache-2.internal:7001" }), [
+          { host: "127.0.0.1", port: 7000 },
+          { host: "cache-2.internal", port: 7001 }
+        ])
+      }))
+
+    it.effect("missing or malformed is a ConfigError naming it, with the value", () =>
+      Effect.gen(function*() {
+        const missing = yield* Effect.flip(read({}))
+        assert.deepStrictEqual([missing.variable, missing.value, missing.expected], ["REDIS_CLUSTER_NODES", undefined, expected])
+        for (const value of ["127.0.0.1", "127.0.0.1:7000,", "host:0", "host:70000", "redis://host:7000", ":7000"]) {
+          const error = yield* Effect.flip(read({ REDIS_CLUSTER_NODES: value }))
+          assert.deepStrictEqual([error.variable, error.value, error.expected], ["REDIS_CLUSTER_NODES", value, expected], value)
+        }
+      }))
+
+    it.effect("IoRedisClusterStream.layerConfig fails with it, before any connection", () =>
+      Effect.gen(function*() {
+        const error = yield* Layer.build(IoRedisClusterStream.layerConfig()).pipe(
+          Effect.provide(envLayer({ REDIS_CLUSTER_NODES: "nope" })),
+          Effect.scoped,
+          Effect.flip
+        )
+        assert.instanceOf(error, BusConfig.ConfigError)
       }))
   })
 })

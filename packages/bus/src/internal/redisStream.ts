@@ -1,7 +1,13 @@
 /**
- * The ioredis backend of `RedisStream`.
+ * The ioredis backend of `RedisStream`: the engine (`makeService`, over a `Transport`) shared with
+ * the Redis Cluster backend (`redisClusterStream.ts`), and the single-node `make`. What differs
+ * between the two is the transport: the connection commands go through (a `Redis` or a
+ * `Cluster`), the notifier, how keys group by slot (one group on a single node), and whether
+ * writes that add entries wait for replicas (`WAIT`, pipelined on the writing connection). Atomic
+ * steps whose keys span slots fail with kind `CrossSlot` before anything is sent; reads over
+ * several slots run one `XREADGROUP` per slot.
  *
- * **Connections.** Two per layer, however many fibers read concurrently:
+ * **Connections (single node).** Two per layer, however many fibers read concurrently:
  * - `<name>:cmd` carries every non-blocking command. ioredis writes a command as soon as it is
  *   issued and matches replies in order, so concurrent fibers pipeline on it for free.
  * - `<name>:notify` runs a single blocking `XREAD BLOCK … STREAMS k1 k2 … id1 id2 …` over the
@@ -38,9 +44,9 @@
  * failed). A reader that keeps waiting on a busy key while others in its group take every entry
  * costs the notifier one XREAD round per append.
  */
-import { Clock, Deferred, Duration, Effect, Redacted } from "effect"
+import { Clock, Deferred, Duration, Effect, Redacted, Result } from "effect"
 import type { Scope } from "effect"
-import { Redis } from "ioredis"
+import { type Cluster, Redis } from "ioredis"
 import type * as RedisStream from "../RedisStream.ts"
 import { RedisStreamError } from "../RedisStream.ts"
 import * as Scripts from "./scripts.ts"
@@ -68,35 +74,104 @@ export const make: (
     const cmd = yield* connect(url, `${name}:cmd`, commandTimeout)
     const notify = yield* connect(url, `${name}:notify`, undefined)
     const scope = yield* Effect.scope
-    const notifier = makeNotifier(cmd, notify, scope)
-    yield* notifier.run.pipe(
-      Effect.annotateLogs({ package: "@hyvve/bus", module: "RedisStream", fiber: "notifier" }),
-      // The notifier's backoff must run on real time even when the layer is built under a TestClock.
-      Effect.provideService(Clock.Clock, wallClock),
-      Effect.forkScoped
-    )
+    const notifier = makeNotifier({ connections: Effect.succeed({ blocking: notify, control: cmd }), failed: Effect.void }, scope)
+    yield* Effect.forkScoped(runNotifier(notifier))
+    const service = makeService({ conn: cmd, notifier, bySlot: oneSlot, waitReplicas: undefined, redirected: undefined })
+    return { service, client: cmd }
+  })
 
+/** A single node or an ioredis `Cluster`: both route `call`, `multi` and `pipeline` themselves. */
+export type Connection = Redis | Cluster
+
+/** What the service needs from a deployment: a single node or a cluster. */
+export interface Transport {
+  /** Carries every non-blocking command. */
+  readonly conn: Connection
+  /** Wakes waiting readers when their keys move. */
+  readonly notifier: Notifier
+  /**
+   * `keys` grouped by the slot they hash to, groups in the order of their first key: the sets of
+   * keys one command may name together (a single node has one group).
+   */
+  readonly bySlot: (keys: ReadonlyArray<string>) => ReadonlyArray<ReadonlyArray<string>>
+  /** After a write that adds entries, wait for this many replicas to have it (`WAIT`). */
+  readonly waitReplicas: { readonly replicas: number; readonly timeoutMs: number } | undefined
+  /** Runs after a write came back redirected (cluster: the slot map is refreshed before a retry). */
+  readonly redirected: (() => Promise<void>) | undefined
+}
+
+const oneSlot = (keys: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<string>> => [keys]
+
+/** Runs a notifier for as long as the calling fiber, on real time. */
+export const runNotifier = (notifier: Notifier): Effect.Effect<never> =>
+  notifier.run.pipe(
+    Effect.annotateLogs({ package: "@hyvve/bus", module: "RedisStream", fiber: "notifier" }),
+    // The notifier's backoff must run on real time even when the layer is built under a TestClock.
+    Effect.provideService(Clock.Clock, wallClock)
+  )
+
+/** The service over a transport (see the module doc). */
+export const makeService = (transport: Transport): Service => {
+    const { bySlot, conn: cmd, notifier, waitReplicas } = transport
     const send = <A>(command: string, args: Args, parse: (reply: unknown) => A) => call(cmd, command, args, parse)
     const script = <A>(s: Scripts.Script, keys: ReadonlyArray<string>, args: Args, parse: (reply: unknown) => A) =>
-      evalScript(cmd, s, keys, args, parse)
+      evalScript((command, full) => cmd.call(command, full), s, keys, args, parse)
+
+    /**
+     * A write that adds entries: with `waitReplicas`, pipelined with `WAIT` on the same connection
+     * (WAIT counts the replicas that have every earlier write of its connection).
+     */
+    const durable = waitReplicas === undefined ? undefined : (command: string, args: Args): Promise<unknown> =>
+      writeThenWait(cmd, [command, ...args], waitReplicas, transport.redirected)
+    const sendDurable = <A>(command: string, args: Args, parse: (reply: unknown) => A) =>
+      durable === undefined ? send(command, args, parse) : attempt(command, () => durable(command, args).then(parse))
 
     /** Runs `lua/transaction-n.lua`, after checking what Redis would only reject halfway through. */
     const transact = <A>(commands: ReadonlyArray<RedisStream.Command>, parse: (reply: unknown) => A) => {
       const keys: Array<string> = []
       const indices = new Map<string, number>()
       const args: Args = []
+      let appends = false
       for (let i = 0; i < commands.length; i++) {
         const failure = encodeCommand(commands[i]!, keys, indices, args)
         if (failure !== undefined) return Effect.fail(failure)
+        if (commands[i]!._tag === "XAdd") appends = true
       }
-      return script(Scripts.transaction, keys, args, parse)
+      const split = crossSlot("EVALSHA transaction", keys)
+      if (split !== undefined) return Effect.fail(split)
+      return appends && durable !== undefined
+        ? evalScript(durable, Scripts.transaction, keys, args, parse)
+        : script(Scripts.transaction, keys, args, parse)
+    }
+
+    /**
+     * Keys one atomic step would touch on several slots: no cluster node can run that step, and
+     * splitting it would break its atomicity, so it fails before anything is sent.
+     */
+    const crossSlot = (command: string, keys: ReadonlyArray<string>): RedisStreamError | undefined => {
+      const groups = bySlot(keys)
+      if (groups.length < 2) return undefined
+      return new RedisStreamError({
+        command,
+        kind: "CrossSlot",
+        detail: `one atomic step cannot touch keys of several cluster slots: ${
+          groups.map((group) => `{ ${group.join(", ")} }`).join(" and ")
+        } (give keys used together one {hash tag})`
+      })
+    }
+
+    const crossSlotFailure = (command: string, keys: ReadonlyArray<string>) => {
+      const failure = crossSlot(command, keys)
+      return failure === undefined ? undefined : Effect.fail(failure)
     }
 
     // A batch of appends to one stream (what `publishBatch` sends) runs as MULTI/EXEC: Redis
     // spends ~2.5 µs per XADD there against ~10 µs inside the script, and for one key it is
     // all-or-nothing too (every XADD to a key fails or succeeds alike, and a command Redis
-    // refuses while queueing aborts the EXEC).
+    // refuses while queueing aborts the EXEC). With `waitReplicas` it runs as the script, which
+    // can be pipelined with its WAIT.
     const appendBatch = (commands: ReadonlyArray<AppendCommand>): Effect.Effect<ReadonlyArray<string>, RedisStreamError> => {
+      if (durable !== undefined) return transact(commands, (reply) => parseReplies(reply, commands.length).map(asString))
       const queued: Array<Args> = []
       for (let i = 0; i < commands.length; i++) {
         const { fields, key, trim } = commands[i]!
@@ -113,13 +188,38 @@ export const make: (
       )
     }
 
+    /** One non-blocking `XREADGROUP … >` per slot (one on a single node), entries in key order. */
+    const readNow = (o: Parameters<Service["readGroup"]>[0]): Effect.Effect<ReadonlyArray<RedisStream.GroupEntry>, RedisStreamError> => {
+      const command = (keys: ReadonlyArray<string>) => {
+        const args: Args = ["GROUP", o.group, o.consumer, "COUNT", o.count, "STREAMS"]
+        for (let i = 0; i < keys.length; i++) args.push(keys[i]!)
+        for (let i = 0; i < keys.length; i++) args.push(">")
+        return send("XREADGROUP", args, parseGroupRead)
+      }
+      const groups = bySlot(o.keys)
+      if (groups.length === 1) return command(o.keys)
+      const order = new Map(o.keys.map((key, i) => [key, i]))
+      return Effect.forEach(groups, (keys) => Effect.result(command(keys)), { concurrency: "unbounded" }).pipe(
+        Effect.flatMap((results) => {
+          const entries: Array<RedisStream.GroupEntry> = []
+          let failure: RedisStreamError | undefined
+          for (const result of results) {
+            if (Result.isSuccess(result)) entries.push(...result.success)
+            else failure ??= result.failure
+          }
+          // Entries some slots delivered are returned even when another slot failed: they are in
+          // the group's pending list now. The failed slot is read again by the next call.
+          if (failure !== undefined && entries.length === 0) return Effect.fail(failure)
+          // Stable: each key's entries stay in id order.
+          return Effect.succeed(entries.sort((a, b) => order.get(a.key)! - order.get(b.key)!))
+        })
+      )
+    }
+
     const readGroup: Service["readGroup"] = (o) => {
       const keys = o.keys
       if (keys.length === 0) return Effect.succeed(noEntries)
-      const args: Args = ["GROUP", o.group, o.consumer, "COUNT", o.count, "STREAMS"]
-      for (let i = 0; i < keys.length; i++) args.push(keys[i]!)
-      for (let i = 0; i < keys.length; i++) args.push(">")
-      const read = send("XREADGROUP", args, parseGroupRead)
+      const read = readNow(o)
       const blockMs = Duration.toMillis(o.block)
       return Effect.suspend(() => {
         // Taken before the read: see the module doc.
@@ -143,7 +243,7 @@ export const make: (
         pushTrim(args, trim)
         args.push("*")
         if (pushFields(args, fields) === 0) return Effect.fail(invalid("XADD", "an entry needs at least one field"))
-        return send("XADD", args, asString)
+        return sendDurable("XADD", args, asString)
       },
 
       transaction: (commands) =>
@@ -274,7 +374,8 @@ export const make: (
         members.length === 0 ? Effect.succeed([]) : send("ZMSCORE", [key, ...members], parseScores),
 
       takeDue: (o) =>
-        script(
+        crossSlotFailure("EVALSHA takeDue", [o.scheduleKey, o.key, o.recordsKey]) ??
+          script(
           Scripts.takeDue,
           [o.scheduleKey, o.key, o.recordsKey],
           [o.group, o.consumer, o.now, o.count],
@@ -291,19 +392,41 @@ export const make: (
       setMarker: (key, ttl) =>
         send("SET", [key, "1", "NX", "PX", Math.max(1, millis(ttl))], (reply) => reply === "OK"),
 
-      markersExist: (keys) => keys.length === 0 ? Effect.succeed([]) : script(Scripts.exists, keys, [], parseExists),
+      // Not atomic: one script per slot, answers put back in the order asked.
+      markersExist: (keys) => {
+        if (keys.length === 0) return Effect.succeed([])
+        const groups = bySlot(keys)
+        if (groups.length === 1) return script(Scripts.exists, keys, [], parseExists)
+        return Effect.map(
+          Effect.forEach(groups, (group) => script(Scripts.exists, group, [], parseExists), { concurrency: "unbounded" }),
+          (answers) => {
+            const byKey = new Map<string, boolean>()
+            for (let g = 0; g < groups.length; g++) {
+              const group = groups[g]!
+              for (let i = 0; i < group.length; i++) byKey.set(group[i]!, answers[g]![i]!)
+            }
+            return keys.map((key) => byKey.get(key)!)
+          }
+        )
+      },
 
       // UNLINK frees large streams in the background instead of blocking the server. Readers of
       // this process waiting on a deleted stream find out at once (their next read fails).
+      // Not atomic on a cluster: one UNLINK per slot.
       deleteKeys: (keys) =>
-        keys.length === 0
-          ? Effect.succeed(0)
-          : Effect.tap(send("UNLINK", keys.slice(), asInteger), () => notifier.moved(keys)),
+        keys.length === 0 ? Effect.succeed(0) : Effect.forEach(
+          bySlot(keys),
+          (group) => send("UNLINK", group.slice(), asInteger),
+          { concurrency: "unbounded" }
+        ).pipe(
+          Effect.map((counts) => counts.reduce((sum, n) => sum + n, 0)),
+          Effect.tap(() => notifier.moved(keys))
+        ),
 
       ping: send("PING", [], () => undefined)
     }
-    return { service, client: cmd }
-  })
+    return service
+}
 
 // ---------------------------------------------------------------------------------------------
 // connections
@@ -313,15 +436,15 @@ export const make: (
  * Redis' `BLOCK` timeout is wall-clock time, so the waits that stand in for it are too: a
  * `TestClock` in the caller's context must not freeze a real backend.
  */
-const wallClock: Clock.Clock = Clock.Clock.defaultValue()
+export const wallClock: Clock.Clock = Clock.Clock.defaultValue()
 
 /** How long a connection may take to close politely (`QUIT`) before it is dropped. */
 const quitTimeout = Duration.seconds(1)
 
 /** How long the command connection waits for a reply before failing with `Unavailable`. */
-const defaultCommandTimeout: Duration.Input = "10 seconds"
+export const defaultCommandTimeout: Duration.Input = "10 seconds"
 
-const connectionOptions = {
+export const connectionOptions = {
   lazyConnect: true,
   // ioredis 6 speaks RESP3 by default, which reshapes stream replies; the parsers expect RESP2.
   protocol: 2,
@@ -361,7 +484,7 @@ const connect = (
 }
 
 /** `QUIT` (replies in flight are delivered), bounded by `quitTimeout`, then a hard close. */
-const disconnect = (conn: Redis): Effect.Effect<void> =>
+export const disconnect = (conn: Redis): Effect.Effect<void> =>
   Effect.raceFirst(
     Effect.ignore(Effect.tryPromise(() => conn.quit())),
     wallClock.sleep(quitTimeout)
@@ -373,12 +496,12 @@ const disconnect = (conn: Redis): Effect.Effect<void> =>
 export const attempt = <A>(command: string, run: () => Promise<A>): Effect.Effect<A, RedisStreamError> =>
   Effect.tryPromise({ try: run, catch: (cause) => toError(command, cause) })
 
-const call = <A>(conn: Redis, command: string, args: Args, parse: (reply: unknown) => A) =>
+const call = <A>(conn: Connection, command: string, args: Args, parse: (reply: unknown) => A) =>
   attempt(command, () => conn.call(command, args).then(parse))
 
 /** `EVALSHA`, falling back to `EVAL` (which caches the script again) after a `NOSCRIPT`. */
 const evalScript = <A>(
-  conn: Redis,
+  run: (command: string, args: Args) => Promise<unknown>,
   script: Scripts.Script,
   keys: ReadonlyArray<string>,
   args: Args,
@@ -391,12 +514,53 @@ const evalScript = <A>(
   // (and for the next run of the effect).
   return attempt(`EVALSHA ${script.name}`, () => {
     command[0] = script.sha
-    return conn.call("EVALSHA", command).then(parse, (error) => {
+    return run("EVALSHA", command).then(parse, (error) => {
       if (!replyStartsWith(error, "NOSCRIPT")) return Promise.reject(error)
       command[0] = script.lua
-      return conn.call("EVAL", command).then(parse)
+      return run("EVAL", command).then(parse)
     })
   })
+}
+
+/** How often a durable write is sent again after a redirection (it did not run then). */
+const redirectAttempts = 3
+
+/**
+ * Sends `command` pipelined with `WAIT replicas timeout` on the same connection and returns the
+ * command's reply. Fewer replicas than asked within the timeout is kind `Unavailable`: the write
+ * happened on the master but may be lost on a failover (as with a reply lost in flight, the
+ * caller cannot know; retrying may duplicate). A redirection (a slot that moved) means the write
+ * did not run: it is sent again after the slot map is refreshed.
+ */
+const writeThenWait = async (
+  conn: Connection,
+  command: Args,
+  wait: { readonly replicas: number; readonly timeoutMs: number },
+  redirected: (() => Promise<void>) | undefined
+): Promise<unknown> => {
+  for (let attempt = 1; ; attempt++) {
+    // `call` rather than the command's own method: any command, by its name.
+    const replies = await conn.pipeline([["call", ...command], ["call", "WAIT", wait.replicas, wait.timeoutMs]]).exec()
+    const written = replies?.[0]
+    const waited = replies?.[1]
+    if (written === undefined || waited === undefined) throw new Error("the pipeline with WAIT was discarded")
+    const [error, reply] = written
+    if (error !== null) {
+      if (redirected !== undefined && attempt < redirectAttempts && /^(MOVED|ASK) /.test(error.message)) {
+        await redirected()
+        continue
+      }
+      throw error
+    }
+    if (waited[0] !== null) throw waited[0]
+    const replicas = asInteger(waited[1])
+    if (replicas < wait.replicas) {
+      throw new NotReplicated(
+        `written on the master, but ${replicas} of ${wait.replicas} replicas acknowledged it within ${wait.timeoutMs} ms: a failover may lose it`
+      )
+    }
+    return reply
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -418,7 +582,7 @@ interface Watch {
   lastWaited: number
 }
 
-interface Notifier {
+export interface Notifier {
   /** The current generation of each key, to take before a non-blocking read. */
   readonly generations: (keys: ReadonlyArray<string>) => Array<Deferred.Deferred<void>>
   /** Waits until one of the generations is over (a key moved) or `ms` have passed. */
@@ -446,8 +610,23 @@ const followLinger = 1_000
 const unblockAttempts = 50
 const unblockGap = Duration.millis(2)
 
-const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier => {
+/**
+ * Where a notifier blocks: its connections are taken at the start of each round, so a cluster
+ * backend can move a notifier to the node that serves its keys now (after a failover or a slot
+ * migration) without rebuilding it.
+ */
+export interface NotifierLink {
+  /** The blocking connection of the next round, and one to the same server for `CLIENT UNBLOCK`. */
+  readonly connections: Effect.Effect<{ readonly blocking: Redis; readonly control: Connection }, RedisStreamError>
+  /** Runs after a round failed, before the backoff (a cluster refreshes its slot map). */
+  readonly failed: Effect.Effect<void>
+}
+
+export const makeNotifier = (link: NotifierLink, scope: Scope.Scope): Notifier => {
   const watches = new Map<string, Watch>()
+  /** The connections of the current round (see `NotifierLink`). */
+  let notify: Redis | undefined
+  let cmd: Connection | undefined
   /** The keys of the round being prepared or blocked in XREAD. */
   let roundKeys: ReadonlySet<string> = new Set()
   /** Set when a reader waits on a key outside `roundKeys`: the round must start over. */
@@ -461,10 +640,8 @@ const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier =
   let clientId: number | undefined
   /** Completed to wake the notifier when it has nothing to watch. */
   let parked: Deferred.Deferred<void> | undefined
-  // A new connection has a new id; the notifier fetches it again before its next XREAD.
-  notify.on("close", () => {
-    clientId = undefined
-  })
+  /** Connections whose "close" resets `clientId` (a new connection has a new id). */
+  const followed = new WeakSet<Redis>()
 
   const watchOf = (key: string): Watch => {
     let watch = watches.get(key)
@@ -490,7 +667,7 @@ const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier =
   /** `CLIENT UNBLOCK` the round's XREAD, retrying while it has not reached the server yet. */
   const unblock = (round: number, attempts: number): Effect.Effect<void> =>
     Effect.suspend(() => {
-      if (blockedRound !== round || clientId === undefined) return Effect.void
+      if (blockedRound !== round || clientId === undefined || cmd === undefined) return Effect.void
       return call(cmd, "CLIENT", ["UNBLOCK", clientId], asInteger).pipe(
         Effect.flatMap((unblocked) =>
           unblocked === 1 || attempts <= 1
@@ -545,7 +722,7 @@ const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier =
   }
 
   /** Newest id of a key, "0-0" for an empty or missing stream; undefined when it is no stream. */
-  const newestId = (watch: Watch) =>
+  const newestId = (notify: Redis, watch: Watch) =>
     call(notify, "XREVRANGE", [watch.key, "+", "-", "COUNT", 1], parseNewestId).pipe(
       Effect.catchIf((error) => error.kind !== "Unavailable", () => Effect.succeed(undefined))
     )
@@ -585,10 +762,23 @@ const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier =
 
     // 2. Start watching new keys from their newest id, and wake their waiters once: an entry
     //    appended between a waiter's read and this point is not in what XREAD will report.
-    if (clientId === undefined) clientId = yield* call(notify, "CLIENT", ["ID"], asInteger)
+    const { blocking: conn, control } = yield* link.connections
+    cmd = control
+    if (conn !== notify) {
+      // Another connection (first round, or the keys' server changed): its id is fetched anew.
+      notify = conn
+      clientId = undefined
+      if (!followed.has(conn)) {
+        followed.add(conn)
+        conn.on("close", () => {
+          if (notify === conn) clientId = undefined
+        })
+      }
+    }
+    if (clientId === undefined) clientId = yield* call(conn, "CLIENT", ["ID"], asInteger)
     const fresh = watched.filter((watch) => watch.lastId === undefined)
     if (fresh.length > 0) {
-      const newest = yield* Effect.forEach(fresh, newestId, { concurrency: "unbounded" })
+      const newest = yield* Effect.forEach(fresh, (watch) => newestId(conn, watch), { concurrency: "unbounded" })
       for (let i = 0; i < fresh.length; i++) {
         // A key that is no stream cannot be watched; its readers find out on their next read.
         fresh[i]!.lastId = newest[i]
@@ -610,13 +800,15 @@ const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier =
       // round as blocked (and unblocks it) or this check sees `restart`.
       if (restart) return Promise.resolve(null)
       blockedRound = ++rounds
-      return notify.call("XREAD", ["BLOCK", notifyBlockMs, "COUNT", 1, "STREAMS", ...keys, ...ids]).finally(() => {
+      return conn.call("XREAD", ["BLOCK", notifyBlockMs, "COUNT", 1, "STREAMS", ...keys, ...ids]).finally(() => {
         blockedRound = 0
       })
     }).pipe(
       // Shutdown: release the connection's XREAD so that closing it does not wait for the timeout.
       Effect.onInterrupt(() =>
-        clientId === undefined ? Effect.void : Effect.ignore(call(cmd, "CLIENT", ["UNBLOCK", clientId], asInteger))
+        clientId === undefined || cmd === undefined
+          ? Effect.void
+          : Effect.ignore(call(cmd, "CLIENT", ["UNBLOCK", clientId], asInteger))
       )
     )
 
@@ -648,7 +840,7 @@ const makeNotifier = (cmd: Redis, notify: Redis, scope: Scope.Scope): Notifier =
     threshold: Number.POSITIVE_INFINITY,
     annotations: { package: "@hyvve/bus", module: "RedisStream", fiber: "notifier" },
     onRecovered: Effect.void,
-    onError: () => forget
+    onError: () => Effect.andThen(forget, link.failed)
   })
   const run = circuit.supervise("notifier", Effect.as(round, true))
 
@@ -857,8 +1049,11 @@ const unknownCommand = (command: never): RedisStreamError =>
 /** Thrown by the reply parsers; reported as kind `Command`. */
 class MalformedReply extends Error {}
 
+/** Thrown when `WAIT` counts fewer replicas than asked; reported as kind `Unavailable`. */
+class NotReplicated extends Error {}
+
 /** Error replies that mean "the server cannot serve this right now", not "the command is wrong". */
-const transientReply = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|MISCONF)\b/
+const transientReply = /^(LOADING|BUSY|MASTERDOWN|READONLY|TRYAGAIN|CLUSTERDOWN|MISCONF|MOVED|ASK)\b/
 
 const isReplyError = (error: unknown): error is Error => error instanceof Error && error.name === "ReplyError"
 
@@ -883,6 +1078,8 @@ const toError = (command: string, cause: unknown): RedisStreamError => {
     ? "Aborted"
     : transientReply.test(detail)
     ? "Unavailable"
+    : detail.startsWith("CROSSSLOT")
+    ? "CrossSlot"
     : "Command"
   return new RedisStreamError({ command, kind, detail })
 }

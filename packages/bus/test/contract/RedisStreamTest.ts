@@ -49,14 +49,18 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
       ? Effect.timeoutOption(Fiber.await(fiber), ms)
       : Effect.map(TestClock.adjust(ms), () => Option.fromUndefinedOr(fiber.pollUnsafe()))
 
-  /** Fresh keys under a unique prefix, deleted when the scenario ends. */
+  /**
+   * Fresh keys under a unique prefix, deleted when the scenario ends. A scenario's keys share one
+   * `{hash tag}`, so any of them can meet in one atomic step on a Redis Cluster; keys given a
+   * `slot` name get a tag of their own (another cluster slot), for steps that span slots.
+   */
   const fixture = Effect.fnUntraced(function*(label: string) {
     const rs = yield* RedisStream.RedisStream
     const prefix = uniquePrefix(label)
     const used = new Set<string>()
     yield* Effect.addFinalizer(() => Effect.ignore(rs.deleteKeys(Array.from(used))))
-    const key = (suffix: string): string => {
-      const full = `${prefix}:${suffix}`
+    const key = (suffix: string, slot = ""): string => {
+      const full = `{${prefix}${slot === "" ? "" : `:${slot}`}}:${suffix}`
       used.add(full)
       return full
     }
@@ -253,9 +257,10 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
     it.effect("one read serves several keys, up to count entries from each", () =>
       Effect.gen(function*() {
         const { appendMany, key, read, rs } = yield* fixture("multikey")
-        const left = key("left")
-        const right = key("right")
-        const empty = key("empty")
+        // Three tags: on a cluster, the read spans three slots.
+        const left = key("left", "left")
+        const right = key("right", "right")
+        const empty = key("empty", "empty")
         for (const stream of [left, right, empty]) yield* rs.createGroup(stream, "g")
         const fromLeft = yield* appendMany(left, 3)
         const fromRight = yield* appendMany(right, 1)

@@ -15,3 +15,20 @@ const run = process.env["HYVVE_TEST_RUN"] ?? `dev${process.pid}`
 
 /** A key prefix no other test, run or user shares: `hyvve-test:<run>:<label>:<random>`. */
 export const uniquePrefix = (label: string): string => `hyvve-test:${run}:${label}:${randomUUID().slice(0, 8)}`
+
+/**
+ * Seed nodes of the test Redis Cluster: `REDIS_CLUSTER_NODES` (`host:port,…`), which
+ * `scripts/run.sh test` exports after starting a loopback cluster; undefined when unset.
+ */
+export const clusterNodes: ReadonlyArray<{ readonly host: string; readonly port: number }> | undefined = (() => {
+  const text = process.env["REDIS_CLUSTER_NODES"]
+  if (text === undefined || text === "") return undefined
+  return text.split(",").map((entry) => {
+    const colon = entry.lastIndexOf(":")
+    return { host: entry.slice(0, colon).trim(), port: Number(entry.slice(colon + 1)) }
+  })
+})()
+
+/** In CI the cluster tests must run: a missing cluster fails them instead of skipping them. */
+export const clusterRequired: boolean = process.env["CI"] !== undefined && process.env["CI"] !== "" &&
+  process.env["CI"] !== "false"
