@@ -1121,12 +1121,18 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
             retry: Retry.delays(["20 millis"])
           }).pipe(Effect.provideService(DeliveryLog.DeliveryLog, log)))
           const [ok, flaky] = yield* node.run(Publisher.publishBatch(orders(0, 2)))
+          const of = (group: string, id: string | undefined) =>
+            outcomes.filter((o) => o.group === group && o.eventId === id).map((o) => [o.status, o.attempt, o.error?.tag])
+          const last = (group: string, id: string | undefined) => of(group, id).at(-1)?.[0]
+          // The final outcome of every event in both groups, then nothing left pending (a pending
+          // count alone is already 0 before the groups have read anything).
+          yield* h.waitUntil("the final outcomes", () =>
+            last("logged", ok) === "COMPLETED" && last("logged", flaky) === "COMPLETED" &&
+            last("doomed-logged", ok) === "DLQ" && last("doomed-logged", flaky) === "DLQ")
           yield* h.waitUntil("both groups done", Effect.map(
             Effect.all([h.pendingCount("logged"), h.pendingCount("doomed-logged")]),
             ([a, b]) => a === 0 && b === 0
           ))
-          const of = (group: string, id: string | undefined) =>
-            outcomes.filter((o) => o.group === group && o.eventId === id).map((o) => [o.status, o.attempt, o.error?.tag])
           assert.deepStrictEqual(of("logged", ok), [["PROCESSING", 1, undefined], ["COMPLETED", 1, undefined]])
           assert.deepStrictEqual(of("logged", flaky), [
             ["PROCESSING", 1, undefined],
