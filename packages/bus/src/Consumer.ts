@@ -1,7 +1,11 @@
 /**
- * Consumes typed events. Every subscription is its own consumer group (a stable name, given or
+ * Consumes typed events. Every subscription has its own consumer group (a stable name, given or
  * derived from the app group and the event or pattern), so one handler's failure never re-runs
- * another's.
+ * another's. By default the group reads the stream itself. With an `application` setting
+ * (`HYVVE_APP`) a subscription is **routed**: the application's processes read the stream once
+ * and forward each event only to the inboxes of the subscriptions that take it, and the group
+ * reads its inbox (`internal/router.ts`), so an event costs the same however many subscriptions
+ * skip it. `isolated: true` and `startFrom: "all"` keep a group of its own on the stream.
  *
  * - `subscribe(event | pattern)` is a `Stream` of `Delivery` values the caller settles.
  * - `handle(event | pattern, handler)` forks a supervised worker pool into the current scope: ack
@@ -23,13 +27,15 @@
 import type { Catalog, Envelope } from "@hyvve/schema"
 import { EventPattern, EventType } from "@hyvve/schema"
 import type { EventError } from "@hyvve/schema"
-import { Context, Duration, Effect, Layer, Schedule, Schema, type Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, RcMap, Schedule, Schema, type Scope, Stream } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import type { Delivery, DeliveryInfo } from "./Delivery.ts"
 import * as DeliveryLog from "./DeliveryLog.ts"
+import * as Keys from "./Keys.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Retry from "./Retry.ts"
 import * as Registry from "./internal/registry.ts"
+import * as Router from "./internal/router.ts"
 import * as Subscription from "./internal/subscription.ts"
 import * as WorkerPool from "./internal/workerPool.ts"
 
@@ -103,8 +109,17 @@ export interface SubscribeOptions<C extends EventType.Any = DefaultEvents> {
    * subscriptions to the same event in one app must name their groups, or they compete.
    */
   readonly group?: string | undefined
-  /** Where a new group starts: `"new"` events only (default) or `"all"` retained events. */
+  /**
+   * Where a new group starts: `"new"` events only (default) or `"all"` retained events. `"all"`
+   * reads the stream in a group of its own (it is never routed).
+   */
   readonly startFrom?: "new" | "all" | undefined
+  /**
+   * Read the stream in a group of its own even when the bus has an `application` (a replay
+   * target, or a subscription whose lag must not depend on the application's router). Defaults
+   * to false.
+   */
+  readonly isolated?: boolean | undefined
   /** The retry delays. Defaults to `Retry.defaultSchedule` (1 min, 5 min, 30 min, then DLQ). */
   readonly retry?: Schedule.Schedule<unknown, Retry.Failure> | Schedule.Schedule<unknown, unknown> | undefined
   /** Which failures are retried. Defaults to `Retry.isRetryable`. */
@@ -263,12 +278,17 @@ export class Consumer extends Context.Service<
 >()("@hyvve/bus/Consumer") {}
 
 /**
- * Creates the consumer over `RedisStream`.
+ * Creates the consumer over `RedisStream`; the application routers it starts (with an
+ * `application` setting) live at most as long as the scope.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisStream | BusConfig.BusConfig> = Effect.gen(
+export const make: Effect.Effect<
+  Consumer["Service"],
+  never,
+  RedisStream.RedisStream | BusConfig.BusConfig | Scope.Scope
+> = Effect.gen(
   function*() {
     const redis = yield* RedisStream.RedisStream
     const settings = yield* BusConfig.BusConfig
@@ -277,14 +297,37 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
     const statuses = new Map<number, () => SubscriptionStatus>()
     let nextSubscription = 0
 
-    const start = (spec: Subscription.Spec) =>
+    const track = (status: () => SubscriptionStatus) =>
+      Effect.gen(function*() {
+        const id = nextSubscription++
+        statuses.set(id, status)
+        yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
+      })
+
+    // One router per stream in this process, running while a routed subscription of it runs.
+    const { application } = settings
+    const routers = application === undefined ? undefined : yield* RcMap.make({
+      lookup: (stream: string) =>
+        Effect.tap(Router.make(stream, { redis, settings, application }), (router) => track(router.status)),
+      idleTimeToLive: 0
+    })
+
+    const start = (spec: Subscription.Spec, isolated: boolean) =>
       Effect.gen(function*() {
         const log = (yield* DeliveryLog.DeliveryLog) ?? layerLog
-        const engine = yield* Subscription.make(spec, { redis, settings, log })
+        const routed = routers !== undefined && !isolated && spec.startFrom === "new"
+        if (!routed) {
+          const engine = yield* Subscription.make(spec, { redis, settings, log })
+          yield* Registry.register(redis, settings.prefix, spec.group, spec.source)
+          yield* track(engine.status)
+          return engine
+        }
+        // The inbox group exists before the route does, so nothing forwarded is missed.
+        const router = yield* RcMap.get(routers, Keys.main(settings.prefix))
+        const engine = yield* Subscription.make({ ...spec, inbox: router.inbox(spec.group) }, { redis, settings, log })
+        yield* router.register({ group: spec.group, source: spec.source, names: spec.names })
         yield* Registry.register(redis, settings.prefix, spec.group, spec.source)
-        const id = nextSubscription++
-        statuses.set(id, engine.status)
-        yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
+        yield* track(engine.status)
         return engine
       })
 
@@ -294,7 +337,7 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
     ): Effect.Effect<Stream.Stream<Delivery<EventsOf<S, C>>>, SubscribeError, Scope.Scope> =>
       Effect.gen(function*() {
         const spec = yield* resolve(source, options, settings, false)
-        const engine = yield* start(spec)
+        const engine = yield* start(spec, options?.isolated ?? false)
         // The engine decoded every envelope with the event type `spec.lookup` found for `S`, so
         // each delivery is of `EventsOf<S, C>`; TypeScript cannot follow that runtime lookup.
         return Stream.fromQueue(engine.queue) as unknown as Stream.Stream<Delivery<EventsOf<S, C>>>
@@ -313,7 +356,7 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
       Effect.gen(function*() {
         const resolved = yield* resolve(source, options, settings, options?.idempotent ?? false)
         const spec = options?.replays === "skip" ? { ...resolved, skipReplays: true } : resolved
-        const engine = yield* start(spec)
+        const engine = yield* start(spec, options?.isolated ?? false)
         yield* WorkerPool.run(engine, {
           group: spec.group,
           // `EventsOf<S, C>` is what the engine decodes for this spec (see `subscribeScoped`).
@@ -426,6 +469,7 @@ const resolve = <C extends EventType.Any, E>(
         ...base,
         source: source.type,
         group: options?.group ?? `${settings.group}:${source.type}`,
+        names: Array.from(names),
         matches: (type) => names.has(type),
         lookup: (type) => (names.has(type) ? source : undefined)
       }
@@ -442,6 +486,7 @@ const resolve = <C extends EventType.Any, E>(
       ...base,
       source,
       group: options?.group ?? `${settings.group}:${source}`,
+      names: Array.from(accepted.keys()),
       // A name the pattern matches but the catalog does not know is taken, to be dead-lettered
       // as `UnknownEventType` rather than skipped unseen.
       matches: (type) => accepted.has(type) || EventPattern.matches(pattern, type),

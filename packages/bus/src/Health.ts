@@ -14,6 +14,7 @@ import * as History from "./History.ts"
 import * as Keys from "./Keys.ts"
 import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
+import * as Router from "./internal/router.ts"
 
 /**
  * One health report. `healthy` is false when Redis does not answer or a circuit is open.
@@ -58,6 +59,24 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
     const history = yield* Effect.serviceOption(History.History)
     const main = Keys.main(settings.prefix)
     const dlqKey = Keys.dlq(settings.prefix)
+    const { application } = settings
+
+    // The group of each routed subscription on its inbox (none without an application).
+    const routedGroups = application === undefined ?
+      Effect.succeed([]) :
+      Router.routes(redis, main, application).pipe(
+        Effect.flatMap((routes) =>
+          Effect.forEach(routes, (route) => {
+            const key = Router.inboxKey(main, route.group)
+            return Effect.map(
+              redis.groups(key),
+              (groups) => groups.filter((group) => group.name === route.group).map((group) => ({ group, key }))
+            )
+          })
+        ),
+        Effect.map((rows) => rows.flat()),
+        Effect.orElseSucceed(() => [])
+      )
 
     const check = Effect.gen(function*() {
       const subscriptions = yield* consumer.status
@@ -88,11 +107,14 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
           dlq: { size: 0, maxLength: settings.dlqMaxLength, usage: 0 }
         } satisfies Report
       }
-      const [, length, groups, dlqSize] = probe.success
+      const [, length, streamGroups, dlqSize] = probe.success
+      // Routed subscriptions' groups live on their inboxes: reported beside the stream's own.
+      const routed = yield* routedGroups
+      const groups = [...streamGroups, ...routed.map((r) => r.group)]
       const consumers: Record<string, ReadonlyArray<RedisStream.ConsumerInfo>> = {}
-      for (const group of groups) {
+      for (const { group, key } of [...streamGroups.map((group) => ({ group, key: main })), ...routed]) {
         // A group removed meanwhile simply has no row.
-        const rows = yield* Effect.option(redis.consumers(main, group.name))
+        const rows = yield* Effect.option(redis.consumers(key, group.name))
         if (rows._tag === "Some") consumers[group.name] = rows.value
       }
       for (const group of groups) yield* Metrics.groupState(group.name, group.lag ?? 0, group.pending)
