@@ -316,17 +316,22 @@ export const make: Effect.Effect<
       Effect.gen(function*() {
         const log = (yield* DeliveryLog.DeliveryLog) ?? layerLog
         const routed = routers !== undefined && !isolated && spec.startFrom === "new"
+        // Start-up is a few round trips sent together: a process starting fifty subscriptions
+        // while one drains a backlog waits for each behind the drain's traffic.
+        const registered = Registry.register(redis, settings.prefix, spec.group, spec.source)
         if (!routed) {
-          const engine = yield* Subscription.make(spec, { redis, settings, log })
-          yield* Registry.register(redis, settings.prefix, spec.group, spec.source)
+          const [engine] = yield* Effect.all([Subscription.make(spec, { redis, settings, log }), registered], {
+            concurrency: "unbounded"
+          })
           yield* track(engine.status)
           return engine
         }
         // The inbox group exists before the route does, so nothing forwarded is missed.
         const router = yield* RcMap.get(routers, Keys.main(settings.prefix))
         const engine = yield* Subscription.make({ ...spec, inbox: router.inbox(spec.group) }, { redis, settings, log })
-        yield* router.register({ group: spec.group, source: spec.source, names: spec.names })
-        yield* Registry.register(redis, settings.prefix, spec.group, spec.source)
+        yield* Effect.all([router.register({ group: spec.group, source: spec.source, names: spec.names }), registered], {
+          concurrency: "unbounded"
+        })
         yield* track(engine.status)
         return engine
       })

@@ -5,6 +5,8 @@
  * - `ensure(source)` creates a subscription's group without consuming, so that events published
  *   from now on wait for it (a deploy creates the groups before the first publisher starts);
  * - `list()` and `consumers(group)` show the groups of the main stream and who is in them;
+ * - `remove(source)` removes one subscription: its group, its route and inbox (application mode)
+ *   and everything the bus keeps for it;
  * - `deleteStream()` removes a stream with its groups and everything the bus keeps per group for it.
  *
  * Groups are named the way `Consumer.subscribe` / `Consumer.handle` name them:
@@ -23,6 +25,8 @@ import { Effect } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import * as Keys from "./Keys.ts"
 import * as RedisStream from "./RedisStream.ts"
+import * as Registry from "./internal/registry.ts"
+import * as Router from "./internal/router.ts"
 import * as Settlement from "./internal/settlement.ts"
 
 /**
@@ -117,6 +121,38 @@ export const consumers = (
       )
     }
     return Array.from(byName.values())
+  })
+
+/**
+ * Removes the subscription to `source` (named as `name` names it): its group on the main stream,
+ * its route and inbox when the bus has an `application` (the router stops forwarding to it), its
+ * redelivery stream, retry schedules, failure records and done-markers, and its entry in the
+ * replay registry. Returns the group's name. Idempotent. The DLQ keeps its dead letters.
+ *
+ * **Gotchas**: stop the subscription in every process first: one still running creates its group
+ * again (and a routed one registers its route again when it next starts).
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const remove = (
+  source: EventType.Any | string,
+  options?: { readonly group?: string | undefined }
+): Effect.Effect<string, EventError.InvalidPattern | RedisStream.RedisStreamError, RedisStream.RedisStream | BusConfig.BusConfig> =>
+  Effect.gen(function*() {
+    const group = yield* name(source, options)
+    const settings = yield* BusConfig.BusConfig
+    const redis = yield* RedisStream.RedisStream
+    const main = Keys.main(settings.prefix)
+    if (settings.application !== undefined) yield* Router.deregister(redis, main, settings.application, group)
+    yield* redis.destroyGroup(main, group)
+    const inbox = Router.inboxKey(main, group)
+    const redeliver = Settlement.redeliverKey(settings.prefix, group)
+    const keys = [inbox, redeliver, Settlement.doneKey(settings.prefix, group)]
+    for (const key of [main, inbox, redeliver]) keys.push(Settlement.retryKey(key, group), Settlement.failuresKey(key, group))
+    yield* redis.deleteKeys(keys)
+    yield* redis.transaction([{ _tag: "HDel", key: Registry.key(settings.prefix), fields: [group] }])
+    return group
   })
 
 /**

@@ -136,14 +136,13 @@ export const make = (
       { redis, settings, log: undefined }
     )
 
+    // One append, or none when the table (read after the router's last read) has the route
+    // already: the routes stream grows only with changes. Routers read the changes after every
+    // read, so the route applies to whatever is read once the append landed.
     const register = (route: Route) =>
-      Effect.gen(function*() {
+      Effect.suspend(() => {
         own.set(route.group, route)
-        yield* refresh
-        // An unchanged route is not appended again: the routes stream grows only with changes.
-        if (table.same(route)) return
-        yield* append(route)
-        yield* refresh
+        return table.same(route) ? Effect.void : Effect.asVoid(append(route))
       })
 
     return { inbox: (group) => ({ key: inboxKey(stream, group), stream }), register, status: engine.status } satisfies Router

@@ -237,10 +237,10 @@ export const make = (
     // `recreate`: after NOGROUP the main stream's group starts at what the stream holds now. An
     // inbox is read from its beginning: it holds only what was forwarded to this subscription.
     const ensureGroups = (recreate: boolean) =>
-      Effect.andThen(
+      Effect.all([
         redis.createGroup(main, group, recreate || inbox !== undefined || spec.startFrom === "all" ? "0" : "$"),
         forward === undefined ? redis.createGroup(redeliver, group, "0") : Effect.void
-      )
+      ], { concurrency: "unbounded", discard: true })
     yield* ensureGroups(false)
 
     const queue = yield* Queue.bounded<EngineDelivery, Cause.Done>(settings.batchSize * 2)
