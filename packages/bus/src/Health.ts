@@ -1,6 +1,7 @@
 /**
  * The health of the bus as an operator (and the admin API) sees it: Redis reachable and how fast,
- * every group on the main stream with its pending count and lag, the subscriptions of this
+ * every group on the main stream with its pending count and lag (with an `application`, the
+ * router's group there and each routed subscription's group on its inbox), the subscriptions of this
  * process with their circuit state, and the DLQ's size against its maximum. With a history
  * (`History` in the layer's context), its reasons too (`history: ...`: the event store failing,
  * outcomes dropped, gaps), which leave `healthy` as it is: delivery goes on without the store.

@@ -27,6 +27,11 @@
  *   scored by when their mark expires (idempotent handling; kept for the stream's retention);
  * - `<prefix>:events:redeliver:<subscription>` stream: entries re-driven from the DLQ to this
  *   subscription only.
+ *
+ * A routed subscription (`./router.ts`) reads its inbox instead of the stream: its entries are
+ * deleted in the step that acks or dead-letters them, and outcomes name the entry the copy came
+ * from (`origin`). The router's own ack step carries the copies it forwards (`forwardTo`), so
+ * copies and ack land together.
  */
 import { Clock, Duration, Effect, Option, Schedule, Schema } from "effect"
 import type * as BusConfig from "../BusConfig.ts"

@@ -29,6 +29,11 @@
  * are checked in one round trip, while the reader reads the next batch. A group that disappears (`NOGROUP`: Redis restarted empty, or
  * the stream was deleted) is re-created at the start of what the stream holds now, so events
  * appended since are not skipped.
+ *
+ * Two variants (`./router.ts`): a **routed** subscription reads its inbox instead of the stream
+ * (`Spec.inbox`; its group starts at the inbox's beginning); the **router** itself is this engine
+ * with `Spec.forward`: it hands nothing out, and every entry it reads is acked by the flusher in
+ * one step with its copies to the inboxes the routes name (no retry poller, no redeliver stream).
  */
 import { Envelope, EventType } from "@hyvve/schema"
 import type { EventError } from "@hyvve/schema"
