@@ -1,5 +1,6 @@
 /**
- * The bus's settings: key prefix, application group, consumer name, read batching, retention,
+ * The bus's settings: key prefix, application group, consumer name, the application whose
+ * subscriptions are routed (`application`), read batching, retention,
  * claim and shutdown timeouts, the event id generator and the event catalog. One service read by
  * every module.
  *

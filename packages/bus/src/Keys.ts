@@ -1,7 +1,8 @@
 /**
  * The bus-wide Redis keys, built from the configured prefix (the per-subscription keys — retry
  * schedules, failure records, done markers, redeliver streams — belong to the settlement, in
- * `internal/settlement.ts`). Defaults follow
+ * `internal/settlement.ts`; the application router's inboxes and routes to `internal/router.ts`).
+ * Defaults follow
  * the NestJS seeds (`hyvve:events:main`, `hyvve:events:dlq`, `hyvve:events:replay`), so both
  * implementations can share a Redis during migration.
  *

@@ -30,6 +30,18 @@
  *
  * Every key derives from the stream key (`<stream>:…`), so a hash tag in the stream key puts them
  * all in its slot.
+ *
+ * Why inboxes, and not dispatching in the reading process: an entry leaves the router group only
+ * when it is safely in every inbox, so a subscription's retries, claims and DLQ stay per
+ * subscription exactly as without the router, across processes and crashes, with the engine
+ * unchanged. The price is a second read and a server-side copy per forwarded event: at one
+ * subscription routing costs 1.5–2.5× the CPU per event of a group on the stream, at fifty
+ * 0.1× (bench `fanout`, `bench/FINDINGS.md`). Hence opt-in (`BusConfig.application`): the
+ * default stays one group per subscription, the seed-compatible layout.
+ *
+ * **Gotchas**: a routed subscription started with `startFrom: "new"` also receives the events the
+ * router had read but not yet forwarded when it registered (at most the router's backlog); a
+ * copy whose original was trimmed before the router forwarded it carries empty fields.
  */
 import { EventPattern } from "@hyvve/schema"
 import { Effect, Option, Result, Schema, type Scope } from "effect"
