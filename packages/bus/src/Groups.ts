@@ -19,8 +19,8 @@
  *
  * @since 0.1.0
  */
-import type { EventError, EventType } from "@hyvve/schema"
-import { EventPattern } from "@hyvve/schema"
+import type { EventError } from "@hyvve/schema"
+import { EventPattern, EventType } from "@hyvve/schema"
 import { Effect } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import * as Keys from "./Keys.ts"
@@ -55,19 +55,44 @@ export const name = (
  * the events published from now on, `"all"` also every retained one. An existing group is left
  * as it is. Idempotent.
  *
+ * With an `application` (and neither `isolated` nor `startFrom: "all"`), the subscription is
+ * routed, as `Consumer` would route it: the router's group on the stream, the subscription's
+ * group on its inbox, and its route are created instead, so the application's routers forward
+ * its events to the inbox from now on.
+ *
  * @category operations
  * @since 0.1.0
  */
 export const ensure = (
   source: EventType.Any | string,
-  options?: { readonly group?: string | undefined; readonly startFrom?: "new" | "all" | undefined }
+  options?: {
+    readonly group?: string | undefined
+    readonly startFrom?: "new" | "all" | undefined
+    readonly isolated?: boolean | undefined
+  }
 ): Effect.Effect<string, EventError.InvalidPattern | RedisStream.RedisStreamError, RedisStream.RedisStream | BusConfig.BusConfig> =>
   Effect.gen(function*() {
     const group = yield* name(source, options)
     const settings = yield* BusConfig.BusConfig
     const redis = yield* RedisStream.RedisStream
-    yield* redis.createGroup(Keys.main(settings.prefix), group, options?.startFrom === "all" ? "0" : "$")
+    const main = Keys.main(settings.prefix)
+    const { application } = settings
     yield* redis.createGroup(Settlement.redeliverKey(settings.prefix, group), group, "0")
+    if (application === undefined || options?.isolated === true || options?.startFrom === "all") {
+      yield* redis.createGroup(main, group, options?.startFrom === "all" ? "0" : "$")
+      return group
+    }
+    // The type names the subscription takes, aliases included, as `Consumer` resolves them.
+    const names = typeof source !== "string" ?
+      EventType.names(source) :
+      settings.catalog.match(yield* EventPattern.make(source)).flatMap((type) => EventType.names(type))
+    yield* redis.createGroup(main, Router.groupName(application), "$")
+    yield* redis.createGroup(Router.inboxKey(main, group), group, "0")
+    yield* Router.announce(redis, main, application, {
+      group,
+      source: typeof source === "string" ? source : source.type,
+      names: Array.from(new Set(names))
+    })
     return group
   })
 

@@ -91,6 +91,20 @@ const suite = (backend: Harness.Backend, caps: Harness.Capabilities) => {
         assert.strictEqual(consumers.find((c) => c.name === "dead")?.pending ?? 0, 0, "the dead router holds nothing")
       }))
 
+    test("Groups.ensure routes a subscription before it runs: what is published meanwhile reaches it", () =>
+      Effect.gen(function*() {
+        const h = yield* Harness.make(backend, routed, "ensure")
+        const node = yield* h.node()
+        assert.strictEqual(yield* node.run(Groups.ensure(OrderPlaced, { group: "early" })), "early")
+        const onStream = (yield* h.redis.groups(h.main)).map((g) => g.name)
+        assert.deepStrictEqual(onStream, [routerGroup], "the router's group, not the subscription's")
+        const ids = yield* node.run(Publisher.publishBatch(orders(0, 3)))
+        const rec = Recorder.make()
+        yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer), { group: "early" }))
+        yield* h.waitUntil("the events published before it ran", () => rec.of("early").length >= 3)
+        assert.deepStrictEqual(rec.of("early").map((s) => s.eventId), ids)
+      }))
+
     test("removing a subscription deregisters its route and deletes its inbox", () =>
       Effect.gen(function*() {
         const h = yield* Harness.make(backend, routed, "remove")

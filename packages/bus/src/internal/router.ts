@@ -108,8 +108,7 @@ export const make = (
     // Routes registered by this process: appended again if the routes stream is found reset.
     const own = new Map<string, Route>()
 
-    const append = (route: Route) =>
-      redis.append(key, { group: route.group, source: route.source, names: JSON.stringify(route.names) })
+    const append = (route: Route) => announce(redis, stream, application, route)
 
     // Reads the changes since the last one read. The range starts AT the last id read: when that
     // entry is not there, the stream was reset, and it is read again from its start.
@@ -159,6 +158,24 @@ export const make = (
 
     return { inbox: (group) => ({ key: inboxKey(stream, group), stream }), register, status: engine.status } satisfies Router
   })
+
+/**
+ * Appends a route to the routes of `application` on `stream` (for `Groups.ensure`; a running
+ * router registers through `Router.register`). Appending a route again changes nothing.
+ */
+export const announce = (
+  redis: RedisStream.RedisStream["Service"],
+  stream: string,
+  application: string,
+  route: Route
+): Effect.Effect<void, RedisStream.RedisStreamError> =>
+  Effect.asVoid(
+    redis.append(routesKey(stream, application), {
+      group: route.group,
+      source: route.source,
+      names: JSON.stringify(route.names)
+    })
+  )
 
 /**
  * Removes the route of `group` (its inbox no longer receives anything) and deletes its inbox:
