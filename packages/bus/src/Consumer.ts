@@ -304,12 +304,13 @@ export const make: Effect.Effect<
         yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
       })
 
-    // One router per stream in this process, running while a routed subscription of it runs.
+    // One router per stream in this process, running while a routed subscription of it runs. No
+    // idle time to live: the scope that releases the last reference stops the router itself, so a
+    // shutdown waits for its last forward step.
     const { application } = settings
     const routers = application === undefined ? undefined : yield* RcMap.make({
       lookup: (stream: string) =>
-        Effect.tap(Router.make(stream, { redis, settings, application }), (router) => track(router.status)),
-      idleTimeToLive: 0
+        Effect.tap(Router.make(stream, { redis, settings, application }), (router) => track(router.status))
     })
 
     const start = (spec: Subscription.Spec, isolated: boolean) =>
