@@ -8,6 +8,7 @@ import os from "node:os"
 import { Keys } from "../src/index.ts"
 import * as Baseline from "./baseline.ts"
 import * as ClusterBench from "./cluster.ts"
+import * as Fanout from "./fanout.ts"
 import type { Calls } from "./bus.ts"
 import {
   connect,
@@ -403,6 +404,67 @@ try {
     checkAcked("long run", long)
   }
 
+  // fanout: K subscriptions of which one matches, per subscription group vs the application
+  // router (issue 12); one pass (each drain is long), both modes in the same run
+  const fanout: Array<string> = []
+  if (wants("fanout")) {
+    const count = flags.quick ? 20_000 : 100_000
+    const modes: ReadonlyArray<Fanout.Mode> = ["groups", "routed"]
+    const drains = new Map<string, Fanout.Drain>()
+    for (const k of [1, 10, 50]) {
+      for (const mode of k === 1 ? modes : modes.slice().reverse()) {
+        log(`fanout drain: ${fmtInt(count)} events, K = ${k}, ${mode}`)
+        const prefix = nextPrefix(`fanout-${mode}-${k}`)
+        const result = await Fanout.drain(admin, prefix, k, count, mode)
+        await deleteKeys(admin, prefix)
+        log(`  ${result.seconds.toFixed(1)} s, Node ${result.nodeUs.toFixed(1)} µs + Redis ${result.redisUs.toFixed(1)} µs per event, K starts ${result.startSeconds.toFixed(2)} s`)
+        drains.set(`${mode}-${k}`, result)
+      }
+    }
+    // K = 1 per group is the baseline: one subscription as before issue 12.
+    const lives = new Map<string, Fanout.Live>()
+    for (const [mode, k] of [["groups", 1], ["groups", 50], ["routed", 50]] as const) {
+      log(`fanout live: 5,000 events/s for 10 s, K = ${k}, ${mode}`)
+      const prefix = nextPrefix(`fanout-live-${mode}`)
+      lives.set(`${mode}, K = ${k}`, await Fanout.live(admin, prefix, k, 5000, flags.quick ? 4 : 10, mode))
+      await deleteKeys(admin, prefix)
+    }
+    const startups = new Map<string, number>()
+    for (const mode of modes) {
+      for (const backlog of [0, count]) {
+        log(`start-up: 50 subscriptions, ${backlog === 0 ? "idle bus" : `one draining ${fmtInt(backlog)}`}, ${mode}`)
+        const prefix = nextPrefix(`startup-${mode}`)
+        startups.set(`${mode}-${backlog}`, await Fanout.startup(admin, prefix, 50, backlog, mode))
+        await deleteKeys(admin, prefix)
+      }
+    }
+    const cpu = (d: Fanout.Drain | undefined) => (d === undefined ? Number.NaN : d.nodeUs + d.redisUs)
+    fanout.push("", `fanout: ${fmtInt(count)} events of one type, one process, K subscriptions of which one matches (CPU = Node + Redis server, per handled event)`)
+    fanout.push(`${"mode".padEnd(8)} ${"K".padStart(3)} ${"drain s".padStart(8)} ${"Node µs".padStart(8)} ${"Redis µs".padStart(9)} ${"CPU µs".padStart(8)} ${"vs K=1".padStart(7)}  K starts s   target`)
+    for (const mode of modes) {
+      const base = cpu(drains.get(`${mode}-1`))
+      for (const k of [1, 10, 50]) {
+        const d = drains.get(`${mode}-${k}`)
+        if (d === undefined) continue
+        const vs = cpu(d) / base
+        const target = k === 50 ? `≤ 1.5× K=1: ${vs <= 1.5 ? "pass" : "MISS"}` : ""
+        fanout.push(`${mode.padEnd(8)} ${String(k).padStart(3)} ${d.seconds.toFixed(1).padStart(8)} ${d.nodeUs.toFixed(1).padStart(8)} ${d.redisUs.toFixed(1).padStart(9)} ${cpu(d).toFixed(1).padStart(8)} ${`${vs.toFixed(2)}×`.padStart(7)}  ${d.startSeconds.toFixed(2).padStart(10)}   ${target}`)
+      }
+    }
+    const routed1 = cpu(drains.get("routed-1"))
+    const groups1 = cpu(drains.get("groups-1"))
+    fanout.push(`routed vs groups at K = 1: ${(routed1 / groups1).toFixed(2)}× the CPU per event; at K = 50: ${(cpu(drains.get("routed-50")) / cpu(drains.get("groups-50"))).toFixed(2)}×`)
+    for (const [label, l] of lives) {
+      const keptUp = l.handledAtStop >= l.sent * 0.95
+      fanout.push(`live ${label.padEnd(14)} 5,000 events/s: p50 ${l.latency.p50.toFixed(1)} ms, p99 ${l.latency.p99.toFixed(1)} ms, max ${l.latency.max.toFixed(0)} ms; ${fmtInt(l.handledAtStop)} of ${fmtInt(l.sent)} handled when publishing stopped, the rest ${l.tail.toFixed(1)} s later  target keeps up, p99 ≤ 50 ms: ${keptUp && l.latency.p99 <= 50 ? "pass" : "MISS"}`)
+    }
+    for (const mode of modes) {
+      const idle = startups.get(`${mode}-0`) ?? Number.NaN
+      const busy = startups.get(`${mode}-${count}`) ?? Number.NaN
+      fanout.push(`start-up ${mode.padEnd(7)} 50 subscriptions: idle ${idle.toFixed(2)} s (< 1 s: ${idle < 1 ? "pass" : "MISS"}), while one drains ${fmtInt(count)}: ${busy.toFixed(2)} s (< 2 s: ${busy < 2 ? "pass" : "MISS"})`)
+    }
+  }
+
   // -------------------------------------------------------------------------------------------
   // the table
   // -------------------------------------------------------------------------------------------
@@ -539,6 +601,7 @@ try {
       out.push(`  ${"".padEnd(10)} external   ${series((x) => x.externalMb, 1)}   ${growth(mid?.externalMb, m.end.externalMb, 1).padStart(6)}`)
     }
   }
+  out.push(...fanout)
   out.push("")
   out.push(`latency rows: events/s is the rate the publisher achieved; load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`)
   out.push(`total time ${((performance.now() - started) / 1000).toFixed(0)} s; ratios are medians of per-round ratios; "spread" is half the min–max range of events/s over the rounds`)

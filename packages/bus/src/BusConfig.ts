@@ -1,7 +1,8 @@
 /**
- * The bus's settings: key prefix, application group, consumer name, read batching, retention,
- * claim and shutdown timeouts, the event id generator, the event catalog and the topology (how
- * events spread over streams, see `Topology`). One service read by every module.
+ * The bus's settings: key prefix, application group, consumer name, the application whose
+ * subscriptions are routed (`application`), read batching, retention, claim and shutdown
+ * timeouts, the event id generator, the event catalog and the topology (how events spread over
+ * streams, see `Topology`). One service read by every module.
  *
  * - `layer(options)`: settings given in code (defaults for what is left out).
  * - `layerFromEnv(options)`: settings from the environment (`HYVVE_PREFIX`, `HYVVE_BATCH_SIZE`,
@@ -38,6 +39,18 @@ export interface BusSettings {
   readonly group: string
   /** This process's consumer name inside every group. Defaults to `<hostname>-<pid>`. */
   readonly consumer: string
+  /**
+   * The application whose processes share one read of the stream (`HYVVE_APP`). When set, a
+   * subscription is routed: the application reads the stream once and forwards each event to the
+   * inbox of each subscription that takes it, so the cost of an event does not grow with the
+   * subscriptions that skip it (see `Consumer`). Subscriptions that ask for `isolated` or
+   * `startFrom: "all"` keep their own group on the stream. Defaults to none: every subscription
+   * is its own group on the stream, as in 0.1 and the NestJS bus.
+   *
+   * **Gotchas**: switching a running subscription between the two modes does not carry its
+   * position over: a routed subscription starts with the events read after it starts.
+   */
+  readonly application: string | undefined
   /** The `source` written on published events. Defaults to `"platform"`. */
   readonly source: string
   /** Longest wait of one read before it returns empty. Defaults to 5 seconds. */
@@ -178,6 +191,7 @@ export const defaults: BusSettings = {
   prefix: "hyvve",
   group: "hyvve-platform",
   consumer: `${hostname()}-${process.pid}`,
+  application: undefined,
   source: "platform",
   block: Duration.seconds(5),
   batchSize: 200,
@@ -206,6 +220,7 @@ export const variables = {
   prefix: "HYVVE_PREFIX",
   group: "HYVVE_GROUP",
   consumer: "HYVVE_CONSUMER",
+  application: "HYVVE_APP",
   source: "HYVVE_SOURCE",
   block: "HYVVE_BLOCK",
   batchSize: "HYVVE_BATCH_SIZE",
@@ -299,6 +314,13 @@ export const resolve = (
       prefix,
       group: yield* text("group", nonEmpty("a consumer group name")),
       consumer: yield* text("consumer", nonEmpty("a consumer name")),
+      application: yield* setting(
+        "application",
+        (s: string) => s,
+        (s) => s,
+        defaults.application,
+        optional(nonEmpty("an application name"))
+      ),
       source: yield* text("source", nonEmpty("a source name such as platform")),
       block: yield* duration("block", positiveDuration),
       batchSize: yield* count("batchSize"),
@@ -479,6 +501,11 @@ const positiveInt: Form<number> = {
 }
 
 const nonEmpty = (what: string): Form<string> => ({ expected: `a non-empty ${what}`, valid: (s) => s.trim() !== "" })
+
+const optional = <A>(form: Form<A>): Form<A | undefined> => ({
+  expected: form.expected,
+  valid: (a) => a === undefined || form.valid(a)
+})
 
 const keyPrefix: Form<string> = {
   expected: "a non-empty key prefix without spaces, such as hyvve",

@@ -1,7 +1,11 @@
 /**
- * Consumes typed events. Every subscription is its own consumer group (a stable name, given or
+ * Consumes typed events. Every subscription has its own consumer group (a stable name, given or
  * derived from the app group and the event or pattern), so one handler's failure never re-runs
- * another's.
+ * another's. By default the group reads the stream itself. With an `application` setting
+ * (`HYVVE_APP`) a subscription is **routed**: the application's processes read the stream once
+ * and forward each event only to the inboxes of the subscriptions that take it, and the group
+ * reads its inbox (`internal/router.ts`), so an event costs the same however many subscriptions
+ * skip it. `isolated: true` and `startFrom: "all"` keep a group of its own on the stream.
  *
  * - `subscribe(event | pattern)` is a `Stream` of `Delivery` values the caller settles.
  * - `handle(event | pattern, handler)` forks a supervised worker pool into the current scope: ack
@@ -29,7 +33,7 @@
 import type { Catalog, Envelope } from "@hyvve/schema"
 import { EventPattern, EventType } from "@hyvve/schema"
 import type { EventError } from "@hyvve/schema"
-import { Context, Duration, Effect, Layer, Schedule, Schema, Scope, Stream } from "effect"
+import { Context, Duration, Effect, Layer, RcMap, Schedule, Schema, Scope, Stream } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import type { Delivery, DeliveryInfo } from "./Delivery.ts"
 import * as DeliveryLog from "./DeliveryLog.ts"
@@ -37,6 +41,7 @@ import * as RedisStream from "./RedisStream.ts"
 import * as Retry from "./Retry.ts"
 import * as Topology from "./Topology.ts"
 import * as Registry from "./internal/registry.ts"
+import * as Router from "./internal/router.ts"
 import * as Subscription from "./internal/subscription.ts"
 import * as WorkerPool from "./internal/workerPool.ts"
 
@@ -110,8 +115,17 @@ export interface SubscribeOptions<C extends EventType.Any = DefaultEvents> {
    * subscriptions to the same event in one app must name their groups, or they compete.
    */
   readonly group?: string | undefined
-  /** Where a new group starts: `"new"` events only (default) or `"all"` retained events. */
+  /**
+   * Where a new group starts: `"new"` events only (default) or `"all"` retained events. `"all"`
+   * reads the stream in a group of its own (it is never routed).
+   */
   readonly startFrom?: "new" | "all" | undefined
+  /**
+   * Read the stream in a group of its own even when the bus has an `application` (a replay
+   * target, or a subscription whose lag must not depend on the application's router). Defaults
+   * to false.
+   */
+  readonly isolated?: boolean | undefined
   /** The retry delays. Defaults to `Retry.defaultSchedule` (1 min, 5 min, 30 min, then DLQ). */
   readonly retry?: Schedule.Schedule<unknown, Retry.Failure> | Schedule.Schedule<unknown, unknown> | undefined
   /** Which failures are retried. Defaults to `Retry.isRetryable`. */
@@ -272,12 +286,17 @@ export class Consumer extends Context.Service<
 >()("@hyvve/bus/Consumer") {}
 
 /**
- * Creates the consumer over `RedisStream`.
+ * Creates the consumer over `RedisStream`; the application routers it starts (with an
+ * `application` setting) live at most as long as the scope.
  *
  * @category constructors
  * @since 0.1.0
  */
-export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisStream | BusConfig.BusConfig> = Effect.gen(
+export const make: Effect.Effect<
+  Consumer["Service"],
+  never,
+  RedisStream.RedisStream | BusConfig.BusConfig | Scope.Scope
+> = Effect.gen(
   function*() {
     const redis = yield* RedisStream.RedisStream
     const settings = yield* BusConfig.BusConfig
@@ -286,38 +305,75 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
     const statuses = new Map<number, () => SubscriptionStatus>()
     let nextSubscription = 0
 
+    const track = (status: () => SubscriptionStatus) =>
+      Effect.gen(function*() {
+        const id = nextSubscription++
+        statuses.set(id, status)
+        yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
+      })
+
+    // One router per stream in this process, running while a routed subscription of it runs. No
+    // idle time to live: the scope that releases the last reference stops the router itself, so a
+    // shutdown waits for its last forward step.
+    const { application } = settings
+    // Keyed by stream key (an RcMap compares keys by value); the stream's keys are noted first.
+    const streamsByKey = new Map<string, Topology.StreamKeys>()
+    const routers = application === undefined ? undefined : yield* RcMap.make({
+      lookup: (key: string) =>
+        Effect.suspend(() => {
+          const stream = streamsByKey.get(key)
+          return stream === undefined ?
+            Effect.die(new Error(`no stream noted for the router of ${key}`)) :
+            Effect.tap(Router.make(stream, { redis, settings, application }), (router) => track(router.status))
+        })
+    })
+
     // One engine per stream the subscription's types can be in (see `Topology`), the previous
     // topology's streams included while a migration drains them. Each stream's engine (and what
     // `withEngine` adds, e.g. its worker pool) lives in a scope of its own, and those scopes close
-    // in parallel: shutdown takes one `shutdownTimeout`, not one per stream.
+    // in parallel: shutdown takes one `shutdownTimeout`, not one per stream. With an application,
+    // a subscription reads its inbox, fed by the stream's router, instead of the stream (not when
+    // isolated, reading from the start, or draining a previous topology's stream).
+    // Start-up is a few round trips sent together: a process starting fifty subscriptions while
+    // one drains a backlog waits for each behind the drain's traffic.
     const start = <R>(
       resolved: Resolved,
+      isolated: boolean,
       withEngine: (engine: Subscription.Engine) => Effect.Effect<void, never, R | Scope.Scope>
     ) =>
       Effect.gen(function*() {
         const log = (yield* DeliveryLog.DeliveryLog) ?? layerLog
         const streams = Topology.streamsToRead(settings, resolved.types)
         const all = yield* Scope.fork(yield* Effect.scope, "parallel")
-        const engines: Array<Subscription.Engine> = []
-        for (const { migrating, stream } of streams) {
-          // While migrating, publishers may write the new streams before this group exists there:
-          // it starts at their beginning, so nothing published under the new topology is missed.
-          const startFrom = migrating ? "all" : resolved.spec.startFrom
-          const one = yield* Scope.fork(all, "sequential")
-          const engine = yield* Scope.provide(
-            Effect.gen(function*() {
-              const engine = yield* Subscription.make({ ...resolved.spec, startFrom, stream }, { redis, settings, log })
-              const id = nextSubscription++
-              statuses.set(id, engine.status)
-              yield* Effect.addFinalizer(() => Effect.sync(() => statuses.delete(id)))
-              yield* withEngine(engine)
-              return engine
-            }),
-            one
-          )
-          engines.push(engine)
-        }
-        yield* Registry.register(redis, settings.prefix, resolved.spec.group, resolved.spec.source)
+        const startOne = (migrating: boolean, stream: Topology.StreamKeys) =>
+          Effect.gen(function*() {
+            // While migrating, publishers may write the new streams before this group exists there:
+            // it starts at their beginning, so nothing published under the new topology is missed.
+            const startFrom = migrating ? "all" : resolved.spec.startFrom
+            const spec: Subscription.Spec = { ...resolved.spec, startFrom, stream }
+            let engine: Subscription.Engine
+            if (routers === undefined || isolated || startFrom !== "new") {
+              engine = yield* Subscription.make(spec, { redis, settings, log })
+            } else {
+              streamsByKey.set(stream.key, stream)
+              const router = yield* RcMap.get(routers, stream.key)
+              // The inbox group exists before the route does, so nothing forwarded is missed.
+              engine = yield* Subscription.make({ ...spec, inbox: router.inbox(spec.group) }, { redis, settings, log })
+              yield* router.register({ group: spec.group, source: spec.source, names: spec.names })
+            }
+            yield* track(engine.status)
+            yield* withEngine(engine)
+            return engine
+          })
+        const [engines] = yield* Effect.all([
+          Effect.forEach(
+            streams,
+            ({ migrating, stream }) =>
+              Effect.flatMap(Scope.fork(all, "sequential"), (one) => Scope.provide(startOne(migrating, stream), one)),
+            { concurrency: "unbounded" }
+          ),
+          Registry.register(redis, settings.prefix, resolved.spec.group, resolved.spec.source)
+        ], { concurrency: "unbounded" })
         return engines
       })
 
@@ -326,7 +382,7 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
       options?: SubscribeOptions<C>
     ): Effect.Effect<Stream.Stream<Delivery<EventsOf<S, C>>>, SubscribeError, Scope.Scope> =>
       Effect.gen(function*() {
-        const engines = yield* start(yield* resolve(source, options, settings, false), () => Effect.void)
+        const engines = yield* start(yield* resolve(source, options, settings, false), options?.isolated ?? false, () => Effect.void)
         const deliveries = engines.length === 1 ?
           Stream.fromQueue(engines[0]!.queue) :
           Stream.mergeAll(engines.map((engine) => Stream.fromQueue(engine.queue)), { concurrency: "unbounded" })
@@ -349,7 +405,7 @@ export const make: Effect.Effect<Consumer["Service"], never, RedisStream.RedisSt
         const resolved = yield* resolve(source, options, settings, options?.idempotent ?? false)
         const spec = options?.replays === "skip" ? { ...resolved.spec, skipReplays: true } : resolved.spec
         // A pool per stream: `concurrency` bounds each, so order holds per stream at 1.
-        yield* start({ spec, types: resolved.types }, (engine) =>
+        yield* start({ spec, types: resolved.types }, options?.isolated ?? false, (engine) =>
           WorkerPool.run(engine, {
             group: spec.group,
             // `EventsOf<S, C>` is what the engine decodes for this spec (see `subscribeScoped`).
@@ -463,6 +519,7 @@ const resolve = <C extends EventType.Any, E>(
           ...base,
           source: source.type,
           group: options?.group ?? `${settings.group}:${source.type}`,
+          names: Array.from(names),
           matches: (type) => names.has(type),
           lookup: (type) => (names.has(type) ? source : undefined)
         },
@@ -485,6 +542,7 @@ const resolve = <C extends EventType.Any, E>(
         ...base,
         source,
         group: options?.group ?? `${settings.group}:${source}`,
+        names: Array.from(accepted.keys()),
         // A name the pattern matches but the catalog does not know is taken, to be dead-lettered
         // as `UnknownEventType` rather than skipped unseen.
         matches: (type) => accepted.has(type) || EventPattern.matches(pattern, type),

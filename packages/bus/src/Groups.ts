@@ -6,6 +6,8 @@
  *   from now on wait for it (a deploy creates the groups before the first publisher starts);
  * - `list()` and `consumers(group)` show the groups of the topology's streams and who is in them
  *   (with several streams, a group's rows added up over the streams it reads);
+ * - `remove(source)` removes one subscription: its group, its route and inbox (application mode)
+ *   and everything the bus keeps for it;
  * - `deleteStream()` removes a stream with its groups and everything the bus keeps per group for it.
  *
  * Groups are named the way `Consumer.subscribe` / `Consumer.handle` name them:
@@ -19,11 +21,13 @@
  * @since 0.1.0
  */
 import type { EventError } from "@hyvve/schema"
-import { EventPattern, type EventType } from "@hyvve/schema"
+import { EventPattern, EventType } from "@hyvve/schema"
 import { Effect, Option } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Topology from "./Topology.ts"
+import * as Registry from "./internal/registry.ts"
+import * as Router from "./internal/router.ts"
 import * as Settlement from "./internal/settlement.ts"
 
 /**
@@ -53,12 +57,21 @@ export const name = (
  * the events published from now on, `"all"` also every retained one. An existing group is left
  * as it is. Idempotent.
  *
+ * With an `application` (and neither `isolated` nor `startFrom: "all"`), the subscription is
+ * routed, as `Consumer` would route it: the router's group on the stream, the subscription's
+ * group on its inbox, and its route are created instead, so the application's routers forward
+ * its events to the inbox from now on.
+ *
  * @category operations
  * @since 0.1.0
  */
 export const ensure = (
   source: EventType.Any | string,
-  options?: { readonly group?: string | undefined; readonly startFrom?: "new" | "all" | undefined }
+  options?: {
+    readonly group?: string | undefined
+    readonly startFrom?: "new" | "all" | undefined
+    readonly isolated?: boolean | undefined
+  }
 ): Effect.Effect<string, EventError.InvalidPattern | RedisStream.RedisStreamError, RedisStream.RedisStream | BusConfig.BusConfig> =>
   Effect.gen(function*() {
     const group = yield* name(source, options)
@@ -67,11 +80,27 @@ export const ensure = (
     const types = typeof source === "string" ?
       settings.catalog.match(yield* EventPattern.make(source)).map((eventType) => eventType.type) :
       [source.type]
-    // As a subscription does (see `Topology.streamsToRead`): while migrating, groups on the new streams start
-    // at their beginning.
+    const { application } = settings
+    const routed = application !== undefined && options?.isolated !== true && options?.startFrom !== "all"
+    // The type names the subscription takes, aliases included, as `Consumer` resolves them.
+    const names = typeof source !== "string" ?
+      EventType.names(source) :
+      settings.catalog.match(yield* EventPattern.make(source)).flatMap((type) => EventType.names(type))
+    // As a subscription does (see `Topology.streamsToRead`): while migrating, groups on the new
+    // streams start at their beginning (and are not routed).
     for (const { migrating, stream } of Topology.streamsToRead(settings, types)) {
-      yield* redis.createGroup(stream.key, group, migrating || options?.startFrom === "all" ? "0" : "$")
       yield* redis.createGroup(stream.redeliver(group), group, "0")
+      if (!routed || migrating) {
+        yield* redis.createGroup(stream.key, group, migrating || options?.startFrom === "all" ? "0" : "$")
+        continue
+      }
+      yield* redis.createGroup(stream.key, Router.groupName(application), "$")
+      yield* redis.createGroup(Router.inboxKey(stream.key, group), group, "0")
+      yield* Router.announce(redis, stream.key, application, {
+        group,
+        source: typeof source === "string" ? source : source.type,
+        names: Array.from(new Set(names))
+      })
     }
     return group
   })
@@ -173,6 +202,43 @@ export const consumers = (
       )
     }
     return Array.from(byName.values())
+  })
+
+/**
+ * Removes the subscription to `source` (named as `name` names it): its group on every stream,
+ * its route and inbox when the bus has an `application` (the router stops forwarding to it), its
+ * redelivery stream, retry schedules, failure records and done-markers, and its entry in the
+ * replay registry. Returns the group's name. Idempotent. The DLQ keeps its dead letters.
+ *
+ * **Gotchas**: stop the subscription in every process first: one still running creates its group
+ * again (and a routed one registers its route again when it next starts).
+ *
+ * @category operations
+ * @since 0.1.0
+ */
+export const remove = (
+  source: EventType.Any | string,
+  options?: { readonly group?: string | undefined }
+): Effect.Effect<string, EventError.InvalidPattern | RedisStream.RedisStreamError, RedisStream.RedisStream | BusConfig.BusConfig> =>
+  Effect.gen(function*() {
+    const group = yield* name(source, options)
+    const settings = yield* BusConfig.BusConfig
+    const redis = yield* RedisStream.RedisStream
+    const { application } = settings
+    // Every stream it may have read: any of the topology's (and a previous topology's).
+    for (const stream of Topology.allStreams(settings)) {
+      if (application !== undefined) yield* Router.deregister(redis, stream.key, application, group)
+      yield* redis.destroyGroup(stream.key, group)
+      const inbox = Router.inboxKey(stream.key, group)
+      const redeliver = stream.redeliver(group)
+      const keys = [inbox, redeliver, stream.done(group)]
+      for (const key of [stream.key, inbox, redeliver]) {
+        keys.push(Settlement.retryKey(key, group), Settlement.failuresKey(key, group))
+      }
+      yield* redis.deleteKeys(keys)
+    }
+    yield* redis.transaction([{ _tag: "HDel", key: Registry.key(settings.prefix), fields: [group] }])
+    return group
   })
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The health of the bus as an operator (and the admin API) sees it: Redis reachable and how fast,
  * every stream of the topology with its length, every group with its pending count and lag
- * (added up over the streams it reads), the subscriptions of this
+ * (added up over the streams it reads; with an `application`, the router's group on each stream
+ * and each routed subscription's group on its inboxes), the subscriptions of this
  * process with their circuit state, and the DLQ's size against its maximum. With a history
  * (`History` in the layer's context), its reasons too (`history: ...`: the event store failing,
  * outcomes dropped, gaps), which leave `healthy` as it is: delivery goes on without the store.
@@ -16,6 +17,7 @@ import * as Groups from "./Groups.ts"
 import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Topology from "./Topology.ts"
+import * as Router from "./internal/router.ts"
 
 /**
  * One health report. `healthy` is false when Redis does not answer or a circuit is open.
@@ -68,6 +70,28 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
     const streams = Topology.allStreams(settings)
     const dlqKeys = Array.from(new Set(streams.map((stream) => stream.dlq)))
     const streamKey = streams.length === 1 ? streams[0]!.key : Topology.format(settings.topology)
+    const { application } = settings
+
+    // The group of each routed subscription on its inbox of each stream (none without an
+    // application).
+    const routedGroups = application === undefined ?
+      Effect.succeed([]) :
+      Effect.forEach(streams, (stream) =>
+        Router.routes(redis, stream.key, application).pipe(
+          Effect.flatMap((routes) =>
+            Effect.forEach(routes, (route) => {
+              const key = Router.inboxKey(stream.key, route.group)
+              return Effect.map(
+                redis.groups(key),
+                (groups) => groups.filter((group) => group.name === route.group).map((group) => ({ group, key }))
+              )
+            })
+          ),
+          Effect.map((rows) => rows.flat())
+        )).pipe(
+          Effect.map((rows) => rows.flat()),
+          Effect.orElseSucceed(() => [])
+        )
 
     const check = Effect.gen(function*() {
       const subscriptions = yield* consumer.status
@@ -106,15 +130,19 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
       const [, perStream, dlqSizes] = probe.success
       const lengths = perStream.map(([length], i) => ({ key: streams[i]!.key, length }))
       const length = lengths.reduce((sum, s) => sum + s.length, 0)
-      const groups = Groups.mergeGroups(perStream.map(([, groups]) => groups))
+      // Routed subscriptions' groups live on their inboxes: reported beside the streams' own.
+      const routed = yield* routedGroups
+      const groups = Groups.mergeGroups([...perStream.map(([, groups]) => groups), routed.map((r) => r.group)])
       const dlqSize = dlqSizes.reduce((a, b) => a + b, 0)
       const consumers: Record<string, Array<RedisStream.ConsumerInfo>> = {}
-      for (const [i, [, groupsOfStream]] of perStream.entries()) {
-        for (const group of groupsOfStream) {
-          // A group removed meanwhile simply has no row.
-          const rows = yield* Effect.option(redis.consumers(streams[i]!.key, group.name))
-          if (rows._tag === "Some") consumers[group.name] = mergeConsumers(consumers[group.name] ?? [], rows.value)
-        }
+      const located = [
+        ...perStream.flatMap(([, groupsOfStream], i) => groupsOfStream.map((group) => ({ group, key: streams[i]!.key }))),
+        ...routed
+      ]
+      for (const { group, key } of located) {
+        // A group removed meanwhile simply has no row.
+        const rows = yield* Effect.option(redis.consumers(key, group.name))
+        if (rows._tag === "Some") consumers[group.name] = mergeConsumers(consumers[group.name] ?? [], rows.value)
       }
       for (const group of groups) yield* Metrics.groupState(group.name, group.lag ?? 0, group.pending)
       const usage = dlqSize / settings.dlqMaxLength

@@ -4,6 +4,7 @@
  * implementations can share a Redis during migration. Other topologies (and `single` with hash
  * tags) name their streams and every per-stream key from the stream key: see `Topology`, whose
  * `StreamKeys` is the one source of a stream's key names.
+ * The application router's inboxes and routes derive from the stream key too (`internal/router.ts`).
  *
  * @since 0.1.0
  */

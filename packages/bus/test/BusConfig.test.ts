@@ -172,6 +172,17 @@ describe("BusConfig", () => {
       assert.notInclude(error.message, `["HYVVE"]`)
     }))
 
+  it.effect("HYVVE_APP names the application whose subscriptions are routed; none by default; the option wins", () =>
+    Effect.gen(function*() {
+      assert.isUndefined(BusConfig.defaults.application)
+      assert.isUndefined((yield* fromEnv({})).application)
+      assert.strictEqual((yield* fromEnv({ HYVVE_APP: "billing" })).application, "billing")
+      assert.strictEqual((yield* fromEnv({ HYVVE_APP: "billing" }, { application: "ledger" })).application, "ledger")
+      const error = yield* configError({ HYVVE_APP: "  " })
+      assert.strictEqual(error.variable, "HYVVE_APP")
+      assert.throws(() => BusConfig.make({ application: "" }))
+    }))
+
   it.effect("HYVVE_EVENT_ID names the id generator; the eventId option wins over it", () =>
     Effect.gen(function*() {
       assert.strictEqual((yield* fromEnv({ HYVVE_EVENT_ID: "uuidv7" })).eventId, EventId.uuidV7)

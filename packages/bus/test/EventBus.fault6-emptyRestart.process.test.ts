@@ -4,7 +4,9 @@
  * be delivered: a group re-created after NOGROUP starts at the beginning of what the stream now
  * holds, not at `$`. A private Redis is stopped, its data deleted and started again while a
  * consumer (a bus node in this process) backs off from the outage; the test publishes as soon as
- * Redis answers. Events published before the wipe are genuinely gone and not expected.
+ * Redis answers. Events published before the wipe are genuinely gone and not expected. Routed too
+ * (an `application`): the router's group, the inbox's group and the routes are all gone, and the
+ * router registers its process's routes again before it forwards anything.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Consumer, Publisher } from "@hyvve/bus"
@@ -15,10 +17,11 @@ import * as PrivateRedis from "./fixtures/PrivateRedis.ts"
 import * as Recorder from "./fixtures/Recorder.ts"
 
 describe("fault 6: Redis restarted empty (private Redis)", () => {
-  it.live("events published after the restart, before the group is re-created, are delivered", () =>
+  for (const routed of [false, true]) {
+  it.live(`events published after the restart, before the group is re-created, are delivered${routed ? " (routed)" : ""}`, () =>
     Effect.gen(function*() {
       const redis = yield* PrivateRedis.make
-      const h = yield* Harness.make(Harness.redisBackend(redis.url), { realTime: true }, "fault6")
+      const h = yield* Harness.make(Harness.redisBackend(redis.url), { realTime: true, routed }, "fault6")
       const publisher = yield* h.node()
       const worker = yield* h.node({ consumer: "worker" })
       const recorder = Recorder.make()
@@ -43,4 +46,5 @@ describe("fault 6: Redis restarted empty (private Redis)", () => {
       )
       assert.strictEqual(missing().length, 0, `${missing().length} of ${ids.length} events published after the empty restart never handled`)
     }), 60_000)
+  }
 })

@@ -15,12 +15,13 @@ EventBusTest.suite("redis", Harness.redisBackend(), { realTime: true })
 
 // The memory backend cannot go away, so the shared suite cannot show how the consumer lives
 // through an outage. This runs on a private redis-server (AOF on, so a stop and a restart keep
-// the data) that the test stops for about 5 seconds.
+// the data) that the test stops for about 5 seconds; with subscriptions per group and routed.
 describe("EventBus on a Redis that goes away", () => {
-  it.live("an outage opens the circuit, health reports it, and nothing is lost after recovery", () =>
+  for (const routed of [false, true]) {
+  it.live(`an outage opens the circuit, health reports it, and nothing is lost after recovery${routed ? " (routed)" : ""}`, () =>
     Effect.gen(function*() {
       const server = yield* PrivateRedis.make
-      const h = yield* Harness.make(Harness.redisBackend(server.url), { realTime: true }, "outage")
+      const h = yield* Harness.make(Harness.redisBackend(server.url), { realTime: true, routed }, "outage")
       // A low threshold: the default (20 consecutive errors on a backoff from 100 ms) needs a
       // longer outage than a test should wait for; the mechanism is the same.
       const node = yield* h.node({ circuitThreshold: 5 })
@@ -91,4 +92,5 @@ describe("EventBus on a Redis that goes away", () => {
         }`
       )
     }), 60_000)
+  }
 })

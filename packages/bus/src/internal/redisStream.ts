@@ -249,9 +249,13 @@ export const makeService = (transport: Transport): Service => {
       transaction: (commands) =>
         commands.length === 0
           ? Effect.succeed(noReplies)
-          : isAppendBatch(commands)
-          ? appendBatch(commands)
-          : transact(commands, (reply) => parseReplies(reply, commands.length)),
+          : (isAppendBatch(commands)
+            ? appendBatch(commands)
+            : transact(commands, (reply) => parseReplies(reply, commands.length))).pipe(
+              // This process's readers of the streams appended to wake at once (a router's copies
+              // to its inboxes), without waiting for the notifier's next round.
+              Effect.tap(() => notifier.moved(appendedKeys(commands)))
+            ),
 
       createGroup: (key, group, startId = "$") =>
         attempt("XGROUP", () =>
@@ -948,6 +952,12 @@ const isAppendBatch = (commands: ReadonlyArray<RedisStream.Command>): commands i
     if (command.trim?.minId !== undefined && command.trim.maxLen !== undefined) return false
   }
   return true
+}
+
+const appendedKeys = (commands: ReadonlyArray<RedisStream.Command>): ReadonlyArray<string> => {
+  const keys = new Set<string>()
+  for (const command of commands) if (command._tag === "XAdd") keys.add(command.key)
+  return Array.from(keys)
 }
 
 /** The ids of an EXEC of appends; any per-command error fails the whole call. */

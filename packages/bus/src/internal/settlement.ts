@@ -30,6 +30,11 @@
  * - `StreamKeys.redeliver(subscription)` stream: entries re-driven from the DLQ to this
  *   subscription only;
  * - `StreamKeys.dlq`: where given-up entries go (per stream in tagged layouts).
+ *
+ * A routed subscription (`./router.ts`) reads its inbox instead of the stream: its entries are
+ * deleted in the step that acks or dead-letters them, and outcomes name the entry the copy came
+ * from (`origin`). The router's own ack step carries the copies it forwards (`forwardTo`), so
+ * copies and ack land together.
  */
 import { Clock, Duration, Effect, Option, Schedule, Schema } from "effect"
 import type * as BusConfig from "../BusConfig.ts"
@@ -49,6 +54,19 @@ export const retryKey = (stream: string, subscription: string): string => `${str
 
 /** The failure records of `subscription` for entries of `stream`. */
 export const failuresKey = (stream: string, subscription: string): string => `${stream}:failures:${subscription}`
+
+/**
+ * A subscription's inbox (`./router.ts`) and the stream its entries were forwarded from. Each
+ * copy names the entry it copies in its `origin` field, so deliveries, dead letters and the
+ * delivery log show where the event really is: the stream and the entry id it was published as.
+ */
+export interface Inbox {
+  readonly key: string
+  readonly stream: string
+}
+
+/** The field of a forwarded copy that names the entry it copies. */
+export const originField = "origin"
 
 // ---------------------------------------------------------------------------------------------
 // models
@@ -79,6 +97,11 @@ export interface Settled {
   readonly correlationId?: string | undefined
   /** The failure record taken with a retry (`takeDue`): when it first failed. */
   readonly record: FailureRecord | undefined
+  /**
+   * Streams the entry is copied to, server-side, in the step that acks it (the application
+   * router forwarding to subscription inboxes, `./router.ts`): copies and ack land together.
+   */
+  readonly forwardTo?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -176,6 +199,8 @@ export interface Settlement {
     { readonly entries: ReadonlyArray<Settled>; readonly nextDueAt: number | undefined },
     RedisStream.RedisStreamError
   >
+  /** Where an entry's event was published: for a copy in the inbox, the stream and id it copies. */
+  readonly origin: (entry: RedisStream.GroupEntry) => { readonly stream: string; readonly id: string }
   /** Which of `entryIds` wait for a retry (the sweep must leave those alone). */
   readonly scheduled: (stream: string, entryIds: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, RedisStream.RedisStreamError>
 }
@@ -248,8 +273,18 @@ export const make = (options: {
   readonly onScheduled: (dueAt: number) => void
   /** Where landed outcomes are reported (the event store), if anywhere. */
   readonly log: DeliveryLog.Log | undefined
+  /**
+   * A stream this subscription reads alone (its inbox, `./router.ts`): an entry of it is deleted
+   * in the step that acks or dead-letters it, so the inbox holds only unsettled entries.
+   */
+  readonly inbox?: Inbox | undefined
 }): Settlement => {
-  const { group, log, policy, redis, settings, subscription } = options
+  const { group, inbox, log, policy, redis, settings, subscription } = options
+  const inboxKey = inbox?.key
+  const origin = (entry: RedisStream.GroupEntry) =>
+    inbox !== undefined && entry.key === inbox.key ?
+      { stream: inbox.stream, id: entry.fields[originField] ?? entry.id } :
+      { stream: entry.key, id: entry.id }
 
   const report = (
     batch: ReadonlyArray<Settled>,
@@ -263,11 +298,12 @@ export const make = (options: {
         for (const s of batch) {
           // Entries of other types, acked unread, are no delivery of this subscription.
           if (s.type === undefined && status === "COMPLETED") continue
+          const from = origin(s.entry)
           outcomes.push({
             status,
             group,
-            stream: s.entry.key,
-            entryId: s.entry.id,
+            stream: from.stream,
+            entryId: from.id,
             eventId: s.eventId,
             type: s.type,
             tenantId: s.tenantId,
@@ -336,6 +372,7 @@ export const make = (options: {
     for (const s of batch) {
       const { id, key } = s.entry
       push(byKey, key, id)
+      if (s.forwardTo !== undefined) for (const target of s.forwardTo) commands.push(copyCommand(target, s.entry))
       if (s.entry.deliveries > 1 || s.record !== undefined) push(retried, key, id)
       if (options.idempotent && s.eventId !== undefined) {
         commands.push({ _tag: "ZAdd", key: done, score: now + markerTtlMs, member: s.eventId })
@@ -343,7 +380,10 @@ export const make = (options: {
     }
     // Marks past their time go as new ones are written (a range removal: cheap when none is due).
     if (commands.length > 0) commands.push({ _tag: "ZRemRangeByScore", key: done, max: now })
-    for (const [key, ids] of byKey) commands.push({ _tag: "XAck", key, group, ids })
+    for (const [key, ids] of byKey) {
+      commands.push({ _tag: "XAck", key, group, ids })
+      if (key === inboxKey) commands.push({ _tag: "XDel", key, ids })
+    }
     for (const [key, ids] of retried) {
       commands.push({ _tag: "ZRem", key: retryKey(key, subscription), members: ids })
       commands.push({ _tag: "HDel", key: failuresKey(key, subscription), fields: ids })
@@ -392,14 +432,15 @@ export const make = (options: {
 
   const deadLetterAt = (s: Settled, error: Retry.FailureInfo, now: number) => {
     const { entry } = s
+    const from = origin(entry)
     const letter: DlqEntry.DeadLetter = {
       // An entry without an envelope is kept whole, as the JSON of its fields.
       event: entry.fields["event"] ?? JSON.stringify(entry.fields),
       error,
       movedAt: now,
       group,
-      stream: entry.key,
-      originalEntryId: entry.id,
+      stream: from.stream,
+      originalEntryId: from.id,
       attempts: entry.deliveries,
       firstFailedAt: s.record?.firstFailedAt ?? now,
       lastFailedAt: now,
@@ -417,6 +458,7 @@ export const make = (options: {
         copyFrom: { key: entry.key, id: entry.id, fields: ["event"] }
       },
       { _tag: "XAck", key: entry.key, group, ids: [entry.id] },
+      ...(entry.key === inboxKey ? [{ _tag: "XDel", key: entry.key, ids: [entry.id] } as const] : []),
       { _tag: "ZRem", key: retryKey(entry.key, subscription), members: [entry.id] },
       { _tag: "HDel", key: failuresKey(entry.key, subscription), fields: [entry.id] }
     ])
@@ -549,8 +591,19 @@ export const make = (options: {
     release: (s) => releaseAll([s]),
     delivered: (batch) => report(batch, "PROCESSING", undefined),
     takeDue,
+    origin,
     scheduled
   }
+}
+
+// A copy of `entry` appended to `target`, its fields taken server-side byte for byte (the values
+// sent are only placeholders, used if the entry was trimmed meanwhile).
+const copyCommand = (target: string, entry: RedisStream.GroupEntry): RedisStream.Command => {
+  const names = Object.keys(entry.fields)
+  const fields: Record<string, string> = {}
+  for (const name of names) fields[name] = ""
+  fields[originField] = entry.id
+  return { _tag: "XAdd", key: target, fields, copyFrom: { key: entry.key, id: entry.id, fields: names } }
 }
 
 const push = (map: Map<string, Array<string>>, key: string, id: string): void => {

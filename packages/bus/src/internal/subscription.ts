@@ -33,6 +33,11 @@
  * are checked in one round trip, while the reader reads the next batch. A group that disappears (`NOGROUP`: Redis restarted empty, or
  * the stream was deleted) is re-created at the start of what the stream holds now, so events
  * appended since are not skipped.
+ *
+ * Two variants (`./router.ts`): a **routed** subscription reads its inbox instead of the stream
+ * (`Spec.inbox`; its group starts at the inbox's beginning); the **router** itself is this engine
+ * with `Spec.forward`: it hands nothing out, and every entry it reads is acked by the flusher in
+ * one step with its copies to the inboxes the routes name (no retry poller, no redeliver stream).
  */
 import { Envelope, EventType } from "@hyvve/schema"
 import type { EventError } from "@hyvve/schema"
@@ -61,12 +66,33 @@ export interface Spec {
   readonly startFrom: "new" | "all"
   readonly policy: Retry.Policy
   readonly idempotent: boolean
+  /** The type names it takes (aliases included), for the application router's route. */
+  readonly names: ReadonlyArray<string>
   /** Cheap test on the entry's `type` field. */
   readonly matches: (type: string) => boolean
   /** The event type to decode `type` with (undefined: not decodable by this subscription). */
   readonly lookup: (type: string) => EventType.Any | undefined
   /** Ack entries a replay re-delivered (they have a `replay` field) without handing them out. */
   readonly skipReplays?: boolean | undefined
+  /**
+   * The stream read instead of the main stream: the subscription's inbox, which the application
+   * router fills (`./router.ts`). Its group starts at its beginning, and settled entries are
+   * deleted from it.
+   */
+  readonly inbox?: Settlement.Inbox | undefined
+  /** Makes this engine the application router: entries are forwarded, never handed out. */
+  readonly forward?: Forward | undefined
+}
+
+/**
+ * How the application router (`./router.ts`) forwards: each entry read is acked in one step with
+ * its copies to the streams `targets` names (none: acked unread), and nothing is handed out.
+ */
+export interface Forward {
+  /** Brings the routes up to date; runs after every read, before its entries are routed. */
+  readonly refresh: Effect.Effect<void, RedisStream.RedisStreamError>
+  /** The streams an entry is copied to. */
+  readonly targets: (entry: RedisStream.GroupEntry) => ReadonlyArray<string>
 }
 
 /** What a subscription reports to health checks. */
@@ -131,10 +157,10 @@ class DeliveryImpl implements EngineDelivery {
     return this.settle.settlement.group
   }
   get stream() {
-    return this.entry.key
+    return this.settle.settlement.origin(this.entry).stream
   }
   get entryId() {
-    return this.entry.id
+    return this.settle.settlement.origin(this.entry).id
   }
   get attempt() {
     return this.entry.deliveries
@@ -200,9 +226,11 @@ export const make = (
   Effect.gen(function*() {
     const { redis, settings } = deps
     const { consumer, group } = spec
-    const main = spec.stream.key
+    const { forward, inbox } = spec
+    const main = inbox?.key ?? spec.stream.key
     const redeliver = spec.stream.redeliver(group)
-    const keys = [main, redeliver] as const
+    // The router re-drives nothing, so it has no redeliver stream.
+    const keys: ReadonlyArray<string> = forward === undefined ? [main, redeliver] : [main]
     const claimTimeout = settings.claimTimeout
     const claimTimeoutMs = Duration.toMillis(claimTimeout)
     const heartbeatInterval = Duration.millis(Math.max(20, claimTimeoutMs / 4))
@@ -218,12 +246,13 @@ export const make = (
     // the connection is back.
     const probeInterval = Duration.millis(Math.min(100, Duration.toMillis(heartbeatInterval)))
 
-    // `recreate`: after NOGROUP the main stream's group starts at what the stream holds now.
+    // `recreate`: after NOGROUP the main stream's group starts at what the stream holds now. An
+    // inbox is read from its beginning: it holds only what was forwarded to this subscription.
     const ensureGroups = (recreate: boolean) =>
-      Effect.andThen(
-        redis.createGroup(main, group, recreate || spec.startFrom === "all" ? "0" : "$"),
-        redis.createGroup(redeliver, group, "0")
-      )
+      Effect.all([
+        redis.createGroup(main, group, recreate || inbox !== undefined || spec.startFrom === "all" ? "0" : "$"),
+        forward === undefined ? redis.createGroup(redeliver, group, "0") : Effect.void
+      ], { concurrency: "unbounded", discard: true })
     yield* ensureGroups(false)
 
     const queue = yield* Queue.bounded<EngineDelivery, Cause.Done>(settings.batchSize * 2)
@@ -245,7 +274,8 @@ export const make = (
       onScheduled: (dueAt) => {
         if (dueAt < pollerWakesAt) Queue.offerUnsafe(retryNow, undefined)
       },
-      log: deps.log
+      log: deps.log,
+      inbox
     })
     const { counts, held } = settlement
 
@@ -315,8 +345,26 @@ export const make = (
       )
     }
 
+    // The router's delivery: every entry is acked in the flusher's next step, with its copies.
+    const route = (forward: Forward, entries: ReadonlyArray<Settlement.Settled>) =>
+      entries.length === 0 ? Effect.void : Effect.andThen(
+        forward.refresh,
+        Effect.suspend(() => {
+          const out: Array<Settlement.Settled> = []
+          for (const s of entries) {
+            const targets = forward.targets(s.entry)
+            if (targets.length === 0) out.push(s)
+            else {
+              held.add(s.entry.key, s.entry.id)
+              out.push({ ...s, forwardTo: targets })
+            }
+          }
+          return Queue.offerAll(acks, out)
+        })
+      )
+
     const deliver = (entries: ReadonlyArray<Settlement.Settled>) =>
-      Effect.suspend(() => {
+      forward !== undefined ? route(forward, entries) : Effect.suspend(() => {
         const out: Array<DeliveryImpl> = []
         const skipped: Array<Settlement.Settled> = []
         const poisoned: Array<readonly [Settlement.Settled, Extract<Decoded, { _tag: "Poison" }>]> = []
@@ -502,8 +550,10 @@ export const make = (
         circuit.supervise("reader", read)
       )
     )
-    if (staged !== undefined) yield* FiberSet.run(producers, Effect.forever(Effect.flatMap(Queue.take(staged), deliverRead)))
-    yield* FiberSet.run(producers, circuit.supervise("retries", pollRetries))
+    if (staged !== undefined) {
+      yield* FiberSet.run(producers, circuit.supervise("stage", Effect.as(Effect.flatMap(Queue.take(staged), deliverRead), false)))
+    }
+    if (forward === undefined) yield* FiberSet.run(producers, circuit.supervise("retries", pollRetries))
     yield* FiberSet.run(producers, circuit.supervise("sweeper", every(sweepInterval, sweepOthers)))
 
     return {
