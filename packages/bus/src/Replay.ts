@@ -194,6 +194,21 @@ export interface Options {
 }
 
 /**
+ * Options of `cancel`.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface CancelOptions {
+  /** Who asked (audit). Defaults to `"system"`. */
+  readonly actor?: string | undefined
+  /** How long to wait for a runner in another process to stop. Defaults to 30 seconds. */
+  readonly timeout?: Duration.Input | undefined
+  /** A running job whose heartbeat is older than this has no live runner. Defaults to 30 seconds. */
+  readonly staleAfter?: Duration.Input | undefined
+}
+
+/**
  * A replay into a handler, run in this fiber: events of `types`, decoded, with the marker set.
  *
  * @category models
@@ -305,8 +320,16 @@ export class Replay extends Context.Service<
       jobId: string,
       options?: { readonly interval?: Duration.Input | undefined }
     ) => Stream.Stream<Progress, JobNotFound | ReplayError>
-    /** Cancels a job (a running one stops after its current batch); returns it. */
-    readonly cancel: (jobId: string, options?: { readonly actor?: string | undefined }) => Effect.Effect<Job, JobNotFound | ReplayError>
+    /**
+     * Cancels a job and returns it as it ended. From the call on, no runner starts another batch
+     * of it (each checks before every batch and while it waits for `rate`); the batch in flight
+     * is delivered and counted. Returns once the job is `cancelled` (or finished meanwhile): a
+     * runner in this process is awaited; a runner in another process is awaited until it records
+     * the end (for `timeout`, default 30 seconds: if it has not by then, the job comes back still
+     * `running` and the runner stops at its next check); a job nobody runs (pending, failed, or a
+     * heartbeat older than `staleAfter`, default 30 seconds) is marked `cancelled` here.
+     */
+    readonly cancel: (jobId: string, options?: CancelOptions) => Effect.Effect<Job, JobNotFound | ReplayError>
     /**
      * Resumes a job from its cursor in the background: a failed or cancelled one, or a running one
      * whose heartbeat is older than `staleAfter` (default 30 seconds: its process died).
@@ -787,6 +810,14 @@ export const make = Effect.gen(function*() {
       }
     })
 
+  /** Waits out a rate limit, ending early when the job is cancelled (checked every 200 ms). */
+  const pause = (jobId: string, duration: Duration.Duration) =>
+    redis.markersExist([cancelKey(jobId)]).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: ([cancelled]) => cancelled === true }),
+      Effect.timeoutOption(duration),
+      Effect.asVoid
+    )
+
   /** The job once `batch` is delivered. */
   const advance = (job: Job, batch: Batch, failed: number, errors: ReadonlyArray<string>, at: number): Job => {
     const matched = batch.selected.length + batch.copied.length
@@ -869,9 +900,7 @@ export const make = Effect.gen(function*() {
           )
           return yield* finish(job)
         }
-        if (job.rate !== undefined && matched > 0) {
-          yield* Effect.sleep(Duration.millis((matched / job.rate) * 1000))
-        }
+        if (job.rate !== undefined && matched > 0) yield* pause(job.id, Duration.millis((matched / job.rate) * 1000))
         batch = next
       }
     }).pipe(
@@ -963,7 +992,7 @@ export const make = Effect.gen(function*() {
     )
   }
 
-  const cancel = (jobId: string, options?: { readonly actor?: string | undefined }) =>
+  const cancel = (jobId: string, options?: CancelOptions) =>
     Effect.gen(function*() {
       const job = yield* getJob(jobId)
       if (isTerminal(job.status)) return job
@@ -974,13 +1003,26 @@ export const make = Effect.gen(function*() {
         const exit = yield* Fiber.await(local.value)
         if (Exit.isSuccess(exit)) return exit.value
       }
-      // Not running here: a live runner elsewhere stops at its next batch; a dead one is marked now.
+      // Not running here: wait for a live runner elsewhere to see the marker and record the end.
+      const staleAfter = Duration.toMillis(Duration.fromInputUnsafe(options?.staleAfter ?? "30 seconds"))
+      const observe = Effect.gen(function*() {
+        const current = yield* getJob(jobId)
+        const now = yield* Clock.currentTimeMillis
+        return { current, live: current.status === "running" && now - (current.heartbeatAt ?? current.updatedAt) < staleAfter }
+      })
+      const settled = yield* observe.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: ({ current, live }) => isTerminal(current.status) || !live }),
+        Effect.timeoutOption(options?.timeout ?? "30 seconds")
+      )
+      // Still running when the wait ended: the marker stays, its runner stops at its next check.
+      if (Option.isNone(settled)) return yield* getJob(jobId)
+      const { current, live } = settled.value
+      if (isTerminal(current.status) || live) return current
+      // Nobody runs it (never started, failed, or its process died): cancelled here.
       const now = yield* Clock.currentTimeMillis
-      const current = yield* getJob(jobId)
-      if (current.status === "running" && current.heartbeatAt !== undefined && now - current.heartbeatAt < 30_000) return current
       const cancelled: Job = { ...current, status: "cancelled", updatedAt: now, finishedAt: now }
       yield* jobs.save(cancelled, [])
-      return cancelled
+      return yield* finish(cancelled)
     })
 
   const resume = (
@@ -1076,7 +1118,7 @@ export const progress = (jobId: string, options?: { readonly interval?: Duration
  * @category accessors
  * @since 0.2.0
  */
-export const cancel = (jobId: string, options?: { readonly actor?: string | undefined }) =>
+export const cancel = (jobId: string, options?: CancelOptions) =>
   Replay.use((replay) => replay.cancel(jobId, options))
 
 /**
