@@ -82,7 +82,7 @@ export interface Flags {
   readonly cpuProfDir: string | undefined
 }
 
-export const sections = ["publish", "single", "drain", "failure", "e2e", "e2e-latency", "ids", "long"] as const
+export const sections = ["publish", "single", "drain", "failure", "e2e", "e2e-latency", "ids", "long", "history"] as const
 
 export const parseFlags = (argv: ReadonlyArray<string>): Flags => {
   let quick = false
