@@ -17,8 +17,16 @@
  * - **Durable**: the job record (status, filters, cursor, counts, errors, who started it) lives in
  *   the event store when there is one, else in Redis. The cursor advances a batch at a time, after
  *   the batch was delivered: a job whose process died resumes from it (`resume`, once its
- *   heartbeat is older than `staleAfter`), and each event is delivered at most once more. With
- *   jobs in Redis, the batch and the cursor are one atomic step (exactly once).
+ *   heartbeat is older than `staleAfter`), and each event is delivered at most once more. What
+ *   Redis copies (below) carries its progress in the same atomic step, as does every batch of a
+ *   job kept in Redis: exactly once there.
+ * - **Copied by Redis**: a batch of the main stream into group targets never comes to this
+ *   process: `RedisStream.copyForReplay` reads it, filters it by the entries' `type` and `tenant`
+ *   fields (each type routed here once), adds the marker to the envelope bytes and appends to the
+ *   targets' redeliver streams. The archive, handler targets and entries it cannot copy as bytes
+ *   are delivered from here. `PENDING` rows (with a store) are written in the background.
+ * - **Cancel from anywhere**: `cancel` stops the runner of the job wherever it runs (it checks
+ *   before every batch and while waiting for `rate`) and returns once the job is `cancelled`.
  * - **Audited**: every start, cancel and resume goes to the store's audit log (or an Info log
  *   line without a store).
  *
