@@ -674,19 +674,18 @@ export const make = Effect.gen(function*() {
             progress: { key: progressKey, field: job.id, scanned: from.scanned, matched: from.matched }
           })
           if (result.stop?._tag === "UnknownType") routes.set(result.stop.type, route(result.stop.type))
-          const batch: Batch | undefined = result.passed > 0 || result.exhausted ?
-            {
+          if (result.passed > 0 || result.exhausted) {
+            return Option.some<Batch>({
               selected: [],
               byServer: true,
               copied: result.copied.map((c) => ({ id: c.eventId, type: c.type, tenantId: c.tenant })),
               scanned: result.passed,
-              cursor: result.exhausted ? through : result.cursor!,
+              cursor: result.exhausted || result.cursor === undefined ? through : result.cursor,
               done: result.exhausted
-            } :
-            undefined
-          if (batch !== undefined) return Option.some(batch)
-          // Stopped at the first entry: an entry to read here (`Entry`), or a type now routed.
-          if (result.stop?._tag === "Entry") return Option.none<Batch>()
+            })
+          }
+          // Stopped at the first entry: copy again once its type is routed, else read it here.
+          if (result.stop?._tag !== "UnknownType") return Option.none<Batch>()
         }
       })
   }
