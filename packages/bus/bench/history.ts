@@ -1,123 +1,149 @@
 /**
- * The history bench (real Redis and PostgreSQL): `publishBatch` with the archiver running against
- * without it (interleaved rounds, ratio of medians) and how far the archive lags behind, then
- * replay throughput from Redis into a group and from the archive. Needs REDIS_URL and
- * DATABASE_URL (a schema of its own, dropped at the end). Flags: `--events N` (default 50,000).
+ * The `history` section of `npm run bench` (real Redis and PostgreSQL; needs DATABASE_URL). One
+ * round, on one stream of `events` events:
+ *
+ * 1. `publishBatch` (100 per batch) without a store, then with the PostgreSQL store and its
+ *    archiver running in the same process (the order flips every round), and how long after the
+ *    last publish the archive holds every event (the archiver's lag);
+ * 2. replay of the whole stream from Redis into a group, with the store (jobs and `PENDING` rows
+ *    in PostgreSQL) and without one (jobs in Redis), and how long after the job completed the
+ *    store holds every `PENDING` row;
+ * 3. the stream emptied, replay of the same events from the archive.
+ *
+ * Each round uses a PostgreSQL schema of its own, dropped at the end of the round (also on failure).
  */
 import { PgClient } from "@effect/sql-pg"
-import { EventId } from "@hyvve/schema"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, type Layer, Logger, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { EventBus, EventStore, Publisher, RedisStream, Replay } from "../src/index.ts"
+import { EventBus, EventStore, Keys, Publisher, RedisStream, Replay } from "../src/index.ts"
 import { BenchTick, context } from "./bus.ts"
-import { connect, deleteKeys, median, payload, redisUrl } from "./lib.ts"
+import { payload, redisUrl } from "./lib.ts"
 
-const databaseUrl = process.env["DATABASE_URL"]
-if (databaseUrl === undefined) throw new Error("DATABASE_URL is not set")
-const arg = process.argv.indexOf("--events")
-const events = arg >= 0 ? Number(process.argv[arg + 1]) : 50_000
-const rounds = 3
+export interface HistoryRound {
+  /** publishBatch events/s without a store and with the archiver running. */
+  readonly publishWithout: number
+  readonly publishWith: number
+  /** ms from the last publish until the archive held every event. */
+  readonly archiveLagMs: number
+  /** Replay events/s (job started → completed). */
+  readonly replayRedisStore: number
+  readonly replayRedisNoStore: number
+  readonly replayArchive: number
+  /** ms from the end of the Redis replay with the store until its PENDING rows were all written. */
+  readonly pendingLagMs: number
+}
+
 const batch = 100
-const runPrefix = `hyvve-bench-history:${process.pid}`
-const schema = `hyvve_bench_${process.pid}`
-const log = (message: string) => process.stderr.write(`[history] ${message}\n`)
 
-const bus = (prefix: string, store: boolean) =>
-  Layer.merge(
-    EventBus.layer({
-      redis: RedisStream.options(redisUrl, "hyvve-bench-history"),
-      bus: { prefix, batchSize: 500, source: "bench", block: "1 second" },
-      store: store ? EventStore.layerPg({ url: databaseUrl, schema }) : EventStore.layerNone,
-      history: { archiveBatch: 1000 }
-    }),
-    EventId.layerUuidV7
-  )
-
-const items = (from: number, count: number) =>
-  Array.from({ length: count }, (_, i) => Publisher.item(BenchTick, payload(from + i), context))
+const busLayer = (prefix: string, store: Layer.Layer<EventStore.EventStore> | undefined) =>
+  EventBus.layer({
+    redis: RedisStream.options(redisUrl, "hyvve-bench-history"),
+    bus: { prefix, batchSize: 500, source: "bench", block: "1 second", eventId: "uuidv7" },
+    store: store ?? EventStore.layerNone,
+    history: { archiveBatch: 1000 }
+  })
 
 /** Publishes `count` events in batches of 100; events per second. */
 const publish = (count: number) =>
   Effect.gen(function*() {
-    const batches = Array.from({ length: count / batch }, (_, i) => items(i * batch, batch))
+    const batches = Array.from(
+      { length: count / batch },
+      (_, b) => Array.from({ length: batch }, (_, i) => Publisher.item(BenchTick, payload(b * batch + i), context))
+    )
     const started = performance.now()
-    for (const b of batches) yield* Publisher.publishBatch(b)
+    for (const items of batches) yield* Publisher.publishBatch(items)
     return count / ((performance.now() - started) / 1000)
   })
 
-const program = Effect.gen(function*() {
-  // --- publishBatch with and without the archiver ------------------------------------------
-  const ratios: Array<number> = []
-  const lags: Array<number> = []
-  for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? [false, true] : [true, false]
-    const eps: Record<string, number> = {}
-    for (const withStore of order) {
-      const prefix = `${runPrefix}:publish:${round}:${withStore}`
+/** Waits until `query` (a count) reaches `n`; the ms it took. */
+const waitForCount = (query: Effect.Effect<number, unknown, SqlClient.SqlClient>, n: number) =>
+  Effect.gen(function*() {
+    const started = performance.now()
+    while ((yield* Effect.orDie(query)) < n) yield* Effect.sleep("20 millis")
+    return performance.now() - started
+  })
+
+const replayRate = (job: Replay.Job) => job.replayed / (((job.finishedAt ?? 0) - (job.startedAt ?? 0)) / 1000)
+
+/** One round under `prefix` (Redis keys) and `schema` (PostgreSQL). */
+export const round = (options: {
+  readonly prefix: string
+  readonly schema: string
+  readonly databaseUrl: string
+  readonly events: number
+  readonly round: number
+  readonly log: (message: string) => void
+}): Promise<HistoryRound> => {
+  const { databaseUrl, events, log, schema } = options
+  const store = EventStore.layerPg({ url: databaseUrl, schema })
+  const sql = PgClient.layer({ url: Redacted.make(databaseUrl) })
+  const count = (where: string) =>
+    Effect.flatMap(SqlClient.SqlClient, (s) =>
+      Effect.map(
+        s<{ readonly n: number }>`SELECT count(*)::float8 AS n FROM ${s(schema)}.${s(where)}`,
+        (rows) => rows[0]?.n ?? 0
+      ))
+
+  const program = Effect.gen(function*() {
+    // --- publishBatch without and with the archiver ---------------------------------------
+    const rates: Record<"with" | "without", number> = { with: 0, without: 0 }
+    let archiveLagMs = 0
+    const storePrefix = `${options.prefix}:store`
+    for (const side of options.round % 2 === 0 ? (["without", "with"] as const) : (["with", "without"] as const)) {
+      if (side === "without") {
+        rates.without = yield* publish(events).pipe(Effect.provide(busLayer(`${options.prefix}:plain`, undefined)), Effect.scoped)
+        continue
+      }
       yield* Effect.gen(function*() {
-        eps[String(withStore)] = yield* publish(events)
-        if (withStore) {
-          // Lag: how long after the last publish the archive holds every event.
-          const done = performance.now()
-          const store = yield* EventStore.EventStore
-          while ((yield* store.events({}, { limit: 1 })).events.length === 0) yield* Effect.sleep("10 millis")
-          const sql = yield* SqlClient.SqlClient
-          while (true) {
-            const [row] = yield* sql<{ readonly n: number }>`SELECT count(*)::float8 AS n FROM ${sql(schema)}.events`
-            if ((row?.n ?? 0) >= events * (round + 1)) break
-            yield* Effect.sleep("20 millis")
-          }
-          lags.push(performance.now() - done)
-        }
-      }).pipe(Effect.provide(bus(prefix, withStore)), Effect.scoped)
+        // The replay target: a group that exists before the events.
+        const redis = yield* RedisStream.RedisStream
+        yield* redis.createGroup(Keys.main(storePrefix), "target", "$")
+        rates.with = yield* publish(events)
+        archiveLagMs = yield* waitForCount(count("events"), events)
+      }).pipe(Effect.provide(busLayer(storePrefix, store)), Effect.scoped)
     }
-    ratios.push(eps["true"]! / eps["false"]!)
-    log(`round ${round + 1}: without ${Math.round(eps["false"]!)} ev/s, with the archiver ${Math.round(eps["true"]!)} ev/s`)
-  }
+    log(`    publishBatch ${Math.round(rates.without)} ev/s without a store, ${Math.round(rates.with)} ev/s with the archiver; archive lag ${Math.round(archiveLagMs)} ms`)
 
-  // --- replay from Redis, then from the archive ----------------------------------------------
-  const prefix = `${runPrefix}:replay`
-  const replay = yield* Effect.gen(function*() {
-    const redis = yield* RedisStream.RedisStream
-    const main = `${prefix}:events:main`
-    yield* redis.createGroup(main, "target", "$")
-    yield* publish(events)
-    const fromRedis = yield* Replay.run({ target: Replay.group("target"), batchSize: 1000 })
-    const redisEps = fromRedis.replayed / (((fromRedis.finishedAt ?? 0) - (fromRedis.startedAt ?? 0)) / 1000)
-    // Wait for the archive, then empty the stream: the replay must read the archive.
-    const sql = yield* SqlClient.SqlClient
-    while (true) {
-      const [row] = yield* sql<{ readonly n: number }>`SELECT count(*)::float8 AS n FROM ${sql(schema)}.events WHERE entry_id IS NOT NULL`
-      if ((row?.n ?? 0) >= events * (rounds + 1)) break
-      yield* Effect.sleep("50 millis")
-    }
-    yield* redis.trim(main, { maxLen: 0, exact: true })
-    const rssBefore = process.memoryUsage().rss
-    const fromArchive = yield* Replay.run({ target: Replay.group("target"), batchSize: 1000, from: 0 })
-    const archiveEps = fromArchive.replayed / (((fromArchive.finishedAt ?? 0) - (fromArchive.startedAt ?? 0)) / 1000)
-    return { redisEps, archiveEps, replayed: fromArchive.replayed, rssGrowthMb: (process.memoryUsage().rss - rssBefore) / 1e6 }
-  }).pipe(Effect.provide(bus(prefix, true)), Effect.scoped)
+    // --- replay from Redis, with the store and without ------------------------------------
+    const { pendingLagMs, redisStore } = yield* Effect.gen(function*() {
+      const job = yield* Replay.run({ target: Replay.group("target"), batchSize: 1000 })
+      const done = performance.now()
+      yield* waitForCount(count("deliveries"), events)
+      return { redisStore: replayRate(job), pendingLagMs: performance.now() - done }
+    }).pipe(Effect.provide(busLayer(storePrefix, store)), Effect.scoped)
+    const redisNoStore = yield* Effect.map(
+      Replay.run({ target: Replay.group("target"), batchSize: 1000 }),
+      replayRate
+    ).pipe(Effect.provide(busLayer(storePrefix, undefined)), Effect.scoped)
+    log(`    replay from Redis ${Math.round(redisStore)} ev/s with the store (PENDING rows ${Math.round(pendingLagMs)} ms later), ${Math.round(redisNoStore)} ev/s without`)
 
-  const lines = [
-    `publishBatch with the archiver vs without: ${median(ratios).toFixed(2)}× (rounds ${ratios.map((r) => r.toFixed(2)).join(", ")}; target ≥ 0.90×)`,
-    `archive lag after the last publish: median ${Math.round(median(lags))} ms for ${events} events`,
-    `replay from Redis into a group: ${Math.round(replay.redisEps)} events/s (target ≥ 50,000)`,
-    `replay from the archive: ${Math.round(replay.archiveEps)} events/s over ${replay.replayed} events, RSS +${replay.rssGrowthMb.toFixed(0)} MB (target ≥ 20,000)`
-  ]
-  for (const line of lines) process.stdout.write(`${line}\n`)
-}).pipe(
-  Effect.provide(PgClient.layer({ url: Redacted.make(databaseUrl) })),
-  Effect.ensuring(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DROP SCHEMA IF EXISTS ${sql(schema)} CASCADE`).pipe(
-      Effect.provide(PgClient.layer({ url: Redacted.make(databaseUrl) })),
-      Effect.ignore
-    )
-  ),
-  Effect.ensuring(Effect.promise(async () => {
-    const admin = await connect("hyvve-bench-history:admin")
-    await deleteKeys(admin, runPrefix)
-    admin.disconnect()
-  }))
-)
+    // --- replay from the archive ------------------------------------------------------------
+    const replayArchive = yield* Effect.gen(function*() {
+      const redis = yield* RedisStream.RedisStream
+      yield* redis.trim(Keys.main(storePrefix), { maxLen: 0, exact: true })
+      const job = yield* Replay.run({ target: Replay.group("target"), batchSize: 1000, from: 0 })
+      if (job.replayed !== events) return yield* Effect.die(new Error(`the archive replay replayed ${job.replayed} of ${events} events`))
+      return replayRate(job)
+    }).pipe(Effect.provide(busLayer(storePrefix, store)), Effect.scoped)
+    log(`    replay from the archive ${Math.round(replayArchive)} ev/s`)
 
-await Effect.runPromise(program)
+    return {
+      publishWithout: rates.without,
+      publishWith: rates.with,
+      archiveLagMs,
+      replayRedisStore: redisStore,
+      replayRedisNoStore: redisNoStore,
+      replayArchive,
+      pendingLagMs
+    } satisfies HistoryRound
+  })
+
+  return Effect.runPromise(program.pipe(
+    Effect.ensuring(
+      Effect.flatMap(SqlClient.SqlClient, (s) => s`DROP SCHEMA IF EXISTS ${s(schema)} CASCADE`).pipe(Effect.ignore)
+    ),
+    Effect.provide(sql),
+    // The bus's Info lines (replay started / completed) would interleave with the bench's output.
+    Effect.provideService(Logger.CurrentLoggers, new Set())
+  ))
+}

@@ -82,7 +82,7 @@ export interface Flags {
   readonly cpuProfDir: string | undefined
 }
 
-export const sections = ["publish", "single", "drain", "failure", "e2e", "e2e-latency", "ids", "long", "fanout", "cluster"] as const
+export const sections = ["publish", "single", "drain", "failure", "e2e", "e2e-latency", "ids", "long", "fanout", "history", "cluster"] as const
 
 export const parseFlags = (argv: ReadonlyArray<string>): Flags => {
   let quick = false

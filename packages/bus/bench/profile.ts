@@ -4,6 +4,7 @@
  *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts publish [--events=N]
  *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts drain [--events=N] [--concurrency=N] [--idempotent]
  *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts raw-publish|raw-drain [--events=N]
+ *   node packages/bus/bench/profile.ts replay [--events=N] [--batch=N] --profile=FILE.cpuprofile
  *   node packages/bus/bench/profile.ts drain --profile=FILE.cpuprofile ...   # only the measured part
  *   node packages/bus/bench/profile.ts summary FILE.cpuprofile [--top=N]
  *
@@ -15,7 +16,9 @@
  */
 import { readFileSync, writeFileSync } from "node:fs"
 import { Session } from "node:inspector/promises"
-import { Keys } from "../src/index.ts"
+import { Effect, Logger } from "effect"
+import { Keys, Replay } from "../src/index.ts"
+import { busLayer } from "./bus.ts"
 import { connect, deleteKeys, prefill } from "./lib.ts"
 import * as Baseline from "./baseline.ts"
 import * as Ours from "./ours.ts"
@@ -122,6 +125,25 @@ switch (command) {
     }
     break
   }
+  case "replay": {
+    const events = option("events", 100_000)
+    const batch = option("batch", 1000)
+    const redis = await connect("hyvve-bench:profile")
+    try {
+      await prefill(redis, Keys.main(prefix), events)
+      await redis.call("XGROUP", "CREATE", Keys.main(prefix), "target", "$")
+      const job = await profiled(() => Effect.runPromise(Replay.run({ target: Replay.group("target"), batchSize: batch }).pipe(
+        Effect.provide(busLayer(prefix, "hyvve-bench-profile")),
+        Effect.provideService(Logger.CurrentLoggers, new Set())
+      )))
+      const seconds = ((job.finishedAt ?? 0) - (job.startedAt ?? 0)) / 1000
+      console.log(`replay from Redis, batch ${batch}: ${Math.round(job.replayed / seconds)} events/s over ${job.replayed} events`)
+    } finally {
+      await deleteKeys(redis, prefix)
+      await redis.quit()
+    }
+    break
+  }
   case "raw-publish": {
     const events = option("events", 200_000)
     const redis = await connect("hyvve-bench:profile")
@@ -154,6 +176,6 @@ switch (command) {
     break
   }
   default:
-    console.error("usage: profile.ts publish|drain|raw-publish|raw-drain [--events=N] [--concurrency=N] [--idempotent] [--profile=FILE] | summary FILE [--top=N]")
+    console.error("usage: profile.ts publish|drain|replay|raw-publish|raw-drain [--events=N] [--batch=N] [--concurrency=N] [--idempotent] [--profile=FILE] | summary FILE [--top=N]")
     process.exitCode = 2
 }

@@ -23,6 +23,7 @@ import {
   prefill,
   startChild
 } from "./lib.ts"
+import * as History from "./history.ts"
 import * as Ours from "./ours.ts"
 
 const flags = parseFlags(process.argv.slice(2))
@@ -67,8 +68,8 @@ function log(message: string): void {
 
 const rate = 1000
 const sizes = flags.quick
-  ? { publish: 10_000, single: 1000, drain: 15_000, failure: 10_000, e2e: 10_000, e2eLatency: 1000, warmup: 200, cuid2: 1000, uuid: 50_000 }
-  : { publish: 50_000, single: 5000, drain: 100_000, failure: 10_000, e2e: 100_000, e2eLatency: 5000, warmup: 500, cuid2: 3000, uuid: 200_000 }
+  ? { publish: 10_000, single: 1000, drain: 15_000, failure: 10_000, e2e: 10_000, e2eLatency: 1000, warmup: 200, cuid2: 1000, uuid: 50_000, history: 10_000 }
+  : { publish: 50_000, single: 5000, drain: 100_000, failure: 10_000, e2e: 100_000, e2eLatency: 5000, warmup: 500, cuid2: 3000, uuid: 200_000, history: 50_000 }
 const batch = 100
 const wants = (section: string) => flags.only === undefined || flags.only.has(section)
 /** Child time limit: generous for `count` events at ≥ 500 events/s. */
@@ -244,7 +245,12 @@ const names = {
   clusterPlain: "baseline  cluster XADD, ioredis Cluster, no reader",
   clusterPlainBlocked: "baseline  cluster XADD, XREAD BLOCK 100 on the same Cluster",
   clusterBackend: "ours      cluster append, no reader waiting",
-  clusterBackendWaiting: "ours      cluster append, readers waiting on every master"
+  clusterBackendWaiting: "ours      cluster append, readers waiting on every master",
+  historyPlain: "ours      publishBatch (100/batch), no store",
+  historyArchiver: "ours      publishBatch, archiver to PostgreSQL running",
+  replayRedisStore: "ours      replay from Redis into a group, store",
+  replayRedisNoStore: "ours      replay from Redis into a group, no store",
+  replayArchive: "ours      replay from the archive into a group"
 } as const
 
 /** Runs the steps in order, or reversed (alternate rounds), so neither side always goes first. */
@@ -277,6 +283,9 @@ let drainPrefix: string | undefined
 let failurePrefix: string | undefined
 /** Per round: extra RedisStream calls per failed event. */
 const failureTrips: Array<number> = []
+/** Per round: the archive's lag behind publishBatch and the PENDING rows' behind a replay, ms. */
+const historyLags = { archive: [] as Array<number>, pending: [] as Array<number> }
+const databaseUrl = process.env["DATABASE_URL"]
 const fmtCalls = (calls: Calls) =>
   Array.from(calls).sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${n}`).join(", ")
 try {
@@ -365,6 +374,33 @@ try {
         () => one(names.e2eLatency1, "ours", 1),
         () => one(names.e2eLatency64, "ours", 64)
       ])
+    }
+    if (wants("history")) {
+      if (databaseUrl === undefined) {
+        if (round === 0) log("history: DATABASE_URL is not set; skipped")
+      } else {
+        log(`  history: ${fmtInt(sizes.history)} events`)
+        const prefix = nextPrefix("history")
+        try {
+          const result = await History.round({
+            prefix,
+            schema: `hyvve_bench_${process.pid}_${round}`,
+            databaseUrl,
+            events: sizes.history,
+            round,
+            log
+          })
+          sample(names.historyPlain).eps.push(result.publishWithout)
+          sample(names.historyArchiver).eps.push(result.publishWith)
+          sample(names.replayRedisStore).eps.push(result.replayRedisStore)
+          sample(names.replayRedisNoStore).eps.push(result.replayRedisNoStore)
+          sample(names.replayArchive).eps.push(result.replayArchive)
+          historyLags.archive.push(result.archiveLagMs)
+          historyLags.pending.push(result.pendingLagMs)
+        } finally {
+          await deleteKeys(admin, prefix)
+        }
+      }
     }
   }
   if (drainPrefix !== undefined) await deleteKeys(admin, drainPrefix)
@@ -567,6 +603,21 @@ try {
       verdict: Number.isNaN(waiting) ? "n/a" : waiting <= 1.5 ? "pass" : "MISS"
     })
   }
+  row(names.historyPlain)
+  const archiverRatio = ratio(names.historyArchiver, names.historyPlain, "eps")
+  row(names.historyArchiver, {
+    ratio: archiverRatio,
+    ratioLabel: "/plain ",
+    target: "≥ 0.90× no store",
+    verdict: `${atLeast(archiverRatio, 0.9)}; archive lag ${fmtInt(median(historyLags.archive))} ms after the last publish`
+  })
+  const atLeastEps = (name: string, floor: number) => atLeast(eps(name), floor)
+  row(names.replayRedisStore, {
+    target: "≥ 50,000 events/s",
+    verdict: `${atLeastEps(names.replayRedisStore, 50_000)}; PENDING rows written ${fmtInt(median(historyLags.pending))} ms after the job`
+  })
+  row(names.replayRedisNoStore, { target: "≥ 50,000 events/s", verdict: atLeastEps(names.replayRedisNoStore, 50_000) })
+  row(names.replayArchive, { target: "≥ 20,000 events/s", verdict: atLeastEps(names.replayArchive, 20_000) })
   if (ids.cuid2.length > 0) {
     const c = median(ids.cuid2)
     const u = median(ids.uuidv7)

@@ -293,7 +293,7 @@ export class EventStore extends Context.Service<
     /** Records deliveries a replay queued (`PENDING`) for `group`. */
     readonly recordPending: (
       group: string,
-      events: ReadonlyArray<StoredEvent>,
+      events: ReadonlyArray<Pick<StoredEvent, "id" | "type" | "tenantId">>,
       at: number
     ) => Effect.Effect<void, EventStoreError>
     /** Records entries the archiver may have missed. */

@@ -123,6 +123,57 @@ export interface DueEntry extends GroupEntry {
 export type CommandReply = EntryId | number
 
 /**
+ * What `copyForReplay` copies: entries of `key` with ids from `start` through `end` (at most
+ * `count` read), each to the streams of `targets` its `type` field routes it to.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface ReplayCopy {
+  readonly key: string
+  readonly start: EntryId
+  readonly end: EntryId
+  readonly count: number
+  readonly targets: ReadonlyArray<string>
+  /**
+   * The indices into `targets` each known `type` goes to (none: skipped). An entry of a type not
+   * listed stops the copy before it (`stop: UnknownType`), so the caller can route it and go on.
+   */
+  readonly routes: ReadonlyMap<string, ReadonlyArray<number>>
+  /** Only entries whose `tenant` field is this one are copied (the others are skipped). */
+  readonly tenant?: string | undefined
+  /** Set as the copies' `replay` field and as `jobId` of the marker spliced into their envelope. */
+  readonly jobId: string
+  /**
+   * Written with the copies, in the same atomic step: field `field` of hash `key` becomes
+   * `{"cursor","scanned","matched"}` (JSON), the counts being these plus the entries passed and copied.
+   */
+  readonly progress: { readonly key: string; readonly field: string; readonly scanned: number; readonly matched: number }
+}
+
+/**
+ * The outcome of `copyForReplay`: `passed` entries were looked at (copied or skipped), the last
+ * of them `cursor`; `copied` are the envelopes' event id, type and tenant of the entries copied;
+ * `exhausted` when the range had no more entries. `stop` is why it stopped early: an entry of a
+ * type not in `routes`, or an entry it cannot copy as bytes (no `type`, `tenant` or `event`
+ * field, an envelope that does not start with its `id` or already has a `replay` marker), which
+ * the caller reads and copies itself.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface ReplayCopied {
+  readonly passed: number
+  readonly cursor: EntryId | undefined
+  readonly copied: ReadonlyArray<{ readonly eventId: string; readonly type: string; readonly tenant: string }>
+  readonly exhausted: boolean
+  readonly stop:
+    | { readonly _tag: "UnknownType"; readonly type: string }
+    | { readonly _tag: "Entry"; readonly id: EntryId }
+    | undefined
+}
+
+/**
  * One row of a pending-entries list (`XPENDING` extended form).
  *
  * @category models
@@ -391,6 +442,14 @@ export class RedisStream extends Context.Service<
       readonly minIdle: Duration.Input
       readonly keep: string
     }) => Effect.Effect<ReadonlyArray<string>, RedisStreamError>
+    /**
+     * Copies a replay batch inside the server (`ReplayCopy`): each entry whose `type` routes it to
+     * some targets (and whose `tenant` matches) is appended to them with its `event`, `type` and
+     * `tenant` fields and `replay: jobId`, its envelope given the marker
+     * `"replay":{"jobId","originalEventId"}` (the event keeps its id), and the progress is written,
+     * all atomically: the payloads never travel to the client and back.
+     */
+    readonly copyForReplay: (options: ReplayCopy) => Effect.Effect<ReplayCopied, RedisStreamError>
     /** Values of `fields` in the hash `key` (`HMGET`), undefined where absent, in order. */
     readonly hashGet: (
       key: string,

@@ -17,8 +17,16 @@
  * - **Durable**: the job record (status, filters, cursor, counts, errors, who started it) lives in
  *   the event store when there is one, else in Redis. The cursor advances a batch at a time, after
  *   the batch was delivered: a job whose process died resumes from it (`resume`, once its
- *   heartbeat is older than `staleAfter`), and each event is delivered at most once more. With
- *   jobs in Redis, the batch and the cursor are one atomic step (exactly once).
+ *   heartbeat is older than `staleAfter`), and each event is delivered at most once more. What
+ *   Redis copies (below) carries its progress in the same atomic step, as does every batch of a
+ *   job kept in Redis: exactly once there.
+ * - **Copied by Redis**: a batch of the main stream into group targets never comes to this
+ *   process: `RedisStream.copyForReplay` reads it, filters it by the entries' `type` and `tenant`
+ *   fields (each type routed here once), adds the marker to the envelope bytes and appends to the
+ *   targets' redeliver streams. The archive, handler targets and entries it cannot copy as bytes
+ *   are delivered from here. `PENDING` rows (with a store) are written in the background.
+ * - **Cancel from anywhere**: `cancel` stops the runner of the job wherever it runs (it checks
+ *   before every batch and while waiting for `rate`) and returns once the job is `cancelled`.
  * - **Audited**: every start, cancel and resume goes to the store's audit log (or an Info log
  *   line without a store).
  *
@@ -31,15 +39,19 @@ import { Catalog, EventPattern, EventType } from "@hyvve/schema"
 import type { Envelope, EventError } from "@hyvve/schema"
 import { randomUUID } from "node:crypto"
 import {
+  type Cause,
   Clock,
   Context,
+  Deferred,
   Duration,
   Effect,
   Exit,
   Fiber,
   FiberMap,
+  FiberSet,
   Layer,
   Option,
+  Queue,
   Schedule,
   Schema,
   Stream
@@ -190,6 +202,21 @@ export interface Options {
 }
 
 /**
+ * Options of `cancel`.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface CancelOptions {
+  /** Who asked (audit). Defaults to `"system"`. */
+  readonly actor?: string | undefined
+  /** How long to wait for a runner in another process to stop. Defaults to 30 seconds. */
+  readonly timeout?: Duration.Input | undefined
+  /** A running job whose heartbeat is older than this has no live runner. Defaults to 30 seconds. */
+  readonly staleAfter?: Duration.Input | undefined
+}
+
+/**
  * A replay into a handler, run in this fiber: events of `types`, decoded, with the marker set.
  *
  * @category models
@@ -302,8 +329,16 @@ export class Replay extends Context.Service<
       jobId: string,
       options?: { readonly interval?: Duration.Input | undefined }
     ) => Stream.Stream<Progress, JobNotFound | ReplayError>
-    /** Cancels a job (a running one stops after its current batch); returns it. */
-    readonly cancel: (jobId: string, options?: { readonly actor?: string | undefined }) => Effect.Effect<Job, JobNotFound | ReplayError>
+    /**
+     * Cancels a job and returns it as it ended. From the call on, no runner starts another batch
+     * of it (each checks before every batch and while it waits for `rate`); the batch in flight
+     * is delivered and counted. Returns once the job is `cancelled` (or finished meanwhile): a
+     * runner in this process is awaited; a runner in another process is awaited until it records
+     * the end (for `timeout`, default 30 seconds: if it has not by then, the job comes back still
+     * `running` and the runner stops at its next check); a job nobody runs (pending, failed, or a
+     * heartbeat older than `staleAfter`, default 30 seconds) is marked `cancelled` here.
+     */
+    readonly cancel: (jobId: string, options?: CancelOptions) => Effect.Effect<Job, JobNotFound | ReplayError>
     /**
      * Resumes a job from its cursor in the background: a failed or cancelled one, or a running one
      * whose heartbeat is older than `staleAfter` (default 30 seconds: its process died).
@@ -366,6 +401,9 @@ export const progressOf = (job: Job, now: number): Progress => {
 }
 
 const decodeJob = Schema.decodeUnknownEffect(Job)
+const decodeProgress = Schema.decodeUnknownOption(
+  Schema.fromJsonString(Schema.Struct({ cursor: Schema.String, scanned: Schema.Int, matched: Schema.Int }))
+)
 const encodeJob = Schema.encodeSync(Job)
 
 interface JobStore {
@@ -399,9 +437,11 @@ const storeJobs = (store: EventStore.EventStore["Service"], redis: RedisStream.R
   }
 }
 
-const redisJobs = (redis: RedisStream.RedisStream["Service"], prefix: string): JobStore => {
-  const hash = `${Keys.replay(prefix)}:jobs`
-  const index = `${Keys.replay(prefix)}:jobs:index`
+// `base`: `Keys.replay(prefix)`, hash-tagged in tagged layouts (the job record and its index are
+// written in one step, so they must share a Redis Cluster slot).
+const redisJobs = (redis: RedisStream.RedisStream["Service"], base: string): JobStore => {
+  const hash = `${base}:jobs`
+  const index = `${base}:jobs:index`
   const parse = (raw: string) =>
     Schema.decodeUnknownEffect(Schema.fromJsonString(Job))(raw).pipe(
       Effect.mapError((e) => corrupt("jobs.get", e.message))
@@ -466,13 +506,18 @@ export const make = Effect.gen(function*() {
   const settings = yield* BusConfig.BusConfig
   const store = yield* EventStore.EventStore
   const hasStore = store.backend !== "none"
-  const jobs = hasStore ? storeJobs(store, redis) : redisJobs(redis, settings.prefix)
+  const layout = Topology.of(settings)
+  const jobsBase = layout.tagged ? `${settings.prefix}:events:{${settings.prefix}:replay}` : Keys.replay(settings.prefix)
+  const jobs = hasStore ? storeJobs(store, redis) : redisJobs(redis, jobsBase)
   // Replays read one stream: the `single` layout's (a replay across the streams of a tagged
   // layout is not built yet; `validate` refuses it rather than replay part of the events).
-  const layout = Topology.of(settings)
   const primary = layout.streams[0]!
   const main = primary.key
-  const cancelKey = (jobId: string) => `${Keys.replay(settings.prefix)}:cancel:${jobId}`
+  const cancelKey = (jobId: string) => `${jobsBase}:cancel:${jobId}`
+  // PENDING-row writers (see `pendingWriter`). Made before `running`, so on shutdown the jobs
+  // stop first (ending their writers' queues), then the rows queued are written (10 s at most).
+  const writers = yield* FiberSet.make<void>()
+  yield* Effect.addFinalizer(() => FiberSet.awaitEmpty(writers).pipe(Effect.timeoutOption("10 seconds")))
   const running = yield* FiberMap.make<string, Job, ReplayError>()
   const owner = `${settings.consumer}:${randomUUID().slice(0, 8)}`
   const annotations = { package: "@hyvve/bus", module: "Replay" }
@@ -494,9 +539,39 @@ export const make = Effect.gen(function*() {
         Effect.logInfo("audit").pipe(Effect.annotateLogs({ ...annotations, action, actor, jobId: job.id, ...details }))
     })
 
-  const getJob = (jobId: string) =>
+  // Progress the server recorded with each copied batch (`copyForReplay`), in one step with the
+  // copies: a job record is saved after its batch, so after a crash the progress can be ahead.
+  // Named from the stream key, so it shares the stream's hash tag (and Redis Cluster slot) with
+  // the stream and the redeliver streams the same step appends to.
+  const progressKey = `${main}:replay-progress`
+  const withProgress = (job: Job, raw: string | undefined): Job => {
+    if (raw === undefined) return job
+    const recorded = decodeProgress(raw)
+    if (Option.isNone(recorded) || EventStore.compareEntryIds(recorded.value.cursor, job.cursor) <= 0) return job
+    const { cursor, matched, scanned } = recorded.value
+    return { ...job, cursor, scanned, matched, replayed: job.replayed + matched - job.matched }
+  }
+
+  /** The job as stored, with the progress recorded since its record was saved. */
+  const loadJob = (jobId: string) =>
     Effect.flatMap(jobs.get(jobId), (found) =>
+      Option.isNone(found) ?
+        Effect.succeed(found) :
+        Effect.map(redis.hashGet(progressKey, [jobId]), ([raw]) => Option.some(withProgress(found.value, raw))))
+
+  const getJob = (jobId: string) =>
+    Effect.flatMap(loadJob(jobId), (found) =>
       Option.isNone(found) ? Effect.fail(new JobNotFound({ jobId })) : Effect.succeed(found.value))
+
+  const listJobs = (limit: number) =>
+    Effect.flatMap(jobs.list(limit), (listed) =>
+      listed.length === 0 ?
+        Effect.succeed(listed) :
+        Effect.map(redis.hashGet(progressKey, listed.map((j) => j.id)), (raws) => listed.map((j, i) => withProgress(j, raws[i]))))
+
+  /** A job that ended needs its recorded progress no more (best effort: it is ignored anyway). */
+  const finish = (job: Job) =>
+    Effect.as(Effect.ignore(redis.transaction([{ _tag: "HDel", key: progressKey, fields: [job.id] }])), job)
 
   // --- validation ---------------------------------------------------------------------------
 
@@ -574,18 +649,71 @@ export const make = Effect.gen(function*() {
   // --- execution ----------------------------------------------------------------------------
 
   interface Batch {
+    /** Events still to deliver (the archive, entries the server cannot copy, handler jobs). */
     readonly selected: ReadonlyArray<Selected>
+    /** Events the server already copied to the targets (`copyForReplay`). */
+    readonly copied: ReadonlyArray<Pick<EventStore.StoredEvent, "id" | "type" | "tenantId">>
+    /** Copied by the server: delivered, and its progress recorded with the copies. */
+    readonly byServer: boolean
     readonly scanned: number
     readonly cursor: string
     readonly done: boolean
   }
 
   const matcher = (job: Job) =>
-    Effect.map(EventStore.typeMatcher({ types: job.types, pattern: job.pattern }), (matchesType) =>
-      (type: string, tenant: string | undefined) =>
-        matchesType(type) && (job.tenantId === undefined || tenant === job.tenantId))
+    Effect.map(EventStore.typeMatcher({ types: job.types, pattern: job.pattern }), (matchesType) => ({
+      matchesType,
+      matches: (type: string, tenant: string | undefined) => matchesType(type) && (job.tenantId === undefined || tenant === job.tenantId)
+    }))
 
-  const nextBatch = (job: Job, matches: (type: string, tenant: string | undefined) => boolean) =>
+  type Group = { readonly group: string; readonly matches: (type: string) => boolean }
+
+  /**
+   * Copies a batch of the Redis segment inside the server: targets are the groups' redeliver
+   * streams, and each type is routed once, the first time the server meets it.
+   */
+  const copier = (job: Job, matchesType: (type: string) => boolean, groups: ReadonlyArray<Group>) => {
+    const targets = groups.map((g) => primary.redeliver(g.group))
+    const routes = new Map<string, ReadonlyArray<number>>()
+    const route = (type: string) =>
+      matchesType(type) ? groups.flatMap((g, i) => (g.matches(type) ? [i] : [])) : []
+    return (from: Job, through: string) =>
+      Effect.gen(function*() {
+        while (true) {
+          const result = yield* redis.copyForReplay({
+            key: main,
+            start: RedisStream.nextEntryId(from.cursor),
+            end: through,
+            count: from.batchSize,
+            targets,
+            routes,
+            tenant: job.tenantId,
+            jobId: job.id,
+            progress: { key: progressKey, field: job.id, scanned: from.scanned, matched: from.matched }
+          })
+          if (result.stop?._tag === "UnknownType") routes.set(result.stop.type, route(result.stop.type))
+          if (result.passed > 0 || result.exhausted) {
+            return Option.some<Batch>({
+              selected: [],
+              byServer: true,
+              copied: result.copied.map((c) => ({ id: c.eventId, type: c.type, tenantId: c.tenant })),
+              scanned: result.passed,
+              cursor: result.exhausted || result.cursor === undefined ? through : result.cursor,
+              done: result.exhausted
+            })
+          }
+          // Stopped at the first entry: copy again once its type is routed, else read it here.
+          if (result.stop?._tag !== "UnknownType") return Option.none<Batch>()
+        }
+      })
+  }
+
+  const nextBatch = (
+    job: Job,
+    matches: (type: string, tenant: string | undefined) => boolean,
+    copy: ((from: Job, through: string) => Effect.Effect<Option.Option<Batch>, RedisStream.RedisStreamError>) | undefined,
+    ready: Effect.Effect<void>
+  ) =>
     Effect.gen(function*() {
       const through = `${job.to}-${maxSeq}`
       const filter: EventStore.EventFilter = { types: job.types, pattern: job.pattern, tenantId: job.tenantId }
@@ -601,12 +729,19 @@ export const make = Effect.gen(function*() {
           )
           const selected = events.map((event) => ({ event, json: markedJson(undefined, event, job.id) }))
           if (events.length === job.batchSize) {
-            return { selected, scanned: events.length, cursor: events[events.length - 1]!.entryId, done: false } satisfies Batch
+            return { selected, copied: [], byServer: false, scanned: events.length, cursor: events[events.length - 1]!.entryId, done: false } satisfies Batch
           }
-          return { selected, scanned: events.length, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
+          return { selected, copied: [], byServer: false, scanned: events.length, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
         }
       }
-      const entries = yield* redis.range({ key: main, start: RedisStream.nextEntryId(job.cursor), end: through, count: job.batchSize })
+      if (copy !== undefined) {
+        yield* ready
+        const copied = yield* copy(job, through)
+        if (Option.isSome(copied)) return copied.value
+      }
+      // Read here: handler jobs, and one entry the server would not copy as bytes.
+      const count = copy === undefined ? job.batchSize : 1
+      const entries = yield* redis.range({ key: main, start: RedisStream.nextEntryId(job.cursor), end: through, count })
       const selected: Array<Selected> = []
       for (const entry of entries) {
         const type = entry.fields["type"]
@@ -616,9 +751,11 @@ export const make = Effect.gen(function*() {
         if (parsed === undefined || !matches(parsed.event.type, parsed.event.tenantId)) continue
         selected.push({ event: parsed.event, json: markedJson(parsed.object, parsed.event, job.id) })
       }
-      const done = entries.length < job.batchSize
+      const done = entries.length < count
       return {
         selected,
+        copied: [],
+        byServer: false,
         scanned: entries.length,
         cursor: done ? through : entries[entries.length - 1]!.id,
         done
@@ -629,7 +766,7 @@ export const make = Effect.gen(function*() {
   const matchingGroups = Effect.gen(function*() {
     const groups = (yield* redis.groups(main)).map((g) => g.name).filter((name) => name !== History.archiverGroup)
     const sources = yield* Registry.sources(redis, settings.prefix, groups)
-    const out: Array<{ readonly group: string; readonly matches: (type: string) => boolean }> = []
+    const out: Array<Group> = []
     for (let i = 0; i < groups.length; i++) {
       const source = sources[i]
       const name = groups[i]!
@@ -649,11 +786,7 @@ export const make = Effect.gen(function*() {
     return out
   })
 
-  const commandsFor = (
-    job: Job,
-    selected: ReadonlyArray<Selected>,
-    groups: ReadonlyArray<{ readonly group: string; readonly matches: (type: string) => boolean }>
-  ) => {
+  const commandsFor = (job: Job, selected: ReadonlyArray<Selected>, groups: ReadonlyArray<Group>) => {
     const commands: Array<RedisStream.Command> = []
     for (const { event, json } of selected) {
       const fields = { event: json, type: event.type, tenant: event.tenantId, replay: job.id }
@@ -669,14 +802,72 @@ export const make = Effect.gen(function*() {
     Schedule.upTo({ duration: Duration.seconds(30) })
   )
 
+  /**
+   * `PENDING` rows of a group target, written in the background, one write at a time: rows of the
+   * batches delivered meanwhile go together into the next write, and the queue bounds how far
+   * the store may fall behind (then the replay waits). The writer outlives its job (it drains
+   * the queue after the job ended) and the layer waits for it on shutdown. Best effort, like the
+   * status writer: a failed write is logged.
+   */
+  const pendingWriter = (group: string) =>
+    Effect.gen(function*() {
+      const queue = yield* Queue.bounded<Pick<EventStore.StoredEvent, "id" | "type" | "tenantId">, Cause.Done>(50_000)
+      yield* FiberSet.run(
+        writers,
+        Stream.fromQueue(queue).pipe(
+          Stream.runForEachArray((events) =>
+            Clock.currentTimeMillis.pipe(
+              Effect.flatMap((at) => store.recordPending(group, events, at)),
+              Effect.catch((error) =>
+                Effect.logWarning("could not record the replay's PENDING deliveries").pipe(
+                  Effect.annotateLogs({ ...annotations, group, events: events.length, error: error.message })
+                )
+              )
+            )
+          )
+        )
+      )
+      return {
+        offer: (events: ReadonlyArray<Pick<EventStore.StoredEvent, "id" | "type" | "tenantId">>) =>
+          events.length === 0 ? Effect.void : Effect.asVoid(Queue.offerAll(queue, events)),
+        /** No more rows: the writer ends once it wrote what is queued. */
+        close: Effect.asVoid(Queue.end(queue))
+      }
+    })
+
+  /** Waits out a rate limit, ending early when the job is cancelled (checked every 200 ms). */
+  const pause = (jobId: string, duration: Duration.Duration) =>
+    redis.markersExist([cancelKey(jobId)]).pipe(
+      Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: ([cancelled]) => cancelled === true }),
+      Effect.timeoutOption(duration),
+      Effect.asVoid
+    )
+
+  /** The job once `batch` is delivered. */
+  const advance = (job: Job, batch: Batch, failed: number, errors: ReadonlyArray<string>, at: number): Job => {
+    const matched = batch.selected.length + batch.copied.length
+    return {
+      ...job,
+      cursor: batch.cursor,
+      scanned: job.scanned + batch.scanned,
+      matched: job.matched + matched,
+      replayed: job.replayed + matched - failed,
+      failed: job.failed + failed,
+      errors: [...job.errors, ...errors].slice(-10),
+      updatedAt: at,
+      heartbeatAt: at,
+      ...(batch.done ? { status: "completed" as const, finishedAt: at } : {})
+    }
+  }
+
   /** Runs a job from its cursor until it completes, is cancelled or fails; returns it as it ended. */
   const execute = <R>(
     initial: Job,
     deliverTo: (selected: ReadonlyArray<Selected>, job: Job) => Effect.Effect<{ readonly failed: number; readonly errors: ReadonlyArray<string> }, never, R>
   ): Effect.Effect<Job, ReplayError, R> =>
     Effect.gen(function*() {
-      const matches = yield* Effect.orDie(matcher(initial))
-      let groups: ReadonlyArray<{ readonly group: string; readonly matches: (type: string) => boolean }> = []
+      const { matches, matchesType } = yield* Effect.orDie(matcher(initial))
+      let groups: ReadonlyArray<Group> = []
       if (initial.target._tag === "Group") {
         const name = initial.target.group
         yield* redis.createGroup(primary.redeliver(name), name, "0")
@@ -685,62 +876,63 @@ export const make = Effect.gen(function*() {
         groups = yield* matchingGroups
         for (const g of groups) yield* redis.createGroup(primary.redeliver(g.group), g.group, "0")
       }
+      // Group targets are copied by the server; a handler needs the events here.
+      const copy = initial.target._tag === "Handler" ? undefined : copier(initial, matchesType, groups)
+      const pending = hasStore && initial.target._tag === "Group" ? yield* pendingWriter(initial.target.group) : undefined
+      if (pending !== undefined) yield* Effect.addFinalizer(() => pending.close)
       let job = initial
-      // The next batch is read while the current one is delivered and saved.
-      const fetch = (cursor: string) =>
-        nextBatch({ ...initial, cursor }, matches).pipe(Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }))
-      let batch = yield* fetch(job.cursor)
+      let savedAt = initial.updatedAt
+      // The next batch is read (or copied) while the current one is delivered and saved.
+      const fetch = (from: Job, ready: Effect.Effect<void>) =>
+        nextBatch(from, matches, copy, ready).pipe(Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }))
+      let batch = yield* fetch(job, Effect.void)
       while (true) {
         const [cancelled] = yield* redis.markersExist([cancelKey(job.id)])
         const now = yield* Clock.currentTimeMillis
         if (cancelled === true) {
+          // A batch the server copied is delivered: it counts, and a resume starts after it.
+          if (batch.byServer) job = advance(job, batch, 0, [], now)
           job = { ...job, status: "cancelled", updatedAt: now, finishedAt: now }
           yield* jobs.save(job, [])
-          return job
+          return yield* finish(job)
         }
         const handled = initial.target._tag === "Handler" ? yield* deliverTo(batch.selected, job) : { failed: 0, errors: [] }
         const commands = commandsFor(job, batch.selected, groups)
-        const at = yield* Clock.currentTimeMillis
-        job = {
-          ...job,
-          cursor: batch.cursor,
-          scanned: job.scanned + batch.scanned,
-          matched: job.matched + batch.selected.length,
-          replayed: job.replayed + batch.selected.length - handled.failed,
-          failed: job.failed + handled.failed,
-          errors: [...job.errors, ...handled.errors].slice(-10),
-          updatedAt: at,
-          heartbeatAt: at,
-          ...(batch.done ? { status: "completed" as const, finishedAt: at } : {})
-        }
+        const matched = batch.selected.length + batch.copied.length
+        job = advance(job, batch, handled.failed, handled.errors, yield* Clock.currentTimeMillis)
         const current = batch
+        const saved = job
+        // A copy of the next batch waits until this one's events are in the targets (order).
+        const delivered = yield* Deferred.make<void>()
+        // The server records the progress of what it copies: the job record need not follow
+        // every such batch (once a second keeps its heartbeat fresh for `resume`).
+        const save = current.byServer && !current.done && job.updatedAt - savedAt < 1000 ?
+          Effect.void :
+          Effect.tap(jobs.save(saved, commands), () => Effect.sync(() => (savedAt = saved.updatedAt)))
         const [, next] = yield* Effect.all([
-          jobs.save(job, commands).pipe(
+          save.pipe(
             Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }),
+            Effect.andThen(Deferred.succeed(delivered, undefined)),
             Effect.andThen(
-              hasStore && initial.target._tag === "Group" && current.selected.length > 0 ?
-                Effect.ignore(store.recordPending(initial.target.group, current.selected.map((s) => s.event), at)) :
-                Effect.void
+              pending === undefined ? Effect.void : pending.offer([...current.copied, ...current.selected.map((s) => s.event)])
             )
           ),
-          current.done ? Effect.succeed(current) : fetch(current.cursor)
+          current.done ? Effect.succeed(current) : fetch(saved, commands.length > 0 ? Deferred.await(delivered) : Effect.void)
         ], { concurrency: 2 })
         if (current.done) {
           yield* Effect.logInfo("replay completed").pipe(
             Effect.annotateLogs({ ...annotations, jobId: job.id, scanned: job.scanned, replayed: job.replayed, failed: job.failed })
           )
-          return job
+          return yield* finish(job)
         }
-        if (job.rate !== undefined && current.selected.length > 0) {
-          yield* Effect.sleep(Duration.millis((current.selected.length / job.rate) * 1000))
-        }
+        if (job.rate !== undefined && matched > 0) yield* pause(job.id, Duration.millis((matched / job.rate) * 1000))
         batch = next
       }
     }).pipe(
       Effect.tapError((error) =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
-          const current = yield* Effect.orElseSucceed(jobs.get(initial.id), () => Option.none<Job>())
+          const current = yield* Effect.orElseSucceed(loadJob(initial.id), () => Option.none<Job>())
           const base = Option.getOrElse(current, () => initial)
           yield* Effect.ignore(jobs.save({ ...base, status: "failed", errors: [...base.errors, error.message].slice(-10), updatedAt: now }, []))
           yield* Effect.logError("replay failed; resume it to continue from its cursor").pipe(
@@ -748,6 +940,7 @@ export const make = Effect.gen(function*() {
           )
         })
       ),
+      Effect.scoped,
       Effect.annotateLogs({ ...annotations, jobId: initial.id })
     )
 
@@ -824,7 +1017,7 @@ export const make = Effect.gen(function*() {
     )
   }
 
-  const cancel = (jobId: string, options?: { readonly actor?: string | undefined }) =>
+  const cancel = (jobId: string, options?: CancelOptions) =>
     Effect.gen(function*() {
       const job = yield* getJob(jobId)
       if (isTerminal(job.status)) return job
@@ -835,13 +1028,26 @@ export const make = Effect.gen(function*() {
         const exit = yield* Fiber.await(local.value)
         if (Exit.isSuccess(exit)) return exit.value
       }
-      // Not running here: a live runner elsewhere stops at its next batch; a dead one is marked now.
+      // Not running here: wait for a live runner elsewhere to see the marker and record the end.
+      const staleAfter = Duration.toMillis(Duration.fromInputUnsafe(options?.staleAfter ?? "30 seconds"))
+      const observe = Effect.gen(function*() {
+        const current = yield* getJob(jobId)
+        const now = yield* Clock.currentTimeMillis
+        return { current, live: current.status === "running" && now - (current.heartbeatAt ?? current.updatedAt) < staleAfter }
+      })
+      const settled = yield* observe.pipe(
+        Effect.repeat({ schedule: Schedule.spaced("100 millis"), until: ({ current, live }) => isTerminal(current.status) || !live }),
+        Effect.timeoutOption(options?.timeout ?? "30 seconds")
+      )
+      // Still running when the wait ended: the marker stays, its runner stops at its next check.
+      if (Option.isNone(settled)) return yield* getJob(jobId)
+      const { current, live } = settled.value
+      if (isTerminal(current.status) || live) return current
+      // Nobody runs it (never started, failed, or its process died): cancelled here.
       const now = yield* Clock.currentTimeMillis
-      const current = yield* getJob(jobId)
-      if (current.status === "running" && current.heartbeatAt !== undefined && now - current.heartbeatAt < 30_000) return current
       const cancelled: Job = { ...current, status: "cancelled", updatedAt: now, finishedAt: now }
       yield* jobs.save(cancelled, [])
-      return cancelled
+      return yield* finish(cancelled)
     })
 
   const resume = (
@@ -886,7 +1092,7 @@ export const make = Effect.gen(function*() {
     resume,
     await: awaitJob,
     get: getJob,
-    list: (limit) => jobs.list(limit ?? 50)
+    list: (limit) => listJobs(limit ?? 50)
   })
 })
 
@@ -937,7 +1143,7 @@ export const progress = (jobId: string, options?: { readonly interval?: Duration
  * @category accessors
  * @since 0.2.0
  */
-export const cancel = (jobId: string, options?: { readonly actor?: string | undefined }) =>
+export const cancel = (jobId: string, options?: CancelOptions) =>
   Replay.use((replay) => replay.cancel(jobId, options))
 
 /**

@@ -44,10 +44,14 @@ describe("History on Redis and PostgreSQL", () => {
       yield* Consumer.handle(OrderShipped, () => Effect.void, { group: "notify" })
       const ids = yield* Publisher.publishBatch(orders(0, 3))
       const store = yield* EventStore.EventStore
+      // The archiver and the status writer are independent: wait for both.
       yield* Wait.until(
         "six events archived and their deliveries completed",
-        Effect.map(store.statusCounts(), (counts) =>
-          counts.reduce((n, c) => n + (c.status === "COMPLETED" ? c.count : 0), 0) === 6),
+        Effect.zipWith(
+          store.statusCounts(),
+          store.events({}),
+          (counts, page) => counts.reduce((n, c) => n + (c.status === "COMPLETED" ? c.count : 0), 0) === 6 && page.events.length === 6
+        ),
         "20 seconds"
       )
       const detail = yield* store.event(ids[0]!)

@@ -5,11 +5,11 @@
  * resume (each event once), and typed errors for bad input.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, EventBus, EventStore, Publisher, Replay } from "@hyvve/bus"
+import { BusConfig, Consumer, EventBus, EventStore, Keys, Publisher, RedisStream, Replay } from "@hyvve/bus"
 import type { Envelope } from "@hyvve/schema"
 import { Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
-import { OrderPlaced, OrderShipped, ctx, orders, testCatalog } from "./fixtures/events.ts"
+import { OrderPlaced, OrderShipped, ctx, envelopeJson, order, orders, testCatalog, wireFields } from "./fixtures/events.ts"
 import * as Wait from "./fixtures/Wait.ts"
 
 const fast = { claimTimeout: "300 millis", retryPoll: "50 millis", block: "100 millis", shutdownTimeout: "1 second" } as const
@@ -65,6 +65,31 @@ for (const [name, layer] of [["store", withStore], ["no store (jobs in Redis)", 
         assert.strictEqual(skipping.seen.length, 12)
         assert.strictEqual(billing.seen.length, 18)
         void b
+      }).pipe(Effect.provide(layer())), 30_000)
+
+    it.live("entries Redis cannot copy as bytes (other writers' layouts) are delivered from here, in stream order", () =>
+      Effect.gen(function*() {
+        const target = recorder()
+        yield* Consumer.handle(OrderPlaced, target.handler, { group: "target" })
+        const redis = yield* RedisStream.RedisStream
+        const settings = yield* BusConfig.BusConfig
+        const main = Keys.main(settings.prefix)
+        yield* Publisher.publishBatch(orders(0, 2))
+        // No `type` / `tenant` fields (a NestJS entry), then an envelope that does not start with its id.
+        yield* redis.append(main, { event: envelopeJson({ data: order(2) }) })
+        const reordered = JSON.parse(envelopeJson({ data: order(3) })) as Record<string, unknown>
+        const { id, ...rest } = reordered
+        yield* redis.append(main, wireFields(JSON.stringify({ ...rest, id })))
+        yield* Publisher.publishBatch(orders(4, 2))
+        yield* Wait.until("all handled", () => target.seen.length === 6)
+
+        const job = yield* Replay.run({ target: Replay.group("target"), batchSize: 4 })
+        assert.deepStrictEqual([job.status, job.scanned, job.matched, job.replayed], ["completed", 6, 6, 6])
+        yield* Wait.until("replayed", () => target.seen.length === 12)
+        const replayed = target.seen.slice(6)
+        assert.deepStrictEqual(seqs(replayed), [0, 1, 2, 3, 4, 5])
+        assert.deepStrictEqual(replayed.map((e) => e.id), target.seen.slice(0, 6).map((e) => e.id))
+        for (const e of replayed) assert.deepStrictEqual(e.replay, { jobId: job.id, originalEventId: e.id })
       }).pipe(Effect.provide(layer())), 30_000)
 
     it.live("replays to every group whose subscription matches, by pattern or type", () =>

@@ -618,6 +618,54 @@ const build = (enforceSlots: boolean): RedisStream.RedisStream["Service"] => {
     return Result.succeed({ entries, nextDueAt: nextDue() })
   }
 
+  // What `lua/copyForReplay-n.lua` does, in the same order and with the same stops.
+  const copyForReplayNow = (o: RedisStream.ReplayCopy, now: number): Result.Result<RedisStream.ReplayCopied, Failure> => {
+    const command = "EVALSHA copyForReplay"
+    for (const [key, want] of [[o.progress.key, "hash"], ...o.targets.map((t) => [t, "stream"] as const)] as const) {
+      const actual = typeOf(key, now)
+      if (actual !== "none" && actual !== want) return Result.fail(wrongType(command))
+    }
+    if (!Number.isInteger(o.count) || o.count < 1) return Result.fail(commandError(command, `count must be a positive integer, got ${o.count}`))
+    const entries = rangeNow({ key: o.key, start: o.start, end: o.end, count: o.count }, now)
+    if (Result.isFailure(entries)) return Result.fail(entries.failure)
+    let passed = 0
+    let cursor: string | undefined
+    let stop: RedisStream.ReplayCopied["stop"]
+    const copied: Array<{ readonly eventId: string; readonly type: string; readonly tenant: string }> = []
+    for (const entry of entries.success) {
+      const { event, tenant, type } = entry.fields
+      if (type === undefined || tenant === undefined) {
+        stop = { _tag: "Entry", id: entry.id }
+        break
+      }
+      const indices = o.routes.get(type)
+      if (indices === undefined) {
+        stop = { _tag: "UnknownType", type }
+        break
+      }
+      const to = indices.filter((i) => i >= 0 && i < o.targets.length)
+      if (to.length > 0 && (o.tenant === undefined || tenant === o.tenant)) {
+        const id = event === undefined ? undefined : /^\{"id":"([^"\\]+)"/.exec(event)?.[1]
+        if (event === undefined || id === undefined || !event.endsWith("}") || event.includes(`"replay"`)) {
+          stop = { _tag: "Entry", id: entry.id }
+          break
+        }
+        const marked = `${event.slice(0, -1)},"replay":{"jobId":${JSON.stringify(o.jobId)},"originalEventId":"${id}"}}`
+        for (let t = 0; t < o.targets.length; t++) {
+          if (to.includes(t)) xadd(o.targets[t]!, { event: marked, type, tenant, replay: o.jobId }, undefined, now)
+        }
+        copied.push({ eventId: id, type, tenant })
+      }
+      passed++
+      cursor = entry.id
+    }
+    if (cursor !== undefined) {
+      hset(o.progress.key, o.progress.field, JSON.stringify({ cursor, scanned: o.progress.scanned + passed, matched: o.progress.matched + copied.length }))
+    }
+    for (const target of o.targets) notify(target)
+    return Result.succeed({ passed, cursor, copied, exhausted: stop === undefined && entries.success.length < o.count, stop })
+  }
+
   // --- the service ----------------------------------------------------------------------------
 
   /** Runs a synchronous command at the current `Clock` time. */
@@ -668,6 +716,8 @@ const build = (enforceSlots: boolean): RedisStream.RedisStream["Service"] => {
       run((now) => Result.map(single({ _tag: "XAdd", key, fields, trim }, now), String)),
 
     transaction: (commands) => run((now) => transact(commands, now)),
+
+    copyForReplay: (options) => run((now) => copyForReplayNow(options, now)),
 
     createGroup: (key, groupName, startId = "$") =>
       run((now) => {

@@ -390,6 +390,24 @@ export const makeService = (transport: Transport): Service => {
         script(Scripts.removeIdleConsumers, [o.key], [o.group, millis(o.minIdle), o.keep], (reply) =>
           asArray(reply, "a consumer removal").map(asString)),
 
+      copyForReplay: (o) => {
+        if (!Number.isInteger(o.count) || o.count < 1) return Effect.fail(invalid("EVALSHA copyForReplay", `count must be a positive integer, got ${o.count}`))
+        const args: Args = [
+          o.start,
+          o.end,
+          o.count,
+          o.jobId,
+          JSON.stringify(o.jobId),
+          o.tenant === undefined ? "0" : "1",
+          o.tenant ?? "",
+          o.progress.field,
+          o.progress.scanned,
+          o.progress.matched
+        ]
+        for (const [type, indices] of o.routes) args.push(type, routeMask(indices, o.targets.length))
+        return script(Scripts.copyForReplay, [o.key, o.progress.key, ...o.targets], args, parseReplayCopied)
+      },
+
       hashGet: (key, fields) =>
         fields.length === 0 ? Effect.succeed([]) : send("HMGET", [key, ...fields], parseOptionalStrings),
 
@@ -1261,6 +1279,36 @@ const parseReplies = (u: unknown, count: number): ReadonlyArray<RedisStream.Comm
     out[i] = typeof reply === "string" || typeof reply === "number" ? reply : malformed("a transaction", u)
   }
   return out
+}
+
+/** One character per target, "1" where the entry goes (`lua/copyForReplay-n.lua`). */
+const routeMask = (indices: ReadonlyArray<number>, targets: number): string => {
+  const mask = Array.from({ length: targets }, () => "0")
+  for (const i of indices) if (i >= 0 && i < targets) mask[i] = "1"
+  return mask.join("")
+}
+
+const parseReplayCopied = (u: unknown): RedisStream.ReplayCopied => {
+  const reply = asArray(u, "a replay copy")
+  if (reply.length < 5 || (reply.length - 5) % 3 !== 0) return malformed("a replay copy", u)
+  const cursor = asString(reply[1])
+  const stopKind = asString(reply[3])
+  const stopValue = asString(reply[4])
+  const copied: Array<{ readonly eventId: string; readonly type: string; readonly tenant: string }> = []
+  for (let i = 5; i < reply.length; i += 3) {
+    copied.push({ eventId: asString(reply[i]), type: asString(reply[i + 1]), tenant: asString(reply[i + 2]) })
+  }
+  return {
+    passed: asInteger(reply[0]),
+    cursor: cursor === "" ? undefined : cursor,
+    copied,
+    exhausted: asInteger(reply[2]) === 1,
+    stop: stopKind === "type" ?
+      { _tag: "UnknownType", type: stopValue } :
+      stopKind === "entry" ?
+      { _tag: "Entry", id: stopValue } :
+      undefined
+  }
 }
 
 const parseFirstId = (u: unknown): string => asString(asArray(u, "a transaction")[0])

@@ -58,3 +58,6 @@ export const exists: Script = load("exists", "variadic")
 
 /** A consumer's pending entries, read without bumping their delivery counts (`readOwnPending`). */
 export const readPending: Script = load("readPending", 1)
+
+/** A replay batch copied inside the server, marker spliced in, progress recorded (`copyForReplay`). */
+export const copyForReplay: Script = load("copyForReplay", "variadic")

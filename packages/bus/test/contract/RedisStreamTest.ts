@@ -1017,6 +1017,65 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         assert.strictEqual((yield* Effect.flip(rs.pendingSummary(stream, "g"))).kind, "NoGroup")
       }))
 
+    it.effect("copyForReplay copies routed entries with the marker spliced in, stops where it cannot decide, records progress", () =>
+      Effect.gen(function*() {
+        const { key, rs } = yield* fixture("replaycopy")
+        const source = key("main")
+        const a = key("a")
+        const b = key("b")
+        const progress = key("progress")
+        const envelope = (id: string, extra = "") => `{"id":"${id}","type":"x","data":{"n":1}${extra}}`
+        const ids = [
+          yield* rs.append(source, { event: envelope("e1"), type: "t.one", tenant: "A" }),
+          yield* rs.append(source, { event: envelope("e2"), type: "t.two", tenant: "A" }),
+          yield* rs.append(source, { event: envelope("e3"), type: "t.one", tenant: "B" }),
+          yield* rs.append(source, { event: envelope("e4"), type: "t.one", tenant: "A" }),
+          yield* rs.append(source, { event: envelope("e5"), type: "t.new", tenant: "A" }),
+          yield* rs.append(source, { event: envelope("e6", `,"replay":{"jobId":"old"}`), type: "t.one", tenant: "A" }),
+          yield* rs.append(source, { event: envelope("e7"), type: "t.one", tenant: "A" })
+        ]
+        const copy = (start: string, routes: ReadonlyMap<string, ReadonlyArray<number>>, scanned: number, matched: number) =>
+          rs.copyForReplay({
+            key: source,
+            start,
+            end: "+",
+            count: 10,
+            targets: [a, b],
+            routes,
+            tenant: "A",
+            jobId: "job-1",
+            progress: { key: progress, field: "job-1", scanned, matched }
+          })
+        const routes = new Map<string, ReadonlyArray<number>>([["t.one", [0, 1]], ["t.two", [1]]])
+        const first = yield* copy("-", routes, 5, 2)
+        assert.deepStrictEqual(first.stop, { _tag: "UnknownType", type: "t.new" })
+        assert.strictEqual(first.passed, 4)
+        assert.strictEqual(first.cursor, ids[3])
+        assert.isFalse(first.exhausted)
+        assert.deepStrictEqual(first.copied.map((c) => [c.eventId, c.type, c.tenant]), [["e1", "t.one", "A"], ["e2", "t.two", "A"], ["e4", "t.one", "A"]])
+        const marked = (id: string) => `{"id":"${id}","type":"x","data":{"n":1},"replay":{"jobId":"job-1","originalEventId":"${id}"}}`
+        const inA = yield* rs.range({ key: a, start: "-", end: "+" })
+        assert.deepStrictEqual(inA.map((e) => e.fields), [
+          { event: marked("e1"), type: "t.one", tenant: "A", replay: "job-1" },
+          { event: marked("e4"), type: "t.one", tenant: "A", replay: "job-1" }
+        ])
+        assert.deepStrictEqual((yield* rs.range({ key: b, start: "-", end: "+" })).map((e) => JSON.parse(e.fields["event"]!).id), ["e1", "e2", "e4"])
+        assert.deepStrictEqual(yield* rs.hashGet(progress, ["job-1"]), [JSON.stringify({ cursor: ids[3], scanned: 9, matched: 5 })])
+
+        // Routed now (to no target): skipped; the envelope with a marker is left to the caller.
+        const second = yield* copy(RedisStream.nextEntryId(ids[3]!), new Map([...routes, ["t.new", []]]), 9, 5)
+        assert.deepStrictEqual(second.stop, { _tag: "Entry", id: ids[5]! })
+        assert.strictEqual(second.passed, 1)
+        assert.deepStrictEqual(second.copied, [])
+        const last = yield* copy(RedisStream.nextEntryId(ids[5]!), routes, 11, 5)
+        assert.deepStrictEqual([last.passed, last.cursor, last.exhausted, last.stop], [1, ids[6], true, undefined])
+        assert.strictEqual((yield* rs.range({ key: a, start: "-", end: "+" })).length, 3)
+        // Nothing left: nothing copied, the progress stays.
+        const none = yield* copy(RedisStream.nextEntryId(ids[6]!), routes, 12, 6)
+        assert.deepStrictEqual([none.passed, none.cursor, none.exhausted], [0, undefined, true])
+        assert.deepStrictEqual(yield* rs.hashGet(progress, ["job-1"]), [JSON.stringify({ cursor: ids[6], scanned: 12, matched: 6 })])
+      }))
+
     it.effect("ping answers", () =>
       Effect.gen(function*() {
         const rs = yield* RedisStream.RedisStream

@@ -27,7 +27,7 @@ export interface DeliveryRow {
 }
 
 /** The row of a delivery a replay queued for `group` and nobody handled yet. */
-export const pendingRow = (group: string, event: EventStore.StoredEvent, at: number): DeliveryRow => ({
+export const pendingRow = (group: string, event: Pick<EventStore.StoredEvent, "id" | "type" | "tenantId">, at: number): DeliveryRow => ({
   eventId: event.id,
   group,
   status: "PENDING",
