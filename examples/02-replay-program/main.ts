@@ -102,7 +102,7 @@ const Cleanup = Layer.effectDiscard(
   Effect.addFinalizer(() =>
     RedisStream.RedisStream.use((redis) =>
       redis.deleteKeys(
-        ["main", "redeliver:analytics", "redeliver:notifications", "subscriptions", "replay:jobs", "replay:jobs:index"]
+        ["main", "main:replay-progress", "redeliver:analytics", "redeliver:notifications", "subscriptions", "replay:jobs", "replay:jobs:index"]
           .map((k) => `${prefix}:events:${k}`)
       )
     ).pipe(Effect.ignore)
