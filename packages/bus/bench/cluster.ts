@@ -12,7 +12,7 @@
 import { Context, Effect, Fiber, Layer } from "effect"
 import { Cluster } from "ioredis"
 import { IoRedisClusterStream, RedisStream } from "../src/index.ts"
-import { slotOf } from "../src/internal/clusterSlot.ts"
+import { of as slotOf } from "../src/internal/slot.ts"
 import { type Latency, latency } from "./lib.ts"
 
 export interface ClusterLatencies {

@@ -10,7 +10,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer } from "effect"
 import * as IoRedisClusterStream from "../src/IoRedisClusterStream.ts"
-import { slotOf } from "../src/internal/clusterSlot.ts"
+import { of as slotOf } from "../src/internal/slot.ts"
 import * as RedisStream from "../src/RedisStream.ts"
 import * as PrivateCluster from "./fixtures/PrivateCluster.ts"
 import { until } from "./fixtures/Wait.ts"

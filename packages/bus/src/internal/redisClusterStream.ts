@@ -34,7 +34,7 @@ import { Cluster, Redis } from "ioredis"
 import type { Options } from "../IoRedisClusterStream.ts"
 import type * as RedisStream from "../RedisStream.ts"
 import { RedisStreamError } from "../RedisStream.ts"
-import * as ClusterSlot from "./clusterSlot.ts"
+import * as Slot from "./slot.ts"
 import {
   attempt,
   connectionOptions,
@@ -141,11 +141,11 @@ export const make: (
 
     /** The notifiers of the slots of `keys`, behind the one interface the engine waits on. */
     const notifier: Notifier = {
-      generations: (keys) => keys.map((key) => notifierOf(ClusterSlot.slotOf(key)).generations([key])[0]!),
+      generations: (keys) => keys.map((key) => notifierOf(Slot.of(key)).generations([key])[0]!),
       wait: (keys, generations, ms) => {
         const bySlot = new Map<number, { keys: Array<string>; generations: typeof generations[number][] }>()
         for (let i = 0; i < keys.length; i++) {
-          const slot = ClusterSlot.slotOf(keys[i]!)
+          const slot = Slot.of(keys[i]!)
           const group = bySlot.get(slot) ?? { keys: [], generations: [] }
           group.keys.push(keys[i]!)
           group.generations.push(generations[i]!)
@@ -157,7 +157,7 @@ export const make: (
         )
       },
       moved: (keys) =>
-        Effect.forEach(keys, (key) => notifiers.get(ClusterSlot.slotOf(key))?.moved([key]) ?? Effect.void, {
+        Effect.forEach(keys, (key) => notifiers.get(Slot.of(key))?.moved([key]) ?? Effect.void, {
           discard: true
         }),
       run: Effect.never
@@ -167,7 +167,7 @@ export const make: (
     const service = makeService({
       conn: cluster,
       notifier,
-      bySlot: ClusterSlot.bySlot,
+      bySlot: Slot.bySlot,
       waitReplicas: waitReplicas > 0
         ? {
           replicas: waitReplicas,
