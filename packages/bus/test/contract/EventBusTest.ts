@@ -262,13 +262,16 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           const node = yield* h.node()
           const release = yield* Deferred.make<void>()
           yield* node.run(Consumer.handle(OrderPlaced, () => Deferred.await(release), { group: "health-busy" }))
-          yield* node.run(Consumer.handle(OrderPlaced, () => Effect.void, { group: "health-idle" }))
+          let idleHandled = 0
+          yield* node.run(Consumer.handle(OrderPlaced, () => Effect.sync(() => void idleHandled++), { group: "health-idle" }))
           yield* node.run(Publisher.publishBatch(orders(0, 3)))
           // Held by this consumer (read, so pending in Redis too), whether read from the stream or the inbox.
           yield* h.waitUntil("the busy group to hold its events", Effect.map(
             node.run(Consumer.Consumer.use((c) => c.status)),
             (subs) => subs.find((sub) => sub.group === "health-busy")?.inFlight === 3
           ))
+          // Its pending count is 0 before it read anything too: first the three handled, then acked.
+          yield* h.waitUntil("the idle group to handle the three", () => idleHandled === 3)
           yield* h.waitUntil("the idle group to ack", Effect.map(h.pendingCount("health-idle"), (n) => n === 0))
           const report = yield* node.run(Health.check)
           assert.isTrue(report.healthy, `reasons: ${report.reasons}`)
