@@ -626,14 +626,14 @@ export const make = Effect.gen(function*() {
         // One read per progress key (a stream's hash tag: one slot each).
         Effect.gen(function*() {
           const byKey = new Map<string, Array<number>>()
-          listed.forEach((job, i) => {
+          for (const [i, job] of listed.entries()) {
             const key = progressKey(currentKey(job))
             byKey.set(key, [...(byKey.get(key) ?? []), i])
-          })
+          }
           const out = [...listed]
           for (const [key, indexes] of byKey) {
             const raws = yield* redis.hashGet(key, indexes.map((i) => listed[i]!.id))
-            indexes.forEach((i, n) => (out[i] = withProgress(listed[i]!, raws[n])))
+            for (const [n, i] of indexes.entries()) out[i] = withProgress(listed[i]!, raws[n])
           }
           return out
         }))
