@@ -14,12 +14,23 @@
  * - **Source**: the Redis main stream within retention and the event store beyond it, in entry-id
  *   order, a batch at a time (`batchSize`, 200 by default): never a whole range in memory. `from`
  *   and `to` (ms, inclusive) are positions in the stream (entry ids are append times).
+ * - **Several streams** (`family`, `partitioned`; see `Topology`): a job reads every stream its
+ *   types or pattern can be in (the catalog's types a pattern matches; with a tenant and
+ *   `partitioned:N:tenant`, the tenant's partition only; with a group target, the streams the
+ *   group has a group on), one after the other, each in its own order: **there is no order
+ *   across streams**. Each stream's events go to that stream's redeliver streams of the targets
+ *   (which the groups read), every step within the stream's hash tag. The job keeps a cursor per
+ *   stream (`Job.streams`) and resumes in the stream it was in; its counts and `percent` add the
+ *   streams up (each an equal share). The archive holds every stream's events: each stream takes
+ *   those the layout routes to it (`partitioned:N:aggregate` routes archived events by tenant:
+ *   the store keeps no partition key). A bus migrating topology (`previousTopology`) refuses
+ *   replays (`Topology`): the previous layout's streams and the archive would overlap.
  * - **Durable**: the job record (status, filters, cursor, counts, errors, who started it) lives in
- *   the event store when there is one, else in Redis. The cursor advances a batch at a time, after
+ *   the event store when there is one, else in Redis. The cursors advance a batch at a time, after
  *   the batch was delivered: a job whose process died resumes from it (`resume`, once its
  *   heartbeat is older than `staleAfter`), and each event is delivered at most once more. What
  *   Redis copies (below) carries its progress in the same atomic step, as does every batch of a
- *   job kept in Redis: exactly once there.
+ *   job kept in Redis under an untagged `single` layout: exactly once there.
  * - **Copied by Redis**: a batch of the main stream into group targets never comes to this
  *   process: `RedisStream.copyForReplay` reads it, filters it by the entries' `type` and `tenant`
  *   fields (each type routed here once), adds the marker to the envelope bytes and appends to the
@@ -252,8 +263,8 @@ export interface HandlerOptions<T extends EventType.Any, E, R> extends Omit<Opti
 
 /**
  * The replay asked for cannot run: `Range` (`from` after `to`), `UnknownType`, `UnknownGroup`,
- * `Option` (batch size, rate), `Target` (a handler job cannot be resumed), `Topology` (the bus's
- * topology has several streams, which replays do not read yet). Nothing was written.
+ * `Option` (batch size, rate), `Target` (a handler job cannot be resumed), `Topology` (the bus is
+ * migrating topology, or a resumed job's streams are not the topology's). Nothing was written.
  *
  * @category errors
  * @since 0.2.0
