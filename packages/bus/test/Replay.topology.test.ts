@@ -173,6 +173,28 @@ describe("Replay across streams (memory, enforceSlots)", () => {
       }
     }).pipe(Effect.provide(busWith({ topology: "family", retention: "1 second" }, EventStore.layerMemory))), 30_000)
 
+  it.live("a job recorded with one cursor (before several streams) is not resumed under them", () =>
+    Effect.gen(function*() {
+      yield* recordAll("audit")
+      yield* publishEach(Alpha, seqs(0, 3), "t1")
+      const job = yield* Replay.run({ target: Replay.group("audit"), types: [Alpha.type], catalog })
+      // The same job as a 0.2 bus recorded it, cancelled mid-way: one cursor, no `streams`.
+      const { streams: _, ...old } = { ...job, status: "cancelled" as const, cursor: "0-0" }
+      const { prefix } = yield* BusConfig.BusConfig
+      const redis = yield* RedisStream.RedisStream
+      yield* redis.transaction([{
+        _tag: "HSet",
+        key: `${prefix}:events:{${prefix}:replay}:jobs`,
+        field: job.id,
+        value: JSON.stringify(Schema.encodeSync(Replay.Job)(old))
+      }])
+      const decoded = yield* Replay.get(job.id)
+      assert.isUndefined(decoded.streams)
+      const error = yield* Effect.flip(Replay.resume(job.id))
+      assert.isTrue(error._tag === "InvalidReplay" && error.reason === "Topology", error.message)
+      assert.strictEqual((yield* Replay.get(job.id)).status, "cancelled")
+    }).pipe(Effect.provide(busWith({ topology: "family" }))), 30_000)
+
   it.effect("a topology migration in progress is refused (the previous streams and the archive overlap)", () =>
     Effect.gen(function*() {
       const error = yield* Replay.start({ target: Replay.matching }).pipe(Effect.flip)
