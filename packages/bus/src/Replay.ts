@@ -832,6 +832,32 @@ export const make = Effect.gen(function*() {
       })
   }
 
+  /**
+   * A page of the archive after `after` through `through`: `limit` events, or more to end on a
+   * whole entry id (`last`, undefined once nothing is left). Entry ids are unique within one
+   * stream only: streams written in the same millisecond hold the same ids, and the next page
+   * starts after `last`, so a page that ended between two events of one id would skip the rest.
+   */
+  const archivePage = (filter: EventStore.EventFilter, after: string, through: string, limit: number) =>
+    Effect.gen(function*() {
+      const scan = (from: string, to: string, count: number) =>
+        // The pattern was checked when the job was created.
+        store.scan({ filter, after: from, through: to, limit: count }).pipe(Effect.catchTag("InvalidPattern", Effect.die))
+      // One more than asked: whether the page ends on a whole id, without a second query mostly.
+      const events = yield* scan(after, through, limit + 1)
+      if (events.length <= limit) return { events, last: undefined }
+      const last = events[limit - 1]!.entryId
+      if (EventStore.compareEntryIds(events[limit]!.entryId, last) !== 0) return { events: events.slice(0, limit), last }
+      // Every event at `last` (one per stream that had that id: few; the query is indexed).
+      let size = limit + 1
+      let tied = yield* scan(prevEntryId(last), last, size)
+      while (tied.length === size) {
+        size *= 2
+        tied = yield* scan(prevEntryId(last), last, size)
+      }
+      return { events: [...events.filter((e) => EventStore.compareEntryIds(e.entryId, last) < 0), ...tied], last }
+    })
+
   const nextBatch = (
     job: Job,
     stream: Topology.StreamKeys,
@@ -848,15 +874,12 @@ export const make = Effect.gen(function*() {
           through :
           prevEntryId(head.id)
         if (EventStore.compareEntryIds(job.cursor, archiveThrough) < 0) {
-          const events = yield* store.scan({ filter, after: job.cursor, through: archiveThrough, limit: job.batchSize }).pipe(
-            // The pattern was checked when the job was created.
-            Effect.catchTag("InvalidPattern", (error) => Effect.die(error))
-          )
+          const { events, last } = yield* archivePage(filter, job.cursor, archiveThrough, job.batchSize)
           // The archive holds every stream's events: this stream's are those the layout routes here.
           const mine = multi ? events.filter((event) => layout.route(event).key === stream.key) : events
           const selected = mine.map((event) => ({ event, json: markedJson(undefined, event, job.id) }))
-          if (events.length === job.batchSize) {
-            return { selected, copied: [], byServer: false, scanned: mine.length, cursor: events[events.length - 1]!.entryId, done: false } satisfies Batch
+          if (last !== undefined) {
+            return { selected, copied: [], byServer: false, scanned: mine.length, cursor: last, done: false } satisfies Batch
           }
           return { selected, copied: [], byServer: false, scanned: mine.length, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
         }

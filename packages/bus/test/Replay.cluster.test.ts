@@ -2,14 +2,17 @@
  * Replay on a Redis Cluster with the bus's hash tags: the server-side copy (one Lua step over the
  * stream, the target's redeliver stream and the recorded progress) touches keys of one slot only,
  * so it runs on the cluster, and the target group gets every matching event once, with the marker.
- * Under `family` the streams land on different slots: the job copies each one in its own slot.
+ * Under `family` the streams land on different slots: the job copies each one in its own slot,
+ * and reads a PostgreSQL archive whose events of both streams share entry ids, each once.
  */
 import { assert, it } from "@effect/vitest"
-import { BusConfig, Consumer, EventBus, IoRedisClusterStream, Publisher, Replay } from "@hyvve/bus"
+import { BusConfig, Consumer, EventBus, type EventStore, IoRedisClusterStream, Publisher, Replay } from "@hyvve/bus"
 import type { Envelope } from "@hyvve/schema"
 import { Catalog, EventType } from "@hyvve/schema"
 import { Effect, Layer, Schema } from "effect"
 import { ctx, OrderPlaced, orders } from "./fixtures/events.ts"
+import * as ArchiveTies from "./fixtures/ArchiveTies.ts"
+import * as PgStore from "./fixtures/PgStore.ts"
 import * as Wait from "./fixtures/Wait.ts"
 import { describeCluster } from "./utils/Cluster.ts"
 import { uniquePrefix } from "./utils/TestEnv.ts"
@@ -19,8 +22,8 @@ const Beta = EventType.make("beta.happened", Schema.Struct({ seq: Schema.Int }))
 const catalog = Catalog.make([Alpha, Beta])
 
 describeCluster("Replay (cluster, hash tags)", (nodes) => {
-  const bus = (options: BusConfig.Options = {}) =>
-    EventBus.layerServices().pipe(
+  const bus = (options: BusConfig.Options = {}, store?: Layer.Layer<EventStore.EventStore>) =>
+    EventBus.layerServices(store === undefined ? {} : { store }).pipe(
       Layer.provideMerge(IoRedisClusterStream.layer({ nodes, connectionName: "hyvve-test-replay" })),
       Layer.provideMerge(BusConfig.layer({
         prefix: uniquePrefix("replay-cluster"),
@@ -76,4 +79,9 @@ describeCluster("Replay (cluster, hash tags)", (nodes) => {
       assert.deepStrictEqual(replayed.filter((s) => s.type === Alpha.type).map((s) => s.id), alpha)
       assert.deepStrictEqual(replayed.filter((s) => s.type === Beta.type).map((s) => s.id), beta)
     }).pipe(Effect.provide(bus({ topology: "family", catalog }))), 60_000)
+
+  it.live("family with a PostgreSQL archive: events of both streams that share entry ids are each replayed once", () =>
+    ArchiveTies.scenario(Alpha.type, Beta.type, catalog).pipe(
+      Effect.provide(bus({ topology: "family", catalog }, PgStore.layer("replay_cluster_ties")))
+    ), 60_000)
 })

@@ -1,16 +1,19 @@
 /**
  * Replay across the streams of the `family` topology on a real Redis: the server-side copy (the
  * Lua step over one stream, its redeliver streams and its recorded progress) runs once per
- * stream, and the jobs kept in Redis record a cursor per stream.
+ * stream, and the jobs kept in Redis record a cursor per stream. With a PostgreSQL archive,
+ * events of both streams that share entry ids are each replayed once, whatever the page size.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, Publisher, Replay } from "@hyvve/bus"
+import { Consumer, EventBus, Publisher, RedisStream, Replay } from "@hyvve/bus"
 import { Catalog, EventType } from "@hyvve/schema"
 import { Effect, Schema } from "effect"
 import { ctx } from "./fixtures/events.ts"
+import * as ArchiveTies from "./fixtures/ArchiveTies.ts"
 import * as Harness from "./fixtures/Harness.ts"
+import * as PgStore from "./fixtures/PgStore.ts"
 import * as Wait from "./fixtures/Wait.ts"
-import { uniquePrefix } from "./utils/TestEnv.ts"
+import { redisUrl, uniquePrefix } from "./utils/TestEnv.ts"
 
 const Alpha = EventType.make("alpha.happened", Schema.Struct({ seq: Schema.Int }))
 const Beta = EventType.make("beta.happened", Schema.Struct({ seq: Schema.Int }))
@@ -59,4 +62,16 @@ describe("Replay across streams (redis, family)", () => {
       Effect.provide(backend.bus({ ...Harness.fast, prefix })),
       Effect.ensuring(backend.cleanup(prefix))
     ), 30_000)
+
+  it.live("the PostgreSQL archive: events of two streams that share entry ids are each replayed once, whatever the page size", () => {
+    const tied = uniquePrefix("replay-ties")
+    return ArchiveTies.scenario(Alpha.type, Beta.type, catalog).pipe(
+      Effect.provide(EventBus.layer({
+        redis: RedisStream.options(redisUrl, "hyvve-test-replay"),
+        bus: { ...Harness.fast, prefix: tied, topology: "family", catalog, hashTags: true },
+        store: PgStore.layer("replay_ties")
+      })),
+      Effect.ensuring(backend.cleanup(tied))
+    )
+  }, 30_000)
 })

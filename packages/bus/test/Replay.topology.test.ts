@@ -10,6 +10,7 @@ import { BusConfig, Consumer, EventBus, EventStore, Publisher, RedisStream, Repl
 import { Catalog, EventType } from "@hyvve/schema"
 import { Effect, Layer, Schema, Stream } from "effect"
 import { ctx, OrderPlaced, orders, testCatalog } from "./fixtures/events.ts"
+import * as ArchiveTies from "./fixtures/ArchiveTies.ts"
 import * as Wait from "./fixtures/Wait.ts"
 
 const Alpha = EventType.make("alpha.happened", Schema.Struct({ seq: Schema.Int }))
@@ -172,6 +173,11 @@ describe("Replay across streams (memory, enforceSlots)", () => {
         assert.deepStrictEqual(replayed.filter((s) => s.type === type).map((s) => s.id), expected)
       }
     }).pipe(Effect.provide(busWith({ topology: "family", retention: "1 second" }, EventStore.layerMemory))), 30_000)
+
+  it.live("the archive: events of two streams that share entry ids are each replayed once, whatever the page size", () =>
+    ArchiveTies.scenario(Alpha.type, Beta.type, catalog).pipe(
+      Effect.provide(busWith({ topology: "family" }, EventStore.layerMemory))
+    ), 30_000)
 
   it.live("a job recorded with one cursor (before several streams) is not resumed under them", () =>
     Effect.gen(function*() {
