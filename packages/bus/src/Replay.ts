@@ -13,7 +13,9 @@
  *   that pass `replays: "skip"` ack them unhandled.
  * - **Source**: the Redis main stream within retention and the event store beyond it, in entry-id
  *   order, a batch at a time (`batchSize`, 200 by default): never a whole range in memory. `from`
- *   and `to` (ms, inclusive) are positions in the stream (entry ids are append times).
+ *   and `to` (ms, inclusive) are positions in the stream (entry ids are append times). A batch
+ *   from the store ends on a whole entry id (a few more than `batchSize` then): streams number
+ *   their entries independently, so the archive holds events of several streams under one id.
  * - **Several streams** (`family`, `partitioned`; see `Topology`): a job reads every stream its
  *   types or pattern can be in (the catalog's types a pattern matches; with a tenant and
  *   `partitioned:N:tenant`, the tenant's partition only; with a group target, the streams the
