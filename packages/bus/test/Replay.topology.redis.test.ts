@@ -7,7 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Consumer, EventBus, Publisher, RedisStream, Replay } from "@hyvve/bus"
 import { Catalog, EventType } from "@hyvve/schema"
-import { Effect, Schema } from "effect"
+import { Effect, Schema, type Scope } from "effect"
 import { ctx } from "./fixtures/events.ts"
 import * as ArchiveTies from "./fixtures/ArchiveTies.ts"
 import * as Harness from "./fixtures/Harness.ts"
@@ -63,9 +63,10 @@ describe("Replay across streams (redis, family)", () => {
       Effect.ensuring(backend.cleanup(prefix))
     ), 30_000)
 
-  it.live("the PostgreSQL archive: events of two streams that share entry ids are each replayed once, whatever the page size", () => {
+  // A bus with a PostgreSQL archive, its keys removed at the end.
+  const withArchive = <A, E>(scenario: Effect.Effect<A, E, EventBus.Services | Scope.Scope>) => {
     const tied = uniquePrefix("replay-ties")
-    return ArchiveTies.scenario(Alpha.type, Beta.type, catalog).pipe(
+    return scenario.pipe(
       Effect.provide(EventBus.layer({
         redis: RedisStream.options(redisUrl, "hyvve-test-replay"),
         bus: { ...Harness.fast, prefix: tied, topology: "family", catalog, hashTags: true },
@@ -73,5 +74,11 @@ describe("Replay across streams (redis, family)", () => {
       })),
       Effect.ensuring(backend.cleanup(tied))
     )
-  }, 30_000)
+  }
+
+  it.live("the PostgreSQL archive: events of two streams that share entry ids are each replayed once, whatever the page size", () =>
+    withArchive(ArchiveTies.scenario(Alpha.type, Beta.type, catalog)), 30_000)
+
+  it.live("the PostgreSQL archive: a job cancelled mid-way through ids two streams share resumes with each event replayed once", () =>
+    withArchive(ArchiveTies.resumeScenario(Alpha.type, Beta.type, catalog)), 30_000)
 })

@@ -179,6 +179,11 @@ describe("Replay across streams (memory, enforceSlots)", () => {
       Effect.provide(busWith({ topology: "family" }, EventStore.layerMemory))
     ), 30_000)
 
+  it.live("the archive: a job cancelled mid-way through ids two streams share resumes with each event replayed once", () =>
+    ArchiveTies.resumeScenario(Alpha.type, Beta.type, catalog).pipe(
+      Effect.provide(busWith({ topology: "family" }, EventStore.layerMemory))
+    ), 30_000)
+
   it.live("a job recorded with one cursor (before several streams) is not resumed under them", () =>
     Effect.gen(function*() {
       yield* recordAll("audit")
