@@ -840,25 +840,24 @@ export const make = Effect.gen(function*() {
    * stream only: streams written in the same millisecond hold the same ids, and the next page
    * starts after `last`, so a page that ended between two events of one id would skip the rest.
    */
-  const archivePage = (filter: EventStore.EventFilter, after: string, through: string, limit: number) =>
-    Effect.gen(function*() {
-      const scan = (from: string, to: string, count: number) =>
-        // The pattern was checked when the job was created.
-        store.scan({ filter, after: from, through: to, limit: count }).pipe(Effect.catchTag("InvalidPattern", Effect.die))
-      // One more than asked: whether the page ends on a whole id, without a second query mostly.
-      const events = yield* scan(after, through, limit + 1)
-      if (events.length <= limit) return { events, last: undefined }
-      const last = events[limit - 1]!.entryId
-      if (EventStore.compareEntryIds(events[limit]!.entryId, last) !== 0) return { events: events.slice(0, limit), last }
-      // Every event at `last` (one per stream that had that id: few; the query is indexed).
-      let size = limit + 1
-      let tied = yield* scan(prevEntryId(last), last, size)
-      while (tied.length === size) {
-        size *= 2
-        tied = yield* scan(prevEntryId(last), last, size)
-      }
-      return { events: [...events.filter((e) => EventStore.compareEntryIds(e.entryId, last) < 0), ...tied], last }
-    })
+  const archivePage = Effect.fnUntraced(function*(filter: EventStore.EventFilter, after: string, through: string, limit: number) {
+    const scan = (from: string, to: string, count: number) =>
+      // The pattern was checked when the job was created.
+      store.scan({ filter, after: from, through: to, limit: count }).pipe(Effect.catchTag("InvalidPattern", Effect.die))
+    // One more than asked tells whether the page ends on a whole id (a second query only if not).
+    const events = yield* scan(after, through, limit + 1)
+    if (events.length <= limit) return { events, last: undefined }
+    const last = events[limit - 1]!.entryId
+    if (EventStore.compareEntryIds(events[limit]!.entryId, last) !== 0) return { events: events.slice(0, limit), last }
+    // Every event at `last`: one per stream that had that id (few; the query is indexed).
+    let size = limit + 1
+    let tied = yield* scan(prevEntryId(last), last, size)
+    while (tied.length === size) {
+      size *= 2
+      tied = yield* scan(prevEntryId(last), last, size)
+    }
+    return { events: [...events.filter((e) => EventStore.compareEntryIds(e.entryId, last) < 0), ...tied], last }
+  })
 
   const nextBatch = (
     job: Job,

@@ -3,7 +3,7 @@
  * stream, the target's redeliver stream and the recorded progress) touches keys of one slot only,
  * so it runs on the cluster, and the target group gets every matching event once, with the marker.
  * Under `family` the streams land on different slots: the job copies each one in its own slot,
- * and reads a PostgreSQL archive whose events of both streams share entry ids, each once.
+ * and reads a PostgreSQL archive whose events of three streams share entry ids, each once.
  */
 import { assert, it } from "@effect/vitest"
 import { BusConfig, Consumer, EventBus, type EventStore, IoRedisClusterStream, Publisher, Replay } from "@hyvve/bus"
@@ -20,6 +20,10 @@ import { uniquePrefix } from "./utils/TestEnv.ts"
 const Alpha = EventType.make("alpha.happened", Schema.Struct({ seq: Schema.Int }))
 const Beta = EventType.make("beta.happened", Schema.Struct({ seq: Schema.Int }))
 const catalog = Catalog.make([Alpha, Beta])
+const Gamma = EventType.make("gamma.happened", Schema.Struct({ seq: Schema.Int }))
+// The archive scenarios: three families, three streams.
+const ties = [Alpha.type, Beta.type, Gamma.type] as const
+const tiesCatalog = Catalog.make([Alpha, Beta, Gamma])
 
 describeCluster("Replay (cluster, hash tags)", (nodes) => {
   const bus = (options: BusConfig.Options = {}, store?: Layer.Layer<EventStore.EventStore>) =>
@@ -80,8 +84,8 @@ describeCluster("Replay (cluster, hash tags)", (nodes) => {
       assert.deepStrictEqual(replayed.filter((s) => s.type === Beta.type).map((s) => s.id), beta)
     }).pipe(Effect.provide(bus({ topology: "family", catalog }))), 60_000)
 
-  it.live("family with a PostgreSQL archive: events of both streams that share entry ids are each replayed once", () =>
-    ArchiveTies.scenario(Alpha.type, Beta.type, catalog).pipe(
-      Effect.provide(bus({ topology: "family", catalog }, PgStore.layer("replay_cluster_ties")))
+  it.live("family with a PostgreSQL archive: events of three streams that share entry ids are each replayed once", () =>
+    ArchiveTies.scenario(ties, tiesCatalog).pipe(
+      Effect.provide(bus({ topology: "family", catalog: tiesCatalog }, PgStore.layer("replay_cluster_ties")))
     ), 60_000)
 })

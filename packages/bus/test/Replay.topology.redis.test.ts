@@ -2,7 +2,7 @@
  * Replay across the streams of the `family` topology on a real Redis: the server-side copy (the
  * Lua step over one stream, its redeliver streams and its recorded progress) runs once per
  * stream, and the jobs kept in Redis record a cursor per stream. With a PostgreSQL archive,
- * events of both streams that share entry ids are each replayed once, whatever the page size.
+ * events of three streams that share entry ids are each replayed once, whatever the page size.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Consumer, EventBus, Publisher, RedisStream, Replay } from "@hyvve/bus"
@@ -18,6 +18,10 @@ import { redisUrl, uniquePrefix } from "./utils/TestEnv.ts"
 const Alpha = EventType.make("alpha.happened", Schema.Struct({ seq: Schema.Int }))
 const Beta = EventType.make("beta.happened", Schema.Struct({ seq: Schema.Int }))
 const catalog = Catalog.make([Alpha, Beta])
+const Gamma = EventType.make("gamma.happened", Schema.Struct({ seq: Schema.Int }))
+// The archive scenarios: three families, three streams.
+const ties = [Alpha.type, Beta.type, Gamma.type] as const
+const tiesCatalog = Catalog.make([Alpha, Beta, Gamma])
 
 describe("Replay across streams (redis, family)", () => {
   const backend = Harness.redisTopologyBackend("family", { catalog, hashTags: true })
@@ -69,16 +73,16 @@ describe("Replay across streams (redis, family)", () => {
     return scenario.pipe(
       Effect.provide(EventBus.layer({
         redis: RedisStream.options(redisUrl, "hyvve-test-replay"),
-        bus: { ...Harness.fast, prefix: tied, topology: "family", catalog, hashTags: true },
+        bus: { ...Harness.fast, prefix: tied, topology: "family", catalog: tiesCatalog, hashTags: true },
         store: PgStore.layer("replay_ties")
       })),
       Effect.ensuring(backend.cleanup(tied))
     )
   }
 
-  it.live("the PostgreSQL archive: events of two streams that share entry ids are each replayed once, whatever the page size", () =>
-    withArchive(ArchiveTies.scenario(Alpha.type, Beta.type, catalog)), 30_000)
+  it.live("the PostgreSQL archive: events of three streams that share entry ids are each replayed once, whatever the page size", () =>
+    withArchive(ArchiveTies.scenario(ties, tiesCatalog)), 30_000)
 
-  it.live("the PostgreSQL archive: a job cancelled mid-way through ids two streams share resumes with each event replayed once", () =>
-    withArchive(ArchiveTies.resumeScenario(Alpha.type, Beta.type, catalog)), 30_000)
+  it.live("the PostgreSQL archive: a job cancelled mid-way through ids three streams share resumes with each event replayed once", () =>
+    withArchive(ArchiveTies.resumeScenario(ties, tiesCatalog)), 30_000)
 })

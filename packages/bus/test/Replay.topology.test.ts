@@ -174,13 +174,13 @@ describe("Replay across streams (memory, enforceSlots)", () => {
       }
     }).pipe(Effect.provide(busWith({ topology: "family", retention: "1 second" }, EventStore.layerMemory))), 30_000)
 
-  it.live("the archive: events of two streams that share entry ids are each replayed once, whatever the page size", () =>
-    ArchiveTies.scenario(Alpha.type, Beta.type, catalog).pipe(
+  it.live("the archive: events of three streams that share entry ids are each replayed once, whatever the page size", () =>
+    ArchiveTies.scenario([Alpha.type, Beta.type, Gamma.type], catalog).pipe(
       Effect.provide(busWith({ topology: "family" }, EventStore.layerMemory))
     ), 30_000)
 
-  it.live("the archive: a job cancelled mid-way through ids two streams share resumes with each event replayed once", () =>
-    ArchiveTies.resumeScenario(Alpha.type, Beta.type, catalog).pipe(
+  it.live("the archive: a job cancelled mid-way through ids three streams share resumes with each event replayed once", () =>
+    ArchiveTies.resumeScenario([Alpha.type, Beta.type, Gamma.type], catalog).pipe(
       Effect.provide(busWith({ topology: "family" }, EventStore.layerMemory))
     ), 30_000)
 
