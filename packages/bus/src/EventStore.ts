@@ -56,7 +56,10 @@ export type DeliveryStatus = typeof DeliveryStatus.Type
  */
 export const StoredEvent = Schema.Struct({
   id: Schema.String,
-  /** The main-stream entry id (`<ms>-<seq>`); events are ordered by it. */
+  /**
+   * The main-stream entry id (`<ms>-<seq>`); events are ordered by it. Unique within one stream
+   * only: events of several streams (a multi-stream topology) can share one, in no given order.
+   */
   entryId: Schema.String,
   type: Schema.String,
   version: Schema.String,
