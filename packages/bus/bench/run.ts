@@ -419,6 +419,7 @@ try {
   // cluster: what a blocked reader costs other commands (REDIS_CLUSTER_NODES, started by npm run bench)
   const scaleRuns: Array<ClusterScale.Run & { readonly round: number }> = []
   const scaleSpread: Array<string> = []
+  let twoSlotsOneMaster: string | undefined
   const clusterNodes = process.env["REDIS_CLUSTER_NODES"]
   if (wants("cluster") && clusterNodes !== undefined && clusterNodes !== "") {
     log("cluster: XADD latency with a blocked reader present vs absent")
@@ -432,6 +433,7 @@ try {
       recordLatency(names.clusterPlainBlocked, l.plainBlocked)
       recordLatency(names.clusterBackend, l.backend)
       recordLatency(names.clusterBackendWaiting, l.backendWaiting)
+      twoSlotsOneMaster = l.twoSlotsOneMaster
     }
     // Scale-out: 1, 2, 4 consumer processes draining a backlog, streams spread over the masters
     // or one stream (one slot, one master).
@@ -452,7 +454,7 @@ try {
             })
             if (run === undefined) return
             scaleRuns.push({ ...run, round })
-            log(`  cluster ${backlog.topology}, ${processes} process(es): ${fmtInt(run.eps)} events/s, Node ${run.nodeUs.toFixed(1)} µs + Redis ${run.masters.map((m) => m.us.toFixed(1)).join("/")} µs (masters) + ${run.replicaUs.toFixed(1)} µs (replicas) per event, cores ${(100 * run.busy).toFixed(0)} % busy (${(100 * run.ours).toFixed(0)} % ours), ${run.notifiers} notifier connections${run.stuck > 0 ? `, ${run.stuck} process(es) did not exit within 15 s of stop` : ""}`)
+            log(`  cluster ${backlog.topology}, ${processes} process(es): ${fmtInt(run.eps)} events/s, Node ${run.nodeUs.toFixed(1)} µs + Redis ${run.masters.map((m) => m.us.toFixed(1)).join("/")} µs (masters) + ${run.replicaUs.toFixed(1)} µs (replicas) per event, cores ${(100 * run.busy).toFixed(0)} % busy (${(100 * run.ours).toFixed(0)} % ours), ${run.notifiers} notifier connections${run.extra > 0 ? `, ${run.extra} handled twice` : ""}${run.stuck > 0 ? `, ${run.stuck} process(es) did not exit within 15 s of stop` : ""}`)
           }))
         }
       }
@@ -685,6 +687,9 @@ try {
       out.push(`  ${"".padEnd(10)} heap total ${series((x) => x.heapTotalMb, 1)}   ${growth(mid?.heapTotalMb, m.end.heapTotalMb, 1).padStart(6)}`)
       out.push(`  ${"".padEnd(10)} external   ${series((x) => x.externalMb, 1)}   ${growth(mid?.externalMb, m.end.externalMb, 1).padStart(6)}`)
     }
+  }
+  if (twoSlotsOneMaster !== undefined) {
+    out.push("", `cluster: XREAD BLOCK over keys of two slots served by one master: ${twoSlotsOneMaster} (why notifiers block per slot, not per node)`)
   }
   out.push(...ClusterScale.report(scaleRuns, cpus.length), ...scaleSpread)
   out.push(...fanout)
