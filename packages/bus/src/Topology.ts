@@ -28,7 +28,8 @@
  * different streams land on different slots and can live on different nodes. The prefix is part
  * of the tag so two buses sharing a cluster do not pile onto the same slots. `single` is tagged
  * too when `hashTags` is on (a single stream on a cluster: `<prefix>:events:{<prefix>:main}`);
- * that renames its keys, which the NestJS bus does not follow.
+ * that renames its keys, which the NestJS bus does not follow. A partition's tag may carry a
+ * `~<n>` suffix that places it in its share of the slots, so partitions spread over the masters.
  *
  * Consequently no atomic step may touch two streams' keys: the DLQ is per stream in tagged
  * layouts (`Dlq` reads across them), and `Publisher.publishBatch` is atomic per stream.
@@ -232,8 +233,8 @@ const legacy = (prefix: string): StreamKeys => ({
 })
 
 /** A tagged stream: every key starts with the stream's key, so shares its `{tag}`. */
-const tagged = (prefix: string, name: string): StreamKeys => {
-  const key = `${prefix}:events:{${prefix}:${name}}`
+const tagged = (prefix: string, name: string, tag = `${prefix}:${name}`): StreamKeys => {
+  const key = `${prefix}:events:{${tag}}`
   return {
     name,
     key,
@@ -241,6 +242,32 @@ const tagged = (prefix: string, name: string): StreamKeys => {
     redeliver: (group) => `${key}:redeliver:${group}`,
     done: (group) => `${key}:done:${group}`
   }
+}
+
+/**
+ * The hash tags of the partitions: each one's name, with a `~<salt>` suffix when needed so that
+ * partition `i`'s slot falls in the `i`-th share of `min(partitions, 128)` equal slot ranges. Names that
+ * differ in a digit or two hash to nearby slots (CRC16), so plain names left masters unused: with
+ * three masters splitting the slots evenly, `partitioned:3` and `:6` never used all three. In order
+ * of the ranges, the partitions spread evenly over masters that hold equal contiguous ranges (what
+ * `redis-cli --cluster create` sets up).
+ */
+const partitionTags = (prefix: string, partitions: number): ReadonlyArray<string> => {
+  const ranges = Math.min(partitions, 128)
+  // No two partitions on one slot, so each can move to a node of its own.
+  const used = new Set<number>()
+  return Array.from({ length: partitions }, (_, index) => {
+    const name = `${prefix}:partition-${index}-of-${partitions}`
+    const range = Math.floor((index * ranges) / partitions)
+    for (let salt = 0;; salt++) {
+      const tag = salt === 0 ? name : `${name}~${salt}`
+      const slot = Slot.crc16(tag) % Slot.slots
+      if (Math.floor((slot * ranges) / Slot.slots) === range && !used.has(slot)) {
+        used.add(slot)
+        return tag
+      }
+    }
+  })
 }
 
 /**
@@ -262,7 +289,8 @@ export const layout = (
     }
     case "Partitioned": {
       const { by, partitions } = topology
-      const streams = Array.from({ length: partitions }, (_, i) => tagged(prefix, `partition-${i}-of-${partitions}`))
+      const tags = partitionTags(prefix, partitions)
+      const streams = tags.map((tag, i) => tagged(prefix, `partition-${i}-of-${partitions}`, tag))
       return fixed(topology, true, streams, (event) => {
         const key = by === "aggregate" ? event.partitionKey ?? event.tenantId : event.tenantId
         return streams[partitionOf(key, partitions)]!
