@@ -28,6 +28,7 @@ import * as RedisStream from "./RedisStream.ts"
 import * as Topology from "./Topology.ts"
 import * as Registry from "./internal/registry.ts"
 import * as Router from "./internal/router.ts"
+import * as StreamRegistry from "./internal/streamRegistry.ts"
 import * as Settlement from "./internal/settlement.ts"
 
 /**
@@ -120,7 +121,8 @@ export const list = (): Effect.Effect<
   Effect.gen(function*() {
     const settings = yield* BusConfig.BusConfig
     const redis = yield* RedisStream.RedisStream
-    const streams = Topology.allStreams(settings)
+    // Under `family`, the streams of families other catalogs publish to too (the stream registry).
+    const streams = yield* StreamRegistry.all(redis, settings)
     if (streams.length === 1) return yield* redis.groups(streams[0]!.key)
     return mergeGroups(yield* Effect.forEach(streams, (stream) => redis.groups(stream.key)))
   })
@@ -175,7 +177,7 @@ export const consumers = (
     // The group's `NoGroup` error, kept in case it is on none of the streams.
     let missing: RedisStream.RedisStreamError | undefined
     let found = false
-    for (const stream of Topology.allStreams(settings)) {
+    for (const stream of yield* StreamRegistry.all(redis, settings)) {
       const main = yield* redis.consumers(stream.key, group).pipe(
         Effect.map(Option.some),
         Effect.catchIf(isNoGroup, (error) => {
@@ -226,7 +228,7 @@ export const remove = (
     const redis = yield* RedisStream.RedisStream
     const { application } = settings
     // Every stream it may have read: any of the topology's (and a previous topology's).
-    for (const stream of Topology.allStreams(settings)) {
+    for (const stream of yield* StreamRegistry.all(redis, settings)) {
       if (application !== undefined) yield* Router.deregister(redis, stream.key, application, group)
       yield* redis.destroyGroup(stream.key, group)
       const inbox = Router.inboxKey(stream.key, group)
