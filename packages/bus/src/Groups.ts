@@ -107,6 +107,25 @@ export const ensure = (
   })
 
 /**
+ * Every stream of the topology: its streams (and a previous topology's, during a migration), and
+ * under `family` also those the stream registry records (families of other publishers' catalogs,
+ * see `Topology.registryKey`). What the operators' views (DLQ, health, groups, admin) read.
+ *
+ * @category operations
+ * @since 0.3.0
+ */
+export const streams = (): Effect.Effect<
+  ReadonlyArray<Topology.StreamKeys>,
+  RedisStream.RedisStreamError,
+  RedisStream.RedisStream | BusConfig.BusConfig
+> =>
+  Effect.gen(function*() {
+    const settings = yield* BusConfig.BusConfig
+    const redis = yield* RedisStream.RedisStream
+    return yield* StreamRegistry.all(redis, settings)
+  })
+
+/**
  * The consumer groups of the topology's streams, with pending count and lag (empty when no stream
  * exists yet); a group on several streams is one row, its pending counts and lags added up.
  *
