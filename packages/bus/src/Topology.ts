@@ -9,7 +9,10 @@
  *   working;
  * - `family`: one stream per event family, the first segment of the type name (`approval`,
  *   `user`, ...). A subscription reads only the streams of the families its types belong to, so a
- *   handler of `approval.*` never reads (and acks unread) the `user` events;
+ *   handler of `approval.*` never reads (and acks unread) the `user` events. The families are
+ *   open-ended (any publisher's catalog may add one): publishers record every stream they write
+ *   in the stream registry (`registryKey`), which wildcard-first patterns (`**`, `*.approved`) and
+ *   the operators' views read, picking up new streams while running;
  * - `partitioned:N[:tenant|aggregate]`: N streams, an event going to the partition its key hashes
  *   to: the tenant id (default), or with `aggregate` the `partitionKey` given at publish time
  *   (an aggregate id), falling back to the tenant id. Events of one key stay in one stream, so a
@@ -187,7 +190,7 @@ export interface Layout {
   /**
    * Every stream of the layout: the one stream, every family of the catalog, every partition.
    * (A `family` layout also routes events of families the catalog does not list; those streams
-   * are read by subscriptions naming them, but not listed here.)
+   * are not listed here, but in the stream registry, see `registryKey`.)
    */
   readonly streams: ReadonlyArray<StreamKeys>
   /** The stream an event goes to. */
