@@ -14,7 +14,8 @@
  *
  * With several DLQs (tagged layouts, or a migration) this service reads across them: pages are in
  * (entry id, stream) order, entry ids are `<stream name>:<id>` (plain stream ids with one DLQ, as
- * in 0.1), and an entry is re-driven into its own stream's redeliver stream, so the append and the
+ * in 0.1; always composite under `family`, whose DLQs include those of the streams the stream
+ * registry records, see `Topology.registryKey`), and an entry is re-driven into its own stream's redeliver stream, so the append and the
  * removal stay one step on one hash tag. The maximum length applies to each DLQ (the settlement
  * warns per DLQ); `stats` and `size` add them up.
  *

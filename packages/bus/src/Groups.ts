@@ -126,8 +126,8 @@ export const streams = (): Effect.Effect<
   })
 
 /**
- * The consumer groups of the topology's streams, with pending count and lag (empty when no stream
- * exists yet); a group on several streams is one row, its pending counts and lags added up.
+ * The consumer groups of the topology's streams (`streams()`), with pending count and lag (empty
+ * when no stream exists yet); a group on several streams is one row, its pending counts and lags added up.
  *
  * @category operations
  * @since 0.1.0

@@ -1,6 +1,7 @@
 /**
  * The health of the bus as an operator (and the admin API) sees it: Redis reachable and how fast,
- * every stream of the topology with its length, every group with its pending count and lag
+ * every stream of the topology with its length (under `family`, those the stream registry
+ * records too), every group with its pending count and lag
  * (added up over the streams it reads; with an `application`, the router's group on each stream
  * and each routed subscription's group on its inboxes), the subscriptions of this
  * process with their circuit state, and the DLQ's size against its maximum. With a history
