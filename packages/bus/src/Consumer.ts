@@ -348,7 +348,7 @@ export const make: Effect.Effect<
         const log = (yield* DeliveryLog.DeliveryLog) ?? layerLog
         const streams = Topology.streamsToRead(settings, resolved.types)
         const all = yield* Scope.fork(yield* Effect.scope, "parallel")
-        const startOne = (migrating: boolean, stream: Topology.StreamKeys) =>
+        const startOne = (migrating: boolean, stream: Topology.StreamKeys, direct: boolean) =>
           Effect.gen(function*() {
             // While migrating, publishers may write the new streams before this group exists there:
             // it starts at their beginning, so nothing published under the new topology is missed.
@@ -356,7 +356,7 @@ export const make: Effect.Effect<
             const startFrom = migrating ? "all" : resolved.spec.startFrom
             const spec: Subscription.Spec = { ...resolved.spec, startFrom, stream }
             let engine: Subscription.Engine
-            if (routers === undefined || isolated || startFrom !== "new") {
+            if (routers === undefined || isolated || startFrom !== "new" || direct) {
               engine = yield* Subscription.make(spec, { redis, settings, log })
             } else {
               streamsByKey.set(stream.key, stream)
@@ -369,12 +369,14 @@ export const make: Effect.Effect<
             yield* withEngine(engine)
             return engine
           })
-        const startIn = (migrating: boolean, stream: Topology.StreamKeys) =>
-          Effect.flatMap(Scope.fork(all, "sequential"), (one) => Scope.provide(startOne(migrating, stream), one))
+        const startIn = (migrating: boolean, stream: Topology.StreamKeys, direct = false) =>
+          Effect.flatMap(Scope.fork(all, "sequential"), (one) => Scope.provide(startOne(migrating, stream, direct), one))
         // Under `family`, a pattern whose first segment is a wildcard (`**`, `*.approved`) can
         // match families this catalog does not list: it also reads the streams the registry
         // names, those there at start as the others, those recorded later from their beginning
-        // (a publisher records a stream before its first append to it).
+        // (a publisher records a stream before its first append to it). Always with a group on the
+        // stream, never through the router: one found while running is read so from its start,
+        // and after a restart the same group goes on where it was (pending entries included).
         const watching = watchesRegistry(resolved.spec.source)
         const extra = watching ?
           Effect.map(
@@ -390,7 +392,7 @@ export const make: Effect.Effect<
           Registry.register(redis, settings.prefix, resolved.spec.group, resolved.spec.source),
           Effect.flatMap(extra, (found) =>
             Effect.as(
-              Effect.forEach(found, ({ migrating, stream }) => startIn(migrating, stream), { concurrency: "unbounded" }),
+              Effect.forEach(found, ({ migrating, stream }) => startIn(migrating, stream, true), { concurrency: "unbounded" }),
               found
             ))
         ], { concurrency: "unbounded" })
@@ -405,7 +407,7 @@ export const make: Effect.Effect<
               yield* Effect.logInfo("reading a stream recorded since the subscription started").pipe(
                 Effect.annotateLogs({ group: resolved.spec.group, stream: stream.key })
               )
-              yield* startIn(true, stream)
+              yield* startIn(true, stream, true)
             }
           })
           yield* Effect.forkIn(Effect.forever(watch), all)
