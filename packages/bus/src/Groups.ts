@@ -58,6 +58,9 @@ export const name = (
  * the events published from now on, `"all"` also every retained one. An existing group is left
  * as it is. Idempotent.
  *
+ * Under `family`, a pattern starting with a wildcard (`**`) gets its group on the streams the
+ * stream registry records too (see `Topology.registryKey`), as `Consumer` reads them.
+ *
  * With an `application` (and neither `isolated` nor `startFrom: "all"`), the subscription is
  * routed, as `Consumer` would route it: the router's group on the stream, the subscription's
  * group on its inbox, and its route are created instead, so the application's routers forward
@@ -102,6 +105,16 @@ export const ensure = (
         source: typeof source === "string" ? source : source.type,
         names: Array.from(new Set(names))
       })
+    }
+    // Under `family`, a wildcard-first pattern also reads the streams the registry records beyond
+    // the catalog, with a group on each stream (never routed), as `Consumer` does.
+    if (typeof source === "string" && source.startsWith("*")) {
+      const catalogued = new Set(Topology.streamsToRead(settings, types).map(({ stream }) => stream.key))
+      for (const stream of yield* StreamRegistry.recorded(redis, settings)) {
+        if (catalogued.has(stream.key)) continue
+        yield* redis.createGroup(stream.redeliver(group), group, "0")
+        yield* redis.createGroup(stream.key, group, options?.startFrom === "all" ? "0" : "$")
+      }
     }
     return group
   })

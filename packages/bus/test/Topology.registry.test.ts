@@ -90,6 +90,11 @@ const scenario = (backend: Harness.Backend, caps: Harness.Capabilities) =>
     assert.strictEqual(after.length, 2, `the one left and the new one, nothing read again: ${after}`)
     assert.strictEqual(after.filter((id) => id === later).length, 1)
     yield* h.waitUntil("nothing pending", Effect.map(h.pendingCount("everything", billing.key), (n) => n === 0))
+
+    // Groups.ensure of a `**` subscription creates its group on the recorded stream too.
+    yield* restarted.run(Groups.ensure("**", { group: "ensured" }))
+    const onBilling = yield* h.redis.groups(billing.key)
+    assert.isTrue(onBilling.some((g) => g.name === "ensured"), "the ensured group is on the billing stream")
   })
 
 describe("Topology stream registry", () => {
