@@ -9,7 +9,10 @@
  *   working;
  * - `family`: one stream per event family, the first segment of the type name (`approval`,
  *   `user`, ...). A subscription reads only the streams of the families its types belong to, so a
- *   handler of `approval.*` never reads (and acks unread) the `user` events;
+ *   handler of `approval.*` never reads (and acks unread) the `user` events. The families are
+ *   open-ended (any publisher's catalog may add one): publishers record every stream they write
+ *   in the stream registry (`registryKey`), which wildcard-first patterns (`**`, `*.approved`) and
+ *   the operators' views read, picking up new streams while running;
  * - `partitioned:N[:tenant|aggregate]`: N streams, an event going to the partition its key hashes
  *   to: the tenant id (default), or with `aggregate` the `partitionKey` given at publish time
  *   (an aggregate id), falling back to the tenant id. Events of one key stay in one stream, so a
@@ -188,7 +191,7 @@ export interface Layout {
   /**
    * Every stream of the layout: the one stream, every family of the catalog, every partition.
    * (A `family` layout also routes events of families the catalog does not list; those streams
-   * are read by subscriptions naming them, but not listed here.)
+   * are not listed here, but in the stream registry, see `registryKey`.)
    */
   readonly streams: ReadonlyArray<StreamKeys>
   /** The stream an event goes to. */
@@ -197,6 +200,14 @@ export interface Layout {
   readonly streamsFor: (types: Iterable<string>) => ReadonlyArray<StreamKeys>
   /** The stream whose key is `key`, if it is one of this layout's. */
   readonly find: (key: string) => StreamKeys | undefined
+  /**
+   * Whether streams beyond `streams` can exist (`family`: one per family any publisher's catalog
+   * has). Publishers record those in the stream registry (`registryKey`), which `**` and the
+   * operators' views read.
+   */
+  readonly open: boolean
+  /** The stream named `name` (a family, `main`, a partition), if the layout can have it. */
+  readonly named: (name: string) => StreamKeys | undefined
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -317,7 +328,10 @@ export const layout = (
         streams: known,
         route: (event) => streamOf(familyOf(event.type)),
         streamsFor: (types) => unique(Array.from(types, (type) => streamOf(familyOf(type)))),
-        find: (key) => Array.from(byFamily.values()).find((stream) => stream.key === key)
+        find: (key) => Array.from(byFamily.values()).find((stream) => stream.key === key),
+        open: true,
+        // A family is a type name's first segment: no dot, and no brace (it would move the tag).
+        named: (name) => name.length === 0 || /[.{}]/.test(name) ? undefined : streamOf(name)
       }
     }
   }
@@ -335,7 +349,9 @@ const fixed = (
   streams,
   route,
   streamsFor: () => streams,
-  find: (key) => streams.find((stream) => stream.key === key)
+  find: (key) => streams.find((stream) => stream.key === key),
+  open: false,
+  named: (name) => streams.find((stream) => stream.name === name)
 })
 
 const unique = (streams: ReadonlyArray<StreamKeys>): ReadonlyArray<StreamKeys> => Array.from(new Set(streams))
@@ -401,6 +417,19 @@ export const allStreams = (settings: Settings): ReadonlyArray<StreamKeys> => {
   const keys = new Set(now.map((s) => s.key))
   return [...now, ...before.filter((s) => !keys.has(s.key))]
 }
+
+/**
+ * The stream registry of a prefix: a hash of the streams publishers have written under an open
+ * layout (`family`), stream name → stream key. A publisher records a stream before its first
+ * append to it (once per stream per process), so a stream of a family no subscriber's catalog
+ * lists is still found by `**` subscriptions and the operators' views (DLQ, health, groups). Only
+ * single-key commands touch it (`HSET`, `HKEYS`), never together with a stream's keys, so its
+ * slot on a cluster does not matter; the streams it names keep their own hash tags.
+ *
+ * @category constructors
+ * @since 0.3.0
+ */
+export const registryKey = (prefix: string): string => `${prefix}:events:streams`
 
 const sameStreams = (a: Layout, b: Layout): boolean =>
   a.streams.length === b.streams.length && a.streams.every((s, i) => s.key === b.streams[i]?.key)
