@@ -21,6 +21,7 @@ import { Keys, Replay } from "../src/index.ts"
 import { busLayer } from "./bus.ts"
 import { connect, deleteKeys, prefill } from "./lib.ts"
 import * as Baseline from "./baseline.ts"
+import * as History from "./history.ts"
 import * as Ours from "./ours.ts"
 
 const [command, ...rest] = process.argv.slice(2)
@@ -138,6 +139,34 @@ switch (command) {
       )))
       const seconds = ((job.finishedAt ?? 0) - (job.startedAt ?? 0)) / 1000
       console.log(`replay from Redis, batch ${batch}: ${Math.round(job.replayed / seconds)} events/s over ${job.replayed} events`)
+    } finally {
+      await deleteKeys(redis, prefix)
+      await redis.quit()
+    }
+    break
+  }
+  case "archive":
+  case "archive-replay": {
+    // publishBatch with the PostgreSQL store and its archiver in this process (`--archiver=0`:
+    // without it), then with `archive-replay` the stream emptied and replayed from the archive.
+    // Prints the CPU each process spent (this one, Redis, PostgreSQL) next to the rates.
+    const events = option("events", 50_000)
+    const databaseUrl = process.env["DATABASE_URL"]
+    if (databaseUrl === undefined) throw new Error("DATABASE_URL is not set")
+    const redis = await connect("hyvve-bench:profile")
+    const schema = `hyvve_profile_${process.pid}`
+    try {
+      const report = await History.cpuProfile({
+        prefix,
+        schema,
+        databaseUrl,
+        events,
+        archiver: option("archiver", 1) === 1,
+        archiveBatch: option("archive-batch", 1000),
+        replay: command === "archive-replay",
+        profiled
+      })
+      console.log(report)
     } finally {
       await deleteKeys(redis, prefix)
       await redis.quit()

@@ -250,7 +250,34 @@ export const layer = (
         let caughtUpAt: number | undefined
         let savedCaughtUpAt = 0
 
-        // Writes a batch and acks it: the events land before the entries leave the pending list.
+        // Rejected for good (not unavailable): one by one, so one unreadable entry costs itself.
+        const archiveOneByOne = (readable: ReadonlyArray<{ readonly entryId: string; readonly envelope: string }>) =>
+          Effect.gen(function*() {
+            for (const one of readable) {
+              const single = yield* Effect.result(persist("the archiver", store.archiveEntries([one])))
+              if (single._tag === "Failure") {
+                unreadable++
+                yield* Effect.logError("event store rejected an entry; not archived").pipe(
+                  Effect.annotateLogs({ ...annotations, entryId: one.entryId, error: single.failure.message })
+                )
+              } else archived += single.success
+            }
+          })
+
+        const counted = (added: number) =>
+          Effect.suspend(() => {
+            archived += added
+            return Metric.update(archivedTotal, added)
+          })
+
+        // The events land before the entries leave the pending list.
+        const ack = (ids: ReadonlyArray<string>) =>
+          Effect.gen(function*() {
+            yield* redis.ack(main, archiverGroup, ids).pipe(Effect.retry({ schedule: backoff, while: (e) => e.isRetryable }))
+            position = ids[ids.length - 1]
+          })
+
+        // Writes a batch and acks it.
         const archiveEntries = (entries: ReadonlyArray<RedisStream.Entry>) =>
           Effect.gen(function*() {
             if (entries.length === 0) return
@@ -262,25 +289,41 @@ export const layer = (
             }
             if (readable.length > 0) {
               const result = yield* Effect.result(persist("the archiver", store.archiveEntries(readable)))
-              if (result._tag === "Failure") {
-                // Rejected for good (not unavailable): one by one, so one unreadable entry costs itself.
-                for (const one of readable) {
-                  const single = yield* Effect.result(persist("the archiver", store.archiveEntries([one])))
-                  if (single._tag === "Failure") {
-                    unreadable++
-                    yield* Effect.logError("event store rejected an entry; not archived").pipe(
-                      Effect.annotateLogs({ ...annotations, entryId: one.entryId, error: single.failure.message })
-                    )
-                  } else archived += single.success
-                }
-              } else {
-                archived += result.success
-                yield* Metric.update(archivedTotal, result.success)
-              }
+              if (result._tag === "Failure") yield* archiveOneByOne(readable)
+              else yield* counted(result.success)
             }
-            const ids = entries.map((e) => e.id)
-            yield* redis.ack(main, archiverGroup, ids).pipe(Effect.retry({ schedule: backoff, while: (e) => e.isRetryable }))
-            position = ids[ids.length - 1]
+            yield* ack(entries.map((e) => e.id))
+          })
+
+        // The same for a batch the server joined into one text (`readJoined`): this process makes
+        // no object per entry, which keeps the archiver's share of the publisher's thread small.
+        const archiveJoined = (read: RedisStream.JoinedRead) =>
+          Effect.gen(function*() {
+            if (read.ids.length === 0) return
+            unreadable += read.missing.length
+            if (read.missing.length < read.ids.length) {
+              const result = yield* Effect.result(persist("the archiver", store.archiveJoined(read.json)))
+              if (result._tag === "Failure") {
+                // Read back (a batch is a run of consecutive entries) and written one by one.
+                const mine = new Set(read.ids)
+                const entries = yield* redis.range({ key: main, start: read.ids[0]!, end: read.ids[read.ids.length - 1]!, count: read.ids.length })
+                const readable: Array<{ readonly entryId: string; readonly envelope: string }> = []
+                for (const entry of entries) {
+                  const envelope = entry.fields["event"]
+                  if (mine.has(entry.id) && envelope !== undefined) readable.push({ entryId: entry.id, envelope })
+                }
+                // Entries trimmed away between the read and now cannot be archived any more.
+                const gone = read.ids.length - read.missing.length - readable.length
+                if (gone > 0) {
+                  unreadable += gone
+                  yield* Effect.logError("entries trimmed before the archiver could write them one by one").pipe(
+                    Effect.annotateLogs({ ...annotations, count: gone })
+                  )
+                }
+                yield* archiveOneByOne(readable)
+              } else yield* counted(result.success)
+            }
+            yield* ack(read.ids)
           })
 
         // Before reading past `position`: was anything after it trimmed unread?
@@ -312,7 +355,24 @@ export const layer = (
 
         const readOnce = Effect.gen(function*() {
           yield* checkGap
-          const startedAt = yield* Clock.currentTimeMillis
+          let startedAt = yield* Clock.currentTimeMillis
+          // While entries wait, the server joins them into one text; the blocking read (objects
+          // per entry) only runs when there was nothing to read.
+          const joined = yield* redis.readJoined({
+            key: main,
+            group: archiverGroup,
+            consumer: settings.consumer,
+            count: batchSize,
+            field: "event"
+          })
+          if (joined.ids.length > 0) {
+            yield* archiveJoined(joined)
+            // Fewer than a batch: everything appended before this read started is read.
+            if (joined.ids.length < batchSize) yield* saveCaughtUp(startedAt)
+            return
+          }
+          yield* saveCaughtUp(startedAt)
+          startedAt = yield* Clock.currentTimeMillis
           const entries = yield* redis.readGroup({
             keys: [main],
             group: archiverGroup,

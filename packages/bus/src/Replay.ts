@@ -476,24 +476,10 @@ interface Selected {
  * Envelope JSON with the replay marker set: the envelope as published (`object`, from Redis) or
  * rebuilt in the envelope's field order (from the archive).
  */
-const markedJson = (object: object | undefined, event: EventStore.StoredEvent, jobId: string): string => {
-  const marker = { jobId, originalEventId: event.replay?.originalEventId ?? event.id }
-  if (object !== undefined) return JSON.stringify({ ...object, replay: marker })
-  return JSON.stringify({
-    id: event.id,
-    type: event.type,
-    source: event.source,
-    timestamp: new Date(event.occurredAt).toISOString(),
-    correlationId: event.correlationId,
-    tenantId: event.tenantId,
-    userId: event.userId,
-    version: event.version,
-    data: event.data,
-    ...(event.causationId === undefined ? {} : { causationId: event.causationId }),
-    ...(event.traceparent === undefined ? {} : { traceparent: event.traceparent }),
-    replay: marker
-  })
-}
+const markedJson = (object: object | undefined, event: EventStore.StoredEvent, jobId: string): string =>
+  object === undefined ?
+    Shared.markedEnvelope(event, jobId) :
+    JSON.stringify({ ...object, replay: { jobId, originalEventId: event.replay?.originalEventId ?? event.id } })
 
 /**
  * Creates the replay service.
@@ -551,6 +537,14 @@ export const make = Effect.gen(function*() {
     const { cursor, matched, scanned } = recorded.value
     return { ...job, cursor, scanned, matched, replayed: job.replayed + matched - job.matched }
   }
+
+  /** Records `job`'s progress with the commands of its batch (`withProgress` reads it back). */
+  const progressCommand = (job: Job): RedisStream.Command => ({
+    _tag: "HSet",
+    key: progressKey,
+    field: job.id,
+    value: JSON.stringify({ cursor: job.cursor, scanned: job.scanned, matched: job.matched })
+  })
 
   /** The job as stored, with the progress recorded since its record was saved. */
   const loadJob = (jobId: string) =>
@@ -651,6 +645,8 @@ export const make = Effect.gen(function*() {
   interface Batch {
     /** Events still to deliver (the archive, entries the server cannot copy, handler jobs). */
     readonly selected: ReadonlyArray<Selected>
+    /** Archived events whose marked envelopes the store built (group targets: no parse here). */
+    readonly marked?: ReadonlyArray<EventStore.MarkedEvent> | undefined
     /** Events the server already copied to the targets (`copyForReplay`). */
     readonly copied: ReadonlyArray<Pick<EventStore.StoredEvent, "id" | "type" | "tenantId">>
     /** Copied by the server: delivered, and its progress recorded with the copies. */
@@ -723,15 +719,18 @@ export const make = Effect.gen(function*() {
           through :
           prevEntryId(head.id)
         if (EventStore.compareEntryIds(job.cursor, archiveThrough) < 0) {
-          const events = yield* store.scan({ filter, after: job.cursor, through: archiveThrough, limit: job.batchSize }).pipe(
+          const range = { filter, after: job.cursor, through: archiveThrough, limit: job.batchSize }
+          // Group targets get the envelopes as PostgreSQL writes them; a handler needs the events.
+          const { marked, selected } = copy === undefined ?
+            { marked: [], selected: (yield* store.scan(range).pipe(Effect.catchTag("InvalidPattern", Effect.die))).map((event) => ({ event, json: markedJson(undefined, event, job.id) })) } :
             // The pattern was checked when the job was created.
-            Effect.catchTag("InvalidPattern", (error) => Effect.die(error))
-          )
-          const selected = events.map((event) => ({ event, json: markedJson(undefined, event, job.id) }))
-          if (events.length === job.batchSize) {
-            return { selected, copied: [], byServer: false, scanned: events.length, cursor: events[events.length - 1]!.entryId, done: false } satisfies Batch
+            { marked: yield* store.scanMarked({ ...range, jobId: job.id }).pipe(Effect.catchTag("InvalidPattern", Effect.die)), selected: [] }
+          const read = marked.length + selected.length
+          if (read === job.batchSize) {
+            const last = marked.length > 0 ? marked[marked.length - 1]!.entryId : selected[selected.length - 1]!.event.entryId
+            return { selected, marked, copied: [], byServer: false, scanned: read, cursor: last, done: false } satisfies Batch
           }
-          return { selected, copied: [], byServer: false, scanned: events.length, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
+          return { selected, marked, copied: [], byServer: false, scanned: read, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
         }
       }
       if (copy !== undefined) {
@@ -786,8 +785,15 @@ export const make = Effect.gen(function*() {
     return out
   })
 
-  const commandsFor = (job: Job, selected: ReadonlyArray<Selected>, groups: ReadonlyArray<Group>) => {
+  const commandsFor = (job: Job, batch: Batch, groups: ReadonlyArray<Group>) => {
     const commands: Array<RedisStream.Command> = []
+    for (const event of batch.marked ?? []) {
+      const fields = { event: event.json, type: event.type, tenant: event.tenantId, replay: job.id }
+      for (const g of groups) {
+        if (g.matches(event.type)) commands.push({ _tag: "XAdd", key: primary.redeliver(g.group), fields })
+      }
+    }
+    const selected = batch.selected
     for (const { event, json } of selected) {
       const fields = { event: json, type: event.type, tenant: event.tenantId, replay: job.id }
       for (const g of groups) {
@@ -845,7 +851,7 @@ export const make = Effect.gen(function*() {
 
   /** The job once `batch` is delivered. */
   const advance = (job: Job, batch: Batch, failed: number, errors: ReadonlyArray<string>, at: number): Job => {
-    const matched = batch.selected.length + batch.copied.length
+    const matched = batch.selected.length + batch.copied.length + (batch.marked?.length ?? 0)
     return {
       ...job,
       cursor: batch.cursor,
@@ -897,24 +903,29 @@ export const make = Effect.gen(function*() {
           return yield* finish(job)
         }
         const handled = initial.target._tag === "Handler" ? yield* deliverTo(batch.selected, job) : { failed: 0, errors: [] }
-        const commands = commandsFor(job, batch.selected, groups)
-        const matched = batch.selected.length + batch.copied.length
+        const commands = commandsFor(job, batch, groups)
+        const matched = batch.selected.length + batch.copied.length + (batch.marked?.length ?? 0)
         job = advance(job, batch, handled.failed, handled.errors, yield* Clock.currentTimeMillis)
         const current = batch
         const saved = job
         // A copy of the next batch waits until this one's events are in the targets (order).
         const delivered = yield* Deferred.make<void>()
-        // The server records the progress of what it copies: the job record need not follow
-        // every such batch (once a second keeps its heartbeat fresh for `resume`).
-        const save = current.byServer && !current.done && job.updatedAt - savedAt < 1000 ?
-          Effect.void :
-          Effect.tap(jobs.save(saved, commands), () => Effect.sync(() => (savedAt = saved.updatedAt)))
+        // The server records the progress of what it copies, and an archive batch for groups
+        // records it with its copies: the job record need not follow every such batch (once a
+        // second keeps its heartbeat fresh for `resume`).
+        const fromArchive = current.marked !== undefined && current.marked.length > 0
+        const writes = fromArchive ? [...commands, progressCommand(saved)] : commands
+        const save = (current.byServer || fromArchive) && !current.done && job.updatedAt - savedAt < 1000 ?
+          (fromArchive ? Effect.asVoid(redis.transaction(writes)) : Effect.void) :
+          Effect.tap(jobs.save(saved, writes), () => Effect.sync(() => (savedAt = saved.updatedAt)))
         const [, next] = yield* Effect.all([
           save.pipe(
             Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }),
             Effect.andThen(Deferred.succeed(delivered, undefined)),
             Effect.andThen(
-              pending === undefined ? Effect.void : pending.offer([...current.copied, ...current.selected.map((s) => s.event)])
+              pending === undefined ?
+                Effect.void :
+                pending.offer([...current.copied, ...(current.marked ?? []), ...current.selected.map((s) => s.event)])
             )
           ),
           current.done ? Effect.succeed(current) : fetch(saved, commands.length > 0 ? Deferred.await(delivered) : Effect.void)

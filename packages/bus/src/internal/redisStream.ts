@@ -280,6 +280,11 @@ export const makeService = (transport: Transport): Service => {
 
       readGroup,
 
+      readJoined: (o) =>
+        !Number.isInteger(o.count) || o.count < 1
+          ? Effect.fail(invalid("EVALSHA readJoined", `count must be a positive integer, got ${o.count}`))
+          : script(Scripts.readJoined, [o.key], [o.group, o.consumer, o.count, o.field], parseJoinedRead),
+
       readOwnPending: (o) =>
         script(
           Scripts.readPending,
@@ -1279,6 +1284,12 @@ const parseReplies = (u: unknown, count: number): ReadonlyArray<RedisStream.Comm
     out[i] = typeof reply === "string" || typeof reply === "number" ? reply : malformed("a transaction", u)
   }
   return out
+}
+
+/** `lua/readJoined-1.lua`'s reply: `{ ids, missing, json }`. */
+const parseJoinedRead = (reply: unknown): RedisStream.JoinedRead => {
+  const [ids, missing, json] = asArray(reply, "a joined read")
+  return { ids: asArray(ids, "joined ids").map(asString), missing: asArray(missing, "missing ids").map(asString), json: asString(json) }
 }
 
 /** One character per target, "1" where the entry goes (`lua/copyForReplay-n.lua`). */

@@ -61,3 +61,6 @@ export const readPending: Script = load("readPending", 1)
 
 /** A replay batch copied inside the server, marker spliced in, progress recorded (`copyForReplay`). */
 export const copyForReplay: Script = load("copyForReplay", "variadic")
+
+/** New entries of a group with one field joined into a JSON array text (`readJoined`). */
+export const readJoined: Script = load("readJoined", 1)

@@ -3,9 +3,15 @@
  * comes from `Clock` (through the callers' timestamps), so `TestClock` drives everything. A test
  * can make it unavailable to show that the archiver and the status writer back off and catch up.
  */
-import { Effect, Option } from "effect"
+import { Effect, Option, Schema } from "effect"
 import * as EventStore from "../../EventStore.ts"
 import * as Shared from "./shared.ts"
+
+
+/** `EventStore.archiveJoined`'s text: `[{"i":"<entry id>","e":<envelope>},…]`. */
+const decodeJoined = Schema.decodeUnknownEffect(
+  Schema.fromJsonString(Schema.Array(Schema.Struct({ i: Schema.String, e: Schema.Unknown })))
+)
 
 export const make = () => {
   let available = true
@@ -34,6 +40,17 @@ export const make = () => {
     }
     return ordered
   }
+
+  const scan = (filter: EventStore.EventFilter, after: string, through: string, limit: number) =>
+    Effect.map(select(filter), (keep) => {
+      const out: Array<EventStore.StoredEvent> = []
+      for (const e of inOrder()) {
+        if (EventStore.compareEntryIds(e.entryId, after) <= 0) continue
+        if (EventStore.compareEntryIds(e.entryId, through) > 0 || out.length >= limit) break
+        if (keep(e)) out.push(e)
+      }
+      return out
+    })
 
   const add = (batch: ReadonlyArray<EventStore.StoredEvent>): number => {
     let added = 0
@@ -99,6 +116,28 @@ export const make = () => {
         }
         return Effect.sync(() => add(batch))
       }),
+    archiveJoined: (json) =>
+      guard("archiveJoined", () =>
+        Effect.flatMap(
+          decodeJoined(json).pipe(
+            Effect.mapError((error) =>
+              new EventStore.EventStoreError({ operation: "archiveJoined", kind: "Failed", detail: error.message })
+            )
+          ),
+          (items) => {
+            const batch: Array<EventStore.StoredEvent> = []
+            for (const { e, i } of items) {
+              const event = Shared.fromEntry({ key: "", id: i, fields: { event: JSON.stringify(e) } })
+              if (event === undefined) {
+                return Effect.fail(
+                  new EventStore.EventStoreError({ operation: "archiveJoined", kind: "Failed", detail: `unreadable envelope at ${i}` })
+                )
+              }
+              batch.push(event)
+            }
+            return Effect.sync(() => add(batch))
+          }
+        )),
     recordDeliveries: (outcomes) =>
       guard("recordDeliveries", () => Effect.sync(() => Shared.coalesce(outcomes).forEach(upsert))),
     recordPending: (group, batch, at) =>
@@ -146,17 +185,11 @@ export const make = () => {
           }
           return { events: out, next: undefined }
         })),
-    scan: ({ after, filter, limit, through }) =>
-      guard("scan", () =>
-        Effect.map(select(filter), (keep) => {
-          const out: Array<EventStore.StoredEvent> = []
-          for (const e of inOrder()) {
-            if (EventStore.compareEntryIds(e.entryId, after) <= 0) continue
-            if (EventStore.compareEntryIds(e.entryId, through) > 0 || out.length >= limit) break
-            if (keep(e)) out.push(e)
-          }
-          return out
-        })),
+    scan: ({ after, filter, limit, through }) => guard("scan", () => scan(filter, after, through, limit)),
+    scanMarked: ({ after, filter, jobId, limit, through }) =>
+      guard("scanMarked", () =>
+        Effect.map(scan(filter, after, through, limit), (events) =>
+          events.map((e) => ({ entryId: e.entryId, id: e.id, type: e.type, tenantId: e.tenantId, json: Shared.markedEnvelope(e, jobId) })))),
     statusCounts: (group) =>
       guard("statusCounts", () =>
         Effect.sync(() => {
