@@ -344,6 +344,20 @@ export class RedisStream extends Context.Service<
       readonly block: Duration.Input
     }) => Effect.Effect<ReadonlyArray<GroupEntry>, RedisStreamError>
     /**
+     * Appends `count` entries to `key` in one atomic step: entry i takes line i of each text of
+     * `lines` (each exactly `count` lines joined by `"\n"`) and every field of `fields`. With
+     * `hashSet`, that hash field is set in the same step (its key must share a Redis Cluster slot
+     * with `key`). A few long arguments instead of several per entry: a replay from the archive
+     * sends the envelopes PostgreSQL wrote this way. Returns `count`.
+     */
+    readonly appendLines: (options: {
+      readonly key: string
+      readonly count: number
+      readonly lines: Fields
+      readonly fields: Fields
+      readonly hashSet?: { readonly key: string; readonly field: string; readonly value: string } | undefined
+    }) => Effect.Effect<number, RedisStreamError>
+    /**
      * A non-blocking `readGroup` of one key whose answer is one string: the server joins `field`
      * of each entry into a JSON array text (see `JoinedRead`). The archiver's read: it hands the
      * text to the event store as it is, so this process makes no object per entry.

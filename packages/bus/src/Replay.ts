@@ -539,12 +539,21 @@ export const make = Effect.gen(function*() {
   }
 
   /** Records `job`'s progress with the commands of its batch (`withProgress` reads it back). */
-  const progressCommand = (job: Job): RedisStream.Command => ({
-    _tag: "HSet",
-    key: progressKey,
-    field: job.id,
-    value: JSON.stringify({ cursor: job.cursor, scanned: job.scanned, matched: job.matched })
-  })
+  const progressValue = (job: Job) => JSON.stringify({ cursor: job.cursor, scanned: job.scanned, matched: job.matched })
+  const progressCommand = (job: Job): RedisStream.Command => ({ _tag: "HSet", key: progressKey, field: job.id, value: progressValue(job) })
+
+  /**
+   * The batch's envelopes, types and tenants as texts of one line each; none when one of them
+   * holds a line break (JSON text has none unescaped; a tenant id might).
+   */
+  const linesOf = (marked: ReadonlyArray<EventStore.MarkedEvent>): RedisStream.Fields | undefined =>
+    marked.some((m) => m.json.includes("\n") || m.type.includes("\n") || m.tenantId.includes("\n")) ?
+      undefined :
+      {
+        event: marked.map((m) => m.json).join("\n"),
+        type: marked.map((m) => m.type).join("\n"),
+        tenant: marked.map((m) => m.tenantId).join("\n")
+      }
 
   /** The job as stored, with the progress recorded since its record was saved. */
   const loadJob = (jobId: string) =>
@@ -903,7 +912,11 @@ export const make = Effect.gen(function*() {
           return yield* finish(job)
         }
         const handled = initial.target._tag === "Handler" ? yield* deliverTo(batch.selected, job) : { failed: 0, errors: [] }
-        const commands = commandsFor(job, batch, groups)
+        // Into one group, archived envelopes go to Redis as one text (see `appendLines`).
+        const lines = batch.marked !== undefined && batch.marked.length > 0 && initial.target._tag === "Group" ?
+          linesOf(batch.marked) :
+          undefined
+        const commands = commandsFor(job, lines === undefined ? batch : { ...batch, marked: [] }, groups)
         const matched = batch.selected.length + batch.copied.length + (batch.marked?.length ?? 0)
         job = advance(job, batch, handled.failed, handled.errors, yield* Clock.currentTimeMillis)
         const current = batch
@@ -914,10 +927,22 @@ export const make = Effect.gen(function*() {
         // records it with its copies: the job record need not follow every such batch (once a
         // second keeps its heartbeat fresh for `resume`).
         const fromArchive = current.marked !== undefined && current.marked.length > 0
-        const writes = fromArchive ? [...commands, progressCommand(saved)] : commands
-        const save = (current.byServer || fromArchive) && !current.done && job.updatedAt - savedAt < 1000 ?
-          (fromArchive ? Effect.asVoid(redis.transaction(writes)) : Effect.void) :
-          Effect.tap(jobs.save(saved, writes), () => Effect.sync(() => (savedAt = saved.updatedAt)))
+        const deliver: Effect.Effect<void, RedisStream.RedisStreamError> = lines === undefined ?
+          Effect.asVoid(redis.transaction([...commands, progressCommand(saved)])) :
+          Effect.asVoid(redis.appendLines({
+            key: primary.redeliver(groups[0]!.group),
+            count: current.marked!.length,
+            lines,
+            fields: { replay: job.id },
+            hashSet: { key: progressKey, field: saved.id, value: progressValue(saved) }
+          }))
+        const recordDue = !(current.byServer || fromArchive) || current.done || job.updatedAt - savedAt >= 1000
+        const save = !recordDue ?
+          (fromArchive ? deliver : Effect.void) :
+          Effect.tap(
+            fromArchive ? Effect.andThen(deliver, jobs.save(saved, [])) : jobs.save(saved, commands),
+            () => Effect.sync(() => (savedAt = saved.updatedAt))
+          )
         const [, next] = yield* Effect.all([
           save.pipe(
             Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }),
@@ -928,7 +953,7 @@ export const make = Effect.gen(function*() {
                 pending.offer([...current.copied, ...(current.marked ?? []), ...current.selected.map((s) => s.event)])
             )
           ),
-          current.done ? Effect.succeed(current) : fetch(saved, commands.length > 0 ? Deferred.await(delivered) : Effect.void)
+          current.done ? Effect.succeed(current) : fetch(saved, commands.length > 0 || lines !== undefined ? Deferred.await(delivered) : Effect.void)
         ], { concurrency: 2 })
         if (current.done) {
           yield* Effect.logInfo("replay completed").pipe(

@@ -280,6 +280,24 @@ export const makeService = (transport: Transport): Service => {
 
       readGroup,
 
+      appendLines: (o) => {
+        const command = "EVALSHA appendLines"
+        if (!Number.isInteger(o.count) || o.count < 0) return Effect.fail(invalid(command, `count must be a non-negative integer, got ${o.count}`))
+        if (o.count === 0) return Effect.succeed(0)
+        // The line counts are checked by the script, before its first write.
+        if (Object.keys(o.lines).length === 0) return Effect.fail(invalid(command, "an entry needs at least one field from the lines"))
+        const hash = o.hashSet
+        const keys = [o.key, hash?.key ?? o.key]
+        const split = crossSlot(command, keys)
+        if (split !== undefined) return Effect.fail(split)
+        const args: Args = [hash?.field ?? "", hash?.value ?? "", o.count, Object.keys(o.lines).length]
+        pushFields(args, o.lines)
+        pushFields(args, o.fields)
+        return (durable !== undefined
+          ? evalScript(durable, Scripts.appendLines, keys, args, asInteger)
+          : script(Scripts.appendLines, keys, args, asInteger)).pipe(Effect.tap(() => notifier.moved([o.key])))
+      },
+
       readJoined: (o) =>
         !Number.isInteger(o.count) || o.count < 1
           ? Effect.fail(invalid("EVALSHA readJoined", `count must be a positive integer, got ${o.count}`))
