@@ -216,6 +216,81 @@ export const suite = (name: string, store: () => Layer.Layer<EventStore.EventSto
         })
       ))
 
+    it.effect("archives a joined batch text as read by readJoined; a text with an unreadable envelope fails whole", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const envelope = (id: string) => ({
+            id,
+            type: "test.order_placed",
+            source: "raw",
+            timestamp: "2026-01-31T12:00:00.000Z",
+            correlationId: "cor_raw",
+            tenantId: "tenant-a",
+            userId: "user-1",
+            version: "1.0",
+            data: { orderId: "o-1", note: "a\"b\nc" }
+          })
+          const text = (items: ReadonlyArray<readonly [string, unknown]>) =>
+            `[${items.map(([i, e]) => `{"i":"${i}","e":${JSON.stringify(e)}}`).join(",")}]`
+          const added = yield* store.archiveJoined(text([["1700000000000-0", envelope("evt_j1")], ["1700000000000-1", envelope("evt_j2")]]))
+          assert.strictEqual(added, 2)
+          // Idempotent on the event id.
+          assert.strictEqual(yield* store.archiveJoined(text([["1700000000001-0", envelope("evt_j2")], ["1700000000001-1", envelope("evt_j3")]])), 1)
+          const found = yield* store.event("evt_j3")
+          assert.deepStrictEqual(Option.map(found, (d): ReadonlyArray<unknown> => [d.event.entryId, d.event.occurredAt, d.event.data]), Option.some<ReadonlyArray<unknown>>([
+            "1700000000001-1",
+            Date.parse("2026-01-31T12:00:00.000Z"),
+            { orderId: "o-1", note: "a\"b\nc" }
+          ]))
+          for (const bad of ["[{not json", "{}", text([["1700000000002-0", envelope("evt_j4")], ["1700000000002-1", { id: "evt_j5", type: "x" }]])]) {
+            const error = yield* Effect.flip(store.archiveJoined(bad))
+            assert.strictEqual(error.kind, "Failed")
+          }
+          assert.strictEqual((yield* store.events({})).events.length, 3)
+        })
+      ))
+
+    it.effect("scanMarked returns each event's envelope with the replay marker, in the envelope's field order", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const plain = event(1, { data: { text: "line\nbreak \"quoted\" ünï", n: 1.5, list: [1, null, true] } })
+          const replayed = event(2, { causationId: "evt_1", traceparent: "00-abc-def-01", replay: { jobId: "old", originalEventId: "evt_0" } })
+          const other = event(3, { tenantId: "tenant-b" })
+          yield* store.archive([plain, replayed, other])
+          const marked = yield* store.scanMarked({ filter: { tenantId: "tenant-a" }, after: "0-0", through: other.entryId, limit: 10, jobId: "rpl_1" })
+          assert.deepStrictEqual(marked.map((m) => [m.entryId, m.id, m.type, m.tenantId]), [
+            [plain.entryId, "evt_1", "test.order_placed", "tenant-a"],
+            [replayed.entryId, "evt_2", "test.order_placed", "tenant-a"]
+          ])
+          const keysOf = (json: string) => Object.keys(JSON.parse(json) as object)
+          assert.deepStrictEqual(keysOf(marked[0]!.json), ["id", "type", "source", "timestamp", "correlationId", "tenantId", "userId", "version", "data", "replay"])
+          assert.deepStrictEqual(keysOf(marked[1]!.json), [
+            "id", "type", "source", "timestamp", "correlationId", "tenantId", "userId", "version", "data", "causationId", "traceparent", "replay"
+          ])
+          const header = (e: EventStore.StoredEvent) => ({
+            id: e.id,
+            type: e.type,
+            source: e.source,
+            timestamp: new Date(e.occurredAt).toISOString(),
+            correlationId: e.correlationId,
+            tenantId: e.tenantId,
+            userId: e.userId,
+            version: e.version,
+            data: e.data
+          })
+          assert.deepStrictEqual(JSON.parse(marked[0]!.json), { ...header(plain), replay: { jobId: "rpl_1", originalEventId: "evt_1" } })
+          assert.deepStrictEqual(JSON.parse(marked[1]!.json), {
+            ...header(replayed),
+            causationId: "evt_1",
+            traceparent: "00-abc-def-01",
+            replay: { jobId: "rpl_1", originalEventId: "evt_0" }
+          })
+          assert.isFalse(marked.some((m) => m.json.includes("\n")))
+          const bounded = yield* store.scanMarked({ filter: {}, after: plain.entryId, through: other.entryId, limit: 1, jobId: "rpl_1" })
+          assert.deepStrictEqual(bounded.map((m) => m.id), ["evt_2"])
+        })
+      ))
+
     it.effect("traces a correlation id as causation trees with each event's deliveries", () =>
       withStore((store) =>
         Effect.gen(function*() {
