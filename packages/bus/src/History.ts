@@ -5,12 +5,17 @@
  *
  * The archiver is a consumer group of its own (`archiverGroup`) on each stream of the topology
  * (the main stream of `single`; every family or partition, and during a migration the previous
- * layout's streams too), starting at the oldest retained entry. It reads a batch, writes it in one statement (idempotent on the event
- * id), then acks it; while the store is unavailable it keeps the batch and retries on a backoff
- * (from 100 ms to 5 s), reading nothing new, so entries wait in Redis, unacked, and it catches up
- * when the store answers. A crash loses nothing: its pending entries are archived again at
- * restart, and those of a dead archiver are claimed after `claimTimeout`. Entries without a
- * readable envelope are acked and counted (the consumers dead-letter them with the parse error).
+ * layout's streams too), starting at the oldest retained entry. It reads a batch, writes it in one
+ * statement (idempotent on the event id), then acks it. While entries wait it reads them with
+ * `RedisStream.readJoined`: Redis joins the envelopes into one JSON array text that goes to the
+ * store as it is (PostgreSQL parses it), so the archiver costs the publishing process little more
+ * than relaying the bytes; only when there was nothing to read does it wait in a blocking
+ * `readGroup`. While the store is unavailable it keeps the batch and retries on a backoff (from
+ * 100 ms to 5 s), reading nothing new, so entries wait in Redis, unacked, and it catches up when
+ * the store answers. A crash loses nothing: its pending entries are archived again at restart, and
+ * those of a dead archiver are claimed after `claimTimeout`. Entries without a readable envelope
+ * are acked and counted (the consumers dead-letter them with the parse error); a batch the store
+ * rejects is read back and written entry by entry, so one bad entry costs only itself.
  *
  * Retention: trimming is by time and does not wait for the archiver. The archiver records a gap
  * when its position has been trimmed away while entries appended since it last had read

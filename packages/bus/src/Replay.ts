@@ -23,8 +23,12 @@
  * - **Copied by Redis**: a batch of the main stream into group targets never comes to this
  *   process: `RedisStream.copyForReplay` reads it, filters it by the entries' `type` and `tenant`
  *   fields (each type routed here once), adds the marker to the envelope bytes and appends to the
- *   targets' redeliver streams. The archive, handler targets and entries it cannot copy as bytes
- *   are delivered from here. `PENDING` rows (with a store) are written in the background.
+ *   targets' redeliver streams. Handler targets and entries it cannot copy as bytes are
+ *   delivered from here. `PENDING` rows (with a store) are written in the background.
+ * - **From the archive**: for group targets PostgreSQL writes the marked envelopes
+ *   (`EventStore.scanMarked`), so no event is parsed or serialised here; into one group a batch
+ *   goes to Redis as one text (`RedisStream.appendLines`), with its progress in the same step, and
+ *   the job record is then saved at most once a second, as for the copies above.
  * - **Cancel from anywhere**: `cancel` stops the runner of the job wherever it runs (it checks
  *   before every batch and while waiting for `rate`) and returns once the job is `cancelled`.
  * - **Audited**: every start, cancel and resume goes to the store's audit log (or an Info log
@@ -474,7 +478,7 @@ interface Selected {
 
 /**
  * Envelope JSON with the replay marker set: the envelope as published (`object`, from Redis) or
- * rebuilt in the envelope's field order (from the archive).
+ * rebuilt in the envelope's field order (from the archive, for handler targets).
  */
 const markedJson = (object: object | undefined, event: EventStore.StoredEvent, jobId: string): string =>
   object === undefined ?

@@ -32,7 +32,9 @@
  * notifier restarts on a `Schedule`, so the layer recovers without being rebuilt.
  *
  * **Atomic multi-key work** (`transaction`, `takeDue`, claims with delivery counts, reading a
- * consumer's own pending entries without touching them) runs as Lua scripts, see `lua/`.
+ * consumer's own pending entries without touching them, a replay's batch appended from one text
+ * with `appendLines`) runs as Lua scripts, see `lua/`; so does `readJoined`, whose point is one
+ * reply string instead of an object per entry.
  * `transaction` is a script rather than MULTI/EXEC because EXEC applies the other commands when
  * one fails at run time; the script checks key types before its first write. It also costs Node
  * about half the CPU of MULTI for a batch of appends (one command and one reply instead of N + 2).
