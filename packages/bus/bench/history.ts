@@ -194,6 +194,8 @@ export const cpuProfile = async (options: {
   readonly archiver: boolean
   readonly archiveBatch: number
   readonly replay: boolean
+  /** The phase run under `profiled`: `publishBatch`, `archiver` (catching up) or `replay`. */
+  readonly profiledPhase: string
   readonly profiled: <A>(measured: () => Promise<A>) => Promise<A>
 }): Promise<string> => {
   const { databaseUrl, events, schema } = options
@@ -201,8 +203,8 @@ export const cpuProfile = async (options: {
   const store = EventStore.layerPg({ url: databaseUrl, schema })
   const lines: Array<string> = []
   const phase = async <A>(name: string, run: () => Promise<A>, rate: (a: A, seconds: number) => string) => {
-    // Only the phase the command is about runs under the profiler.
-    const profiled = name.startsWith(options.replay ? "replay" : process.env["HP_PHASE"] ?? "publishBatch")
+    // Only one phase runs under the profiler.
+    const profiled = name.startsWith(options.profiledPhase)
     const before = await cpuNow(admin)
     const started = performance.now()
     const a = await (profiled ? options.profiled(run) : run())
