@@ -303,12 +303,6 @@ export class EventStore extends Context.Service<
     readonly archiveEntries: (
       entries: ReadonlyArray<{ readonly entryId: string; readonly envelope: string }>
     ) => Effect.Effect<number, EventStoreError>
-    /**
-     * The same, the entries given as one JSON array text `[{"i":"<entry id>","e":<envelope>},…]`
-     * (what `RedisStream.readJoined` returns), which PostgreSQL parses as it is. A text that is not
-     * such an array, or an entry without a readable envelope, fails the batch with `Failed`.
-     */
-    readonly archiveJoined: (json: string) => Effect.Effect<number, EventStoreError>
     /** Applies delivery outcomes (in order; the latest outcome of a delivery wins). */
     readonly recordDeliveries: (outcomes: ReadonlyArray<DeliveryLog.Outcome>) => Effect.Effect<void, EventStoreError>
     /** Records deliveries a replay queued (`PENDING`) for `group`. */
@@ -495,7 +489,6 @@ export const layerNone: Layer.Layer<EventStore> = Layer.succeed(EventStore)(Even
   backend: "none",
   archive: () => notConfigured("archive"),
   archiveEntries: () => notConfigured("archiveEntries"),
-  archiveJoined: () => notConfigured("archiveJoined"),
   recordDeliveries: () => notConfigured("recordDeliveries"),
   recordPending: () => notConfigured("recordPending"),
   recordGap: () => notConfigured("recordGap"),

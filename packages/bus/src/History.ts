@@ -6,16 +6,14 @@
  * The archiver is a consumer group of its own (`archiverGroup`) on each stream of the topology
  * (the main stream of `single`; every family or partition, and during a migration the previous
  * layout's streams too), starting at the oldest retained entry. It reads a batch, writes it in one
- * statement (idempotent on the event id), then acks it. While entries wait it reads them with
- * `RedisStream.readJoined`: Redis joins the envelopes into one JSON array text that goes to the
- * store as it is (PostgreSQL parses it), so the archiver costs the publishing process little more
- * than relaying the bytes; only when there was nothing to read does it wait in a blocking
- * `readGroup`. While the store is unavailable it keeps the batch and retries on a backoff (from
- * 100 ms to 5 s), reading nothing new, so entries wait in Redis, unacked, and it catches up when
- * the store answers. A crash loses nothing: its pending entries are archived again at restart, and
- * those of a dead archiver are claimed after `claimTimeout`. Entries without a readable envelope
- * are acked and counted (the consumers dead-letter them with the parse error); a batch the store
- * rejects is read back and written entry by entry, so one bad entry costs only itself.
+ * statement (idempotent on the event id), then acks it: the envelopes go to the store as they
+ * were read, spliced into one JSON array text that PostgreSQL parses. While the store is
+ * unavailable it keeps the batch and retries on a backoff (from 100 ms to 5 s), reading nothing
+ * new, so entries wait in Redis, unacked, and it catches up when the store answers. A crash loses
+ * nothing: its pending entries are archived again at restart, and those of a dead archiver are
+ * claimed after `claimTimeout`. Entries without a readable envelope are acked and counted (the
+ * consumers dead-letter them with the parse error); a batch the store rejects is written entry by
+ * entry, so one bad entry costs only itself.
  *
  * Retention: trimming is by time and does not wait for the archiver. The archiver records a gap
  * when its position has been trimmed away while entries appended since it last had read
@@ -300,37 +298,6 @@ export const layer = (
             yield* ack(entries.map((e) => e.id))
           })
 
-        // The same for a batch the server joined into one text (`readJoined`): this process makes
-        // no object per entry, which keeps the archiver's share of the publisher's thread small.
-        const archiveJoined = (read: RedisStream.JoinedRead) =>
-          Effect.gen(function*() {
-            if (read.ids.length === 0) return
-            unreadable += read.missing.length
-            if (read.missing.length < read.ids.length) {
-              const result = yield* Effect.result(persist("the archiver", store.archiveJoined(read.json)))
-              if (result._tag === "Failure") {
-                // Read back (a batch is a run of consecutive entries) and written one by one.
-                const mine = new Set(read.ids)
-                const entries = yield* redis.range({ key: main, start: read.ids[0]!, end: read.ids[read.ids.length - 1]!, count: read.ids.length })
-                const readable: Array<{ readonly entryId: string; readonly envelope: string }> = []
-                for (const entry of entries) {
-                  const envelope = entry.fields["event"]
-                  if (mine.has(entry.id) && envelope !== undefined) readable.push({ entryId: entry.id, envelope })
-                }
-                // Entries trimmed away between the read and now cannot be archived any more.
-                const gone = read.ids.length - read.missing.length - readable.length
-                if (gone > 0) {
-                  unreadable += gone
-                  yield* Effect.logError("entries trimmed before the archiver could write them one by one").pipe(
-                    Effect.annotateLogs({ ...annotations, count: gone })
-                  )
-                }
-                yield* archiveOneByOne(readable)
-              } else yield* counted(result.success)
-            }
-            yield* ack(read.ids)
-          })
-
         // Before reading past `position`: was anything after it trimmed unread?
         const checkGap = Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
@@ -360,24 +327,7 @@ export const layer = (
 
         const readOnce = Effect.gen(function*() {
           yield* checkGap
-          let startedAt = yield* Clock.currentTimeMillis
-          // While entries wait, the server joins them into one text; the blocking read (objects
-          // per entry) only runs when there was nothing to read.
-          const joined = yield* redis.readJoined({
-            key: main,
-            group: archiverGroup,
-            consumer: settings.consumer,
-            count: batchSize,
-            field: "event"
-          })
-          if (joined.ids.length > 0) {
-            yield* archiveJoined(joined)
-            // Fewer than a batch: everything appended before this read started is read.
-            if (joined.ids.length < batchSize) yield* saveCaughtUp(startedAt)
-            return
-          }
-          yield* saveCaughtUp(startedAt)
-          startedAt = yield* Clock.currentTimeMillis
+          const startedAt = yield* Clock.currentTimeMillis
           const entries = yield* redis.readGroup({
             keys: [main],
             group: archiverGroup,

@@ -174,20 +174,6 @@ export interface ReplayCopied {
 }
 
 /**
- * What `readJoined` read: the ids of the entries now pending on the consumer, in stream order;
- * those of them without the joined field; and the field of the others joined into one JSON array
- * text, `[{"i":"<entry id>","e":<field>},…]`, each value spliced in as stored (not parsed).
- *
- * @category models
- * @since 0.2.0
- */
-export interface JoinedRead {
-  readonly ids: ReadonlyArray<EntryId>
-  readonly missing: ReadonlyArray<EntryId>
-  readonly json: string
-}
-
-/**
  * One row of a pending-entries list (`XPENDING` extended form).
  *
  * @category models
@@ -357,18 +343,6 @@ export class RedisStream extends Context.Service<
       readonly fields: Fields
       readonly hashSet?: { readonly key: string; readonly field: string; readonly value: string } | undefined
     }) => Effect.Effect<number, RedisStreamError>
-    /**
-     * A non-blocking `readGroup` of one key whose answer is one string: the server joins `field`
-     * of each entry into a JSON array text (see `JoinedRead`). The archiver's read: it hands the
-     * text to the event store as it is, so this process makes no object per entry.
-     */
-    readonly readJoined: (options: {
-      readonly key: string
-      readonly group: string
-      readonly consumer: string
-      readonly count: number
-      readonly field: string
-    }) => Effect.Effect<JoinedRead, RedisStreamError>
     /**
      * Lists entries already pending on `consumer`, with their fields, oldest first, after `after`
      * (exclusive, default from the start). A consumer restarting under the same name resumes with

@@ -786,26 +786,6 @@ const build = (enforceSlots: boolean): RedisStream.RedisStream["Service"] => {
         return Result.map(transact(commands, now), () => options.count)
       }),
 
-    // What `lua/readJoined-1.lua` does.
-    readJoined: (options) =>
-      run((now) => {
-        const count = integerArgument("EVALSHA readJoined", options.count)
-        if (Result.isFailure(count)) return Result.fail(count.failure)
-        if (count.success < 1) return Result.fail(commandError("EVALSHA readJoined", `count must be a positive integer, got ${options.count}`))
-        const read = readGroupNow({ keys: [options.key], group: options.group, consumer: options.consumer, count: count.success, block: 0 }, count.success, now)
-        if (Result.isFailure(read)) return Result.fail(read.failure)
-        const ids: Array<string> = []
-        const missing: Array<string> = []
-        const parts: Array<string> = []
-        for (const entry of read.success) {
-          ids.push(entry.id)
-          const value = entry.fields[options.field]
-          if (value === undefined) missing.push(entry.id)
-          else parts.push(`{"i":"${entry.id}","e":${value}}`)
-        }
-        return Result.succeed({ ids, missing, json: `[${parts.join(",")}]` })
-      }),
-
     readOwnPending: (options) => run((now) => readOwnPendingNow(options, now)),
 
     ack: (key, groupName, ids) =>

@@ -33,8 +33,7 @@
  *
  * **Atomic multi-key work** (`transaction`, `takeDue`, claims with delivery counts, reading a
  * consumer's own pending entries without touching them, a replay's batch appended from one text
- * with `appendLines`) runs as Lua scripts, see `lua/`; so does `readJoined`, whose point is one
- * reply string instead of an object per entry.
+ * with `appendLines`) runs as Lua scripts, see `lua/`.
  * `transaction` is a script rather than MULTI/EXEC because EXEC applies the other commands when
  * one fails at run time; the script checks key types before its first write. It also costs Node
  * about half the CPU of MULTI for a batch of appends (one command and one reply instead of N + 2).
@@ -299,11 +298,6 @@ export const makeService = (transport: Transport): Service => {
           ? evalScript(durable, Scripts.appendLines, keys, args, asInteger)
           : script(Scripts.appendLines, keys, args, asInteger)).pipe(Effect.tap(() => notifier.moved([o.key])))
       },
-
-      readJoined: (o) =>
-        !Number.isInteger(o.count) || o.count < 1
-          ? Effect.fail(invalid("EVALSHA readJoined", `count must be a positive integer, got ${o.count}`))
-          : script(Scripts.readJoined, [o.key], [o.group, o.consumer, o.count, o.field], parseJoinedRead),
 
       readOwnPending: (o) =>
         script(
@@ -1304,12 +1298,6 @@ const parseReplies = (u: unknown, count: number): ReadonlyArray<RedisStream.Comm
     out[i] = typeof reply === "string" || typeof reply === "number" ? reply : malformed("a transaction", u)
   }
   return out
-}
-
-/** `lua/readJoined-1.lua`'s reply: `{ ids, missing, json }`. */
-const parseJoinedRead = (reply: unknown): RedisStream.JoinedRead => {
-  const [ids, missing, json] = asArray(reply, "a joined read")
-  return { ids: asArray(ids, "joined ids").map(asString), missing: asArray(missing, "missing ids").map(asString), json: asString(json) }
 }
 
 /** One character per target, "1" where the entry goes (`lua/copyForReplay-n.lua`). */

@@ -62,8 +62,5 @@ export const readPending: Script = load("readPending", 1)
 /** A replay batch copied inside the server, marker spliced in, progress recorded (`copyForReplay`). */
 export const copyForReplay: Script = load("copyForReplay", "variadic")
 
-/** New entries of a group with one field joined into a JSON array text (`readJoined`). */
-export const readJoined: Script = load("readJoined", 1)
-
 /** Entries appended from texts of one line per entry, plus a hash field, atomically (`appendLines`). */
 export const appendLines: Script = load("appendLines", 2)

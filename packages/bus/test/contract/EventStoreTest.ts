@@ -216,40 +216,6 @@ export const suite = (name: string, store: () => Layer.Layer<EventStore.EventSto
         })
       ))
 
-    it.effect("archives a joined batch text as read by readJoined; a text with an unreadable envelope fails whole", () =>
-      withStore((store) =>
-        Effect.gen(function*() {
-          const envelope = (id: string) => ({
-            id,
-            type: "test.order_placed",
-            source: "raw",
-            timestamp: "2026-01-31T12:00:00.000Z",
-            correlationId: "cor_raw",
-            tenantId: "tenant-a",
-            userId: "user-1",
-            version: "1.0",
-            data: { orderId: "o-1", note: "a\"b\nc" }
-          })
-          const text = (items: ReadonlyArray<readonly [string, unknown]>) =>
-            `[${items.map(([i, e]) => `{"i":"${i}","e":${JSON.stringify(e)}}`).join(",")}]`
-          const added = yield* store.archiveJoined(text([["1700000000000-0", envelope("evt_j1")], ["1700000000000-1", envelope("evt_j2")]]))
-          assert.strictEqual(added, 2)
-          // Idempotent on the event id.
-          assert.strictEqual(yield* store.archiveJoined(text([["1700000000001-0", envelope("evt_j2")], ["1700000000001-1", envelope("evt_j3")]])), 1)
-          const found = yield* store.event("evt_j3")
-          assert.deepStrictEqual(Option.map(found, (d): ReadonlyArray<unknown> => [d.event.entryId, d.event.occurredAt, d.event.data]), Option.some<ReadonlyArray<unknown>>([
-            "1700000000001-1",
-            Date.parse("2026-01-31T12:00:00.000Z"),
-            { orderId: "o-1", note: "a\"b\nc" }
-          ]))
-          for (const bad of ["[{not json", "{}", text([["1700000000002-0", envelope("evt_j4")], ["1700000000002-1", { id: "evt_j5", type: "x" }]])]) {
-            const error = yield* Effect.flip(store.archiveJoined(bad))
-            assert.strictEqual(error.kind, "Failed")
-          }
-          assert.strictEqual((yield* store.events({})).events.length, 3)
-        })
-      ))
-
     it.effect("scanMarked returns each event's envelope with the replay marker, in the envelope's field order", () =>
       withStore((store) =>
         Effect.gen(function*() {

@@ -1076,29 +1076,6 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         assert.deepStrictEqual(yield* rs.hashGet(progress, ["job-1"]), [JSON.stringify({ cursor: ids[6], scanned: 12, matched: 6 })])
       }))
 
-    it.effect("readJoined joins one field of new entries into a JSON array text; entries without it are listed apart", () =>
-      Effect.gen(function*() {
-        const { key, rs } = yield* fixture("joined")
-        const stream = key("main")
-        yield* rs.createGroup(stream, "g", "0")
-        const ids = [
-          yield* rs.append(stream, { event: `{"id":"e1","n":[1,2]}`, type: "t" }),
-          yield* rs.append(stream, { type: "no-event" }),
-          yield* rs.append(stream, { event: `{"id":"e3"}` })
-        ]
-        const first = yield* rs.readJoined({ key: stream, group: "g", consumer: "c", count: 2, field: "event" })
-        assert.deepStrictEqual(first.ids, ids.slice(0, 2))
-        assert.deepStrictEqual(first.missing, [ids[1]!])
-        assert.deepStrictEqual(JSON.parse(first.json), [{ i: ids[0], e: { id: "e1", n: [1, 2] } }])
-        // Delivered like XREADGROUP: pending on the consumer, and not read again.
-        assert.strictEqual((yield* rs.pendingSummary(stream, "g")).count, 2)
-        const second = yield* rs.readJoined({ key: stream, group: "g", consumer: "c", count: 10, field: "event" })
-        assert.deepStrictEqual([second.ids, second.missing, second.json], [[ids[2]], [], `[{"i":"${ids[2]}","e":{"id":"e3"}}]`])
-        const empty = yield* rs.readJoined({ key: stream, group: "g", consumer: "c", count: 10, field: "event" })
-        assert.deepStrictEqual([empty.ids, empty.missing, empty.json], [[], [], "[]"])
-        assert.strictEqual((yield* Effect.flip(rs.readJoined({ key: stream, group: "nope", consumer: "c", count: 1, field: "event" }))).kind, "NoGroup")
-      }))
-
     it.effect("appendLines appends one entry per line with the shared fields and sets the hash field, all or nothing", () =>
       Effect.gen(function*() {
         const { key, rs } = yield* fixture("lines")

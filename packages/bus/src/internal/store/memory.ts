@@ -3,15 +3,9 @@
  * comes from `Clock` (through the callers' timestamps), so `TestClock` drives everything. A test
  * can make it unavailable to show that the archiver and the status writer back off and catch up.
  */
-import { Effect, Option, Schema } from "effect"
+import { Effect, Option } from "effect"
 import * as EventStore from "../../EventStore.ts"
 import * as Shared from "./shared.ts"
-
-
-/** `EventStore.archiveJoined`'s text: `[{"i":"<entry id>","e":<envelope>},…]`. */
-const decodeJoined = Schema.decodeUnknownEffect(
-  Schema.fromJsonString(Schema.Array(Schema.Struct({ i: Schema.String, e: Schema.Unknown })))
-)
 
 export const make = () => {
   let available = true
@@ -116,28 +110,6 @@ export const make = () => {
         }
         return Effect.sync(() => add(batch))
       }),
-    archiveJoined: (json) =>
-      guard("archiveJoined", () =>
-        Effect.flatMap(
-          decodeJoined(json).pipe(
-            Effect.mapError((error) =>
-              new EventStore.EventStoreError({ operation: "archiveJoined", kind: "Failed", detail: error.message })
-            )
-          ),
-          (items) => {
-            const batch: Array<EventStore.StoredEvent> = []
-            for (const { e, i } of items) {
-              const event = Shared.fromEntry({ key: "", id: i, fields: { event: JSON.stringify(e) } })
-              if (event === undefined) {
-                return Effect.fail(
-                  new EventStore.EventStoreError({ operation: "archiveJoined", kind: "Failed", detail: `unreadable envelope at ${i}` })
-                )
-              }
-              batch.push(event)
-            }
-            return Effect.sync(() => add(batch))
-          }
-        )),
     recordDeliveries: (outcomes) =>
       guard("recordDeliveries", () => Effect.sync(() => Shared.coalesce(outcomes).forEach(upsert))),
     recordPending: (group, batch, at) =>

@@ -343,11 +343,15 @@ export const make = (schema: string) =>
       )
     }
 
-    // The envelopes go to PostgreSQL as they were published, in one JSON array text: the
-    // publishing process neither parses nor re-serialises them; PostgreSQL extracts the columns.
-    const archiveJoined = (operation: string, json: string) =>
-      run(
-        operation,
+    // The envelopes go to PostgreSQL as they were published, spliced into one JSON array text:
+    // the publishing process neither parses nor re-serialises them; PostgreSQL extracts the
+    // columns (the entry id's parts too).
+    const archiveEntries = (entries: ReadonlyArray<{ readonly entryId: string; readonly envelope: string }>) => {
+      if (entries.length === 0) return Effect.succeed(0)
+      const parts: Array<string> = []
+      for (const { entryId, envelope } of entries) parts.push(`{"i":${JSON.stringify(entryId)},"e":${envelope}}`)
+      return run(
+        "archiveEntries",
         Effect.map(
           sql<{ readonly n: number }>`WITH added AS (
             INSERT INTO events (id, entry_id, entry_ms, entry_seq, type, version, source, tenant_id, user_id,
@@ -356,19 +360,13 @@ export const make = (schema: string) =>
               x.e->>'type', x.e->>'version', x.e->>'source', x.e->>'tenantId',
               x.e->>'userId', x.e->>'correlationId', x.e->>'causationId', x.e->>'traceparent', x.e->'replay',
               (x.e->>'timestamp')::timestamptz, COALESCE(x.e->'data', 'null'::jsonb)
-            FROM jsonb_to_recordset(${json}::jsonb) AS x(i text, e jsonb)
+            FROM jsonb_to_recordset(${`[${parts.join(",")}]`}::jsonb) AS x(i text, e jsonb)
             ON CONFLICT (id) DO NOTHING
             RETURNING 1
           ) SELECT count(*)::float8 AS n FROM added`,
           (rows) => rows[0]?.n ?? 0
         )
       )
-
-    const archiveEntries = (entries: ReadonlyArray<{ readonly entryId: string; readonly envelope: string }>) => {
-      if (entries.length === 0) return Effect.succeed(0)
-      const parts: Array<string> = []
-      for (const { entryId, envelope } of entries) parts.push(`{"i":${JSON.stringify(entryId)},"e":${envelope}}`)
-      return archiveJoined("archiveEntries", `[${parts.join(",")}]`)
     }
 
     const upsertDeliveries = (operation: string, rows: ReadonlyArray<Shared.DeliveryRow>) =>
@@ -411,7 +409,6 @@ export const make = (schema: string) =>
       backend: "postgres",
       archive,
       archiveEntries,
-      archiveJoined: (json) => archiveJoined("archiveJoined", json),
       recordDeliveries: (outcomes) => upsertDeliveries("recordDeliveries", Shared.coalesce(outcomes)),
       recordPending: (group, events, at) =>
         upsertDeliveries("recordPending", events.map((e) => Shared.pendingRow(group, e, at))),
