@@ -506,7 +506,7 @@ export const routes = (
 > =>
   Layer.mergeAll(
     HttpApiBuilder.layer(AdminApi, { openapiPath: "/openapi.json" }).pipe(
-        Layer.provide(HealthHandlers),
+      Layer.provide(HealthHandlers),
       Layer.provide(SpecHandlers),
       Layer.provide(StatsHandlers),
       Layer.provide(DlqHandlers),

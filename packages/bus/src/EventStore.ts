@@ -56,7 +56,10 @@ export type DeliveryStatus = typeof DeliveryStatus.Type
  */
 export const StoredEvent = Schema.Struct({
   id: Schema.String,
-  /** The main-stream entry id (`<ms>-<seq>`); events are ordered by it. */
+  /**
+   * The main-stream entry id (`<ms>-<seq>`); events are ordered by it. Unique within one stream
+   * only: events of several streams (a multi-stream topology) can share one, in no given order.
+   */
   entryId: Schema.String,
   type: Schema.String,
   version: Schema.String,
@@ -174,8 +177,8 @@ export interface EventFilter {
 }
 
 /**
- * One page of events, in stream order; `next` is the cursor of the following page (absent on the
- * last page).
+ * One page of events, in stream order (ties between streams by event id); `next` is the cursor of
+ * the following page (absent on the last page).
  *
  * @category models
  * @since 0.2.0
@@ -321,7 +324,11 @@ export class EventStore extends Context.Service<
     readonly event: (id: string) => Effect.Effect<Option.Option<EventDetail>, EventStoreError>
     /** Every event of a correlation id, as causation trees. */
     readonly trace: (correlationId: string) => Effect.Effect<Trace, EventStoreError>
-    /** Events matching `filter`, in stream order, a page at a time (default 100, at most 1000). */
+    /**
+     * Events matching `filter`, in stream order, a page at a time (default 100, at most 1000).
+     * Events of several streams that share an entry id come in event id order; the cursor
+     * (`<entryId>:<eventId>`, opaque to callers) names the last event, so no page skips one.
+     */
     readonly events: (
       filter: EventFilter,
       page?: { readonly cursor?: string | undefined; readonly limit?: number | undefined }

@@ -96,6 +96,8 @@ export type Command =
   | { readonly _tag: "XAck"; readonly key: string; readonly group: string; readonly ids: ReadonlyArray<EntryId> }
   | { readonly _tag: "XDel"; readonly key: string; readonly ids: ReadonlyArray<EntryId> }
   | { readonly _tag: "ZAdd"; readonly key: string; readonly score: number; readonly member: string }
+  /** Adds every member with one score, as one `ZADD` (a batch of done-markers, say). Replies the number added. */
+  | { readonly _tag: "ZAddMany"; readonly key: string; readonly score: number; readonly members: ReadonlyArray<string> }
   | { readonly _tag: "ZRem"; readonly key: string; readonly members: ReadonlyArray<string> }
   | { readonly _tag: "ZRemRangeByScore"; readonly key: string; readonly max: number }
   | { readonly _tag: "HSet"; readonly key: string; readonly field: string; readonly value: string }

@@ -13,20 +13,34 @@
  *   that pass `replays: "skip"` ack them unhandled.
  * - **Source**: the Redis main stream within retention and the event store beyond it, in entry-id
  *   order, a batch at a time (`batchSize`, 200 by default): never a whole range in memory. `from`
- *   and `to` (ms, inclusive) are positions in the stream (entry ids are append times).
+ *   and `to` (ms, inclusive) are positions in the stream (entry ids are append times). A batch
+ *   from the store ends on a whole entry id (a few more than `batchSize` then): streams number
+ *   their entries independently, so the archive holds events of several streams under one id.
+ * - **Several streams** (`family`, `partitioned`; see `Topology`): a job reads every stream its
+ *   types or pattern can be in (the catalog's types a pattern matches; with a tenant and
+ *   `partitioned:N:tenant`, the tenant's partition only; with a group target, the streams the
+ *   group has a group on), one after the other, each in its own order: **there is no order
+ *   across streams**. Each stream's events go to that stream's redeliver streams of the targets
+ *   (which the groups read), every step within the stream's hash tag. The job keeps a cursor per
+ *   stream (`Job.streams`) and resumes in the stream it was in; its counts and `percent` add the
+ *   streams up (each an equal share). The archive holds every stream's events: each stream takes
+ *   those the layout routes to it (`partitioned:N:aggregate` routes archived events by tenant:
+ *   the store keeps no partition key). A bus migrating topology (`previousTopology`) refuses
+ *   replays (`Topology`): the previous layout's streams and the archive would overlap.
  * - **Durable**: the job record (status, filters, cursor, counts, errors, who started it) lives in
- *   the event store when there is one, else in Redis. The cursor advances a batch at a time, after
+ *   the event store when there is one, else in Redis. The cursors advance a batch at a time, after
  *   the batch was delivered: a job whose process died resumes from it (`resume`, once its
  *   heartbeat is older than `staleAfter`), and each event is delivered at most once more. What
  *   Redis copies (below) carries its progress in the same atomic step, as does every batch of a
- *   job kept in Redis: exactly once there.
+ *   job kept in Redis under an untagged `single` layout: exactly once there.
  * - **Copied by Redis**: a batch of the main stream into group targets never comes to this
  *   process: `RedisStream.copyForReplay` reads it, filters it by the entries' `type` and `tenant`
  *   fields (each type routed here once), adds the marker to the envelope bytes and appends to the
  *   targets' redeliver streams. Handler targets and entries it cannot copy as bytes are
  *   delivered from here. `PENDING` rows (with a store) are written in the background.
- * - **From the archive**: for group targets PostgreSQL writes the marked envelopes
- *   (`EventStore.scanMarked`), so no event is parsed or serialised here; into one group a batch
+ * - **From the archive**: for group targets on a one-stream layout PostgreSQL writes the marked
+ *   envelopes (`EventStore.scanMarked`), so no event is parsed or serialised here (several
+ *   streams need the events to route them, and take the events' path); into one group a batch
  *   goes to Redis as one text (`RedisStream.appendLines`), with its progress in the same step, and
  *   the job record is then saved at most once a second, as for the copies above.
  * - **Cancel from anywhere**: `cancel` stops the runner of the job wherever it runs (it checks
@@ -123,7 +137,25 @@ export const JobStatus = Schema.Literals(["pending", "running", "completed", "fa
 export type JobStatus = typeof JobStatus.Type
 
 /**
- * A replay job as stored. Times in ms since the epoch; `cursor` is the last entry id done.
+ * Where a job stands in one of the streams it reads: the last entry id done there, and whether
+ * that stream is done.
+ *
+ * @category models
+ * @since 0.3.0
+ */
+export const StreamCursor = Schema.Struct({ key: Schema.String, cursor: Schema.String, done: Schema.Boolean })
+
+/**
+ * @category models
+ * @since 0.3.0
+ */
+export type StreamCursor = typeof StreamCursor.Type
+
+/**
+ * A replay job as stored. Times in ms since the epoch; `cursor` is the last entry id done in the
+ * stream being replayed. `streams` lists every stream of a multi-stream layout the job reads, in
+ * the order it reads them, each with its own cursor; a job without it (every job of the `single`
+ * layout, and jobs recorded before 0.3) reads the layout's one stream.
  *
  * @category models
  * @since 0.2.0
@@ -140,6 +172,7 @@ export const Job = Schema.Struct({
   batchSize: Schema.Int,
   rate: Schema.optionalKey(Schema.Finite),
   cursor: Schema.String,
+  streams: Schema.optionalKey(Schema.Array(StreamCursor)),
   scanned: Schema.Int,
   matched: Schema.Int,
   replayed: Schema.Int,
@@ -237,8 +270,8 @@ export interface HandlerOptions<T extends EventType.Any, E, R> extends Omit<Opti
 
 /**
  * The replay asked for cannot run: `Range` (`from` after `to`), `UnknownType`, `UnknownGroup`,
- * `Option` (batch size, rate), `Target` (a handler job cannot be resumed), `Topology` (the bus's
- * topology has several streams, which replays do not read yet). Nothing was written.
+ * `Option` (batch size, rate), `Target` (a handler job cannot be resumed), `Topology` (the bus is
+ * migrating topology, or a resumed job's streams are not the topology's). Nothing was written.
  *
  * @category errors
  * @since 0.2.0
@@ -380,16 +413,23 @@ const prevEntryId = (id: string): string => {
 const isTerminal = (status: JobStatus): boolean => status === "completed" || status === "cancelled"
 
 /**
- * The progress of a job.
+ * The progress of a job: over several streams, each stream is an equal share of the whole.
  *
  * @category utils
  * @since 0.2.0
  */
 export const progressOf = (job: Job, now: number): Progress => {
   const span = Math.max(1, job.to - job.from)
+  const inStream = Math.max(
+    0,
+    Math.min(1, (Math.min(entryMs(job.cursor), job.to) - job.from + (job.cursor.endsWith(maxSeq) ? 1 : 0)) / span)
+  )
+  const streams = job.streams ?? []
   const done = job.status === "completed" ?
     1 :
-    Math.max(0, Math.min(1, (Math.min(entryMs(job.cursor), job.to) - job.from + (job.cursor.endsWith(maxSeq) ? 1 : 0)) / span))
+    streams.length === 0 ?
+    inStream :
+    Math.min(1, (streams.filter((s) => s.done).length + (streams.every((s) => s.done) ? 0 : inStream)) / streams.length)
   const elapsed = job.startedAt === undefined ? 0 : now - job.startedAt
   return {
     jobId: job.id,
@@ -443,7 +483,7 @@ const storeJobs = (store: EventStore.EventStore["Service"], redis: RedisStream.R
 
 // `base`: `Keys.replay(prefix)`, hash-tagged in tagged layouts (the job record and its index are
 // written in one step, so they must share a Redis Cluster slot).
-const redisJobs = (redis: RedisStream.RedisStream["Service"], base: string): JobStore => {
+const redisJobs = (redis: RedisStream.RedisStream["Service"], base: string, tagged: boolean): JobStore => {
   const hash = `${base}:jobs`
   const index = `${base}:jobs:index`
   const parse = (raw: string) =>
@@ -453,7 +493,12 @@ const redisJobs = (redis: RedisStream.RedisStream["Service"], base: string): Job
   const hset = (job: Job): RedisStream.Command => ({ _tag: "HSet", key: hash, field: job.id, value: JSON.stringify(encodeJob(job)) })
   return {
     insert: (job) => Effect.asVoid(redis.transaction([hset(job), { _tag: "XAdd", key: index, fields: { id: job.id } }])),
-    save: (job, commands) => Effect.asVoid(redis.transaction([...commands, hset(job)])),
+    // Tagged layouts: the targets share their stream's slot, not the job's, so they are two steps
+    // (delivered, then saved: at most once more after a crash, as with the store).
+    save: (job, commands) =>
+      tagged && commands.length > 0 ?
+        Effect.andThen(redis.transaction(commands), redis.transaction([hset(job)])) :
+        Effect.asVoid(redis.transaction([...commands, hset(job)])),
     get: (id) =>
       Effect.flatMap(redis.hashGet(hash, [id]), ([raw]) =>
         raw === undefined ? Effect.succeed(Option.none()) : Effect.map(parse(raw), Option.some)),
@@ -498,11 +543,34 @@ export const make = Effect.gen(function*() {
   const hasStore = store.backend !== "none"
   const layout = Topology.of(settings)
   const jobsBase = layout.tagged ? `${settings.prefix}:events:{${settings.prefix}:replay}` : Keys.replay(settings.prefix)
-  const jobs = hasStore ? storeJobs(store, redis) : redisJobs(redis, jobsBase)
-  // Replays read one stream: the `single` layout's (a replay across the streams of a tagged
-  // layout is not built yet; `validate` refuses it rather than replay part of the events).
+  const jobs = hasStore ? storeJobs(store, redis) : redisJobs(redis, jobsBase, layout.tagged)
+  // A job reads its streams one after the other (`Job.streams`; jobs without it read the
+  // layout's one stream), each to its end, so there is no order across streams.
   const primary = layout.streams[0]!
-  const main = primary.key
+  const multi = layout.streams.length > 1 || layout.topology._tag !== "Single"
+  const streamsOf = (job: Job): ReadonlyArray<StreamCursor> =>
+    job.streams ?? [{ key: primary.key, cursor: job.cursor, done: job.status === "completed" }]
+  /** The stream a job replays now (the last one once it completed). */
+  const currentKey = (job: Job): string => {
+    const streams = streamsOf(job)
+    return (streams.find((s) => !s.done) ?? streams[streams.length - 1]!).key
+  }
+  /** The job with `cursor` as its position in its current stream. */
+  const withCursor = (job: Job, cursor: string): Job => {
+    if (job.streams === undefined) return { ...job, cursor }
+    const key = currentKey(job)
+    return { ...job, cursor, streams: job.streams.map((s) => (s.key === key ? { ...s, cursor } : s)) }
+  }
+  /** The job once its current stream is done: on to the next one, or completed. */
+  const streamDone = (job: Job, cursor: string, at: number): Job => {
+    if (job.streams === undefined) return { ...job, cursor, status: "completed", finishedAt: at }
+    const key = currentKey(job)
+    const streams = job.streams.map((s) => (s.key === key ? { ...s, cursor, done: true } : s))
+    const next = streams.find((s) => !s.done)
+    return next === undefined ?
+      { ...job, cursor, streams, status: "completed", finishedAt: at } :
+      { ...job, cursor: next.cursor, streams }
+  }
   const cancelKey = (jobId: string) => `${jobsBase}:cancel:${jobId}`
   // PENDING-row writers (see `pendingWriter`). Made before `running`, so on shutdown the jobs
   // stop first (ending their writers' queues), then the rows queued are written (10 s at most).
@@ -533,18 +601,18 @@ export const make = Effect.gen(function*() {
   // copies: a job record is saved after its batch, so after a crash the progress can be ahead.
   // Named from the stream key, so it shares the stream's hash tag (and Redis Cluster slot) with
   // the stream and the redeliver streams the same step appends to.
-  const progressKey = `${main}:replay-progress`
+  // Only the stream a job is in can be ahead of its record: a stream's last batch is saved.
+  const progressKey = (streamKey: string) => `${streamKey}:replay-progress`
   const withProgress = (job: Job, raw: string | undefined): Job => {
-    if (raw === undefined) return job
+    if (raw === undefined || isTerminal(job.status)) return job
     const recorded = decodeProgress(raw)
     if (Option.isNone(recorded) || EventStore.compareEntryIds(recorded.value.cursor, job.cursor) <= 0) return job
     const { cursor, matched, scanned } = recorded.value
-    return { ...job, cursor, scanned, matched, replayed: job.replayed + matched - job.matched }
+    return { ...withCursor(job, cursor), scanned, matched, replayed: job.replayed + matched - job.matched }
   }
 
-  /** Records `job`'s progress with the commands of its batch (`withProgress` reads it back). */
-  const progressValue = (job: Job) => JSON.stringify({ cursor: job.cursor, scanned: job.scanned, matched: job.matched })
-  const progressCommand = (job: Job): RedisStream.Command => ({ _tag: "HSet", key: progressKey, field: job.id, value: progressValue(job) })
+  /** A stream's progress as `copyForReplay` records it (`withProgress` reads it back). */
+  const progressValue = (cursor: string, job: Job) => JSON.stringify({ cursor, scanned: job.scanned, matched: job.matched })
 
   /**
    * The batch's envelopes, types and tenants as texts of one line each; none when one of them
@@ -564,7 +632,8 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(jobs.get(jobId), (found) =>
       Option.isNone(found) ?
         Effect.succeed(found) :
-        Effect.map(redis.hashGet(progressKey, [jobId]), ([raw]) => Option.some(withProgress(found.value, raw))))
+        Effect.map(redis.hashGet(progressKey(currentKey(found.value)), [jobId]), ([raw]) =>
+          Option.some(withProgress(found.value, raw))))
 
   const getJob = (jobId: string) =>
     Effect.flatMap(loadJob(jobId), (found) =>
@@ -574,22 +643,41 @@ export const make = Effect.gen(function*() {
     Effect.flatMap(jobs.list(limit), (listed) =>
       listed.length === 0 ?
         Effect.succeed(listed) :
-        Effect.map(redis.hashGet(progressKey, listed.map((j) => j.id)), (raws) => listed.map((j, i) => withProgress(j, raws[i]))))
+        // One read per progress key (a stream's hash tag: one slot each).
+        Effect.gen(function*() {
+          const byKey = new Map<string, Array<number>>()
+          for (const [i, job] of listed.entries()) {
+            const key = progressKey(currentKey(job))
+            byKey.set(key, [...(byKey.get(key) ?? []), i])
+          }
+          const out = [...listed]
+          for (const [key, indexes] of byKey) {
+            const raws = yield* redis.hashGet(key, indexes.map((i) => listed[i]!.id))
+            for (const [n, i] of indexes.entries()) out[i] = withProgress(listed[i]!, raws[n])
+          }
+          return out
+        }))
 
   /** A job that ended needs its recorded progress no more (best effort: it is ignored anyway). */
   const finish = (job: Job) =>
-    Effect.as(Effect.ignore(redis.transaction([{ _tag: "HDel", key: progressKey, fields: [job.id] }])), job)
+    Effect.as(
+      Effect.forEach(streamsOf(job), (s) =>
+        Effect.ignore(redis.transaction([{ _tag: "HDel", key: progressKey(s.key), fields: [job.id] }])), { discard: true }),
+      job
+    )
 
   // --- validation ---------------------------------------------------------------------------
 
   const validate = (options: Options, target: Target) =>
     Effect.gen(function*() {
-      if (layout.streams.length > 1 || Topology.previousOf(settings) !== undefined) {
+      // The previous layout's streams and the archive would both hold the events not yet
+      // drained: replaying both could deliver an event twice, so a migration finishes first.
+      if (Topology.previousOf(settings) !== undefined) {
         return yield* new InvalidReplay({
           reason: "Topology",
-          detail: `replays read one stream; the topology ${Topology.format(settings.topology)}${
-            settings.previousTopology === undefined ? "" : ` (migrating)`
-          } has several`
+          detail: `the bus is migrating from ${
+            Topology.format(settings.previousTopology ?? Topology.single)
+          } to ${Topology.format(settings.topology)}; replay once the previous layout's streams are drained and the previous topology is unset`
         })
       }
       const batchSize = options.batchSize ?? 200
@@ -611,14 +699,21 @@ export const make = Effect.gen(function*() {
         else if (Option.isSome(catalog.get(t))) types.push(t)
         else return yield* new InvalidReplay({ reason: "UnknownType", detail: `no event type "${t}" in the catalog` })
       }
-      if (options.pattern !== undefined) yield* EventPattern.make(options.pattern)
+      const pattern = options.pattern === undefined ? undefined : yield* EventPattern.make(options.pattern)
+      let streams = streamsFor(options.types === undefined ? undefined : types, pattern, options.tenantId, catalog)
       if (target._tag === "Group") {
-        const groups = yield* redis.groups(main)
-        if (!groups.some((g) => g.name === target.group)) {
-          return yield* new InvalidReplay({ reason: "UnknownGroup", detail: `no group "${target.group}" on ${main}` })
+        const holding: Array<Topology.StreamKeys> = []
+        for (const stream of streams) {
+          if ((yield* redis.groups(stream.key)).some((g) => g.name === target.group)) holding.push(stream)
         }
+        if (holding.length === 0) {
+          const where = streams.length === 1 ? streams[0]!.key : `the streams of ${Topology.format(settings.topology)}`
+          return yield* new InvalidReplay({ reason: "UnknownGroup", detail: `no group "${target.group}" on ${where}` })
+        }
+        // A group reads only the streams it has a group on: the others' events never reach it.
+        streams = holding
       }
-      const from = options.from ?? (yield* oldest)
+      const from = options.from ?? (yield* oldest(streams))
       const job: Job = {
         id: `rpl_${randomUUID()}`,
         status: "pending",
@@ -631,6 +726,7 @@ export const make = Effect.gen(function*() {
         batchSize,
         ...(options.rate === undefined ? {} : { rate: options.rate }),
         cursor: before(from),
+        ...(multi ? { streams: streams.map((s) => ({ key: s.key, cursor: before(from), done: false })) } : {}),
         scanned: 0,
         matched: 0,
         replayed: 0,
@@ -643,15 +739,40 @@ export const make = Effect.gen(function*() {
       return job
     })
 
-  // The oldest position held anywhere: the archive's first event, else the stream's first entry.
-  const oldest = Effect.gen(function*() {
-    if (hasStore) {
-      const [first] = yield* store.scan({ filter: {}, after: "0-0", through: `${Number.MAX_SAFE_INTEGER}-0`, limit: 1 })
-      if (first !== undefined) return entryMs(first.entryId)
-    }
-    const [head] = yield* redis.range({ key: main, start: "-", end: "+", count: 1 })
-    return head === undefined ? 0 : entryMs(head.id)
-  })
+  /**
+   * The streams that can hold the events asked for, in layout order: those of the types (or of
+   * the catalog's types the pattern matches; every stream when neither is given), and of a
+   * tenant partitioned by tenant, its partition only.
+   */
+  const streamsFor = (
+    types: ReadonlyArray<string> | undefined,
+    pattern: EventPattern.EventPattern | undefined,
+    tenantId: string | undefined,
+    catalog: Catalog.Catalog<EventType.Any>
+  ): ReadonlyArray<Topology.StreamKeys> => {
+    if (!multi) return [primary]
+    const named = pattern === undefined ? types : (types ?? catalog.names).filter((t) => EventPattern.matches(pattern, t))
+    const streams = named === undefined ? layout.streams : layout.streamsFor(named)
+    const { topology } = layout
+    if (tenantId === undefined || topology._tag !== "Partitioned" || topology.by !== "tenant") return streams
+    const home = layout.route({ type: "", tenantId }).key
+    return streams.filter((s) => s.key === home)
+  }
+
+  // The oldest position held anywhere: the archive's first event, else the streams' first entry.
+  const oldest = (streams: ReadonlyArray<Topology.StreamKeys>) =>
+    Effect.gen(function*() {
+      if (hasStore) {
+        const [first] = yield* store.scan({ filter: {}, after: "0-0", through: `${Number.MAX_SAFE_INTEGER}-0`, limit: 1 })
+        if (first !== undefined) return entryMs(first.entryId)
+      }
+      let out: number | undefined
+      for (const stream of streams) {
+        const [head] = yield* redis.range({ key: stream.key, start: "-", end: "+", count: 1 })
+        if (head !== undefined) out = Math.min(out ?? Infinity, entryMs(head.id))
+      }
+      return out ?? 0
+    })
 
   // --- execution ----------------------------------------------------------------------------
 
@@ -681,8 +802,13 @@ export const make = Effect.gen(function*() {
    * Copies a batch of the Redis segment inside the server: targets are the groups' redeliver
    * streams, and each type is routed once, the first time the server meets it.
    */
-  const copier = (job: Job, matchesType: (type: string) => boolean, groups: ReadonlyArray<Group>) => {
-    const targets = groups.map((g) => primary.redeliver(g.group))
+  const copier = (
+    job: Job,
+    stream: Topology.StreamKeys,
+    matchesType: (type: string) => boolean,
+    groups: ReadonlyArray<Group>
+  ) => {
+    const targets = groups.map((g) => stream.redeliver(g.group))
     const routes = new Map<string, ReadonlyArray<number>>()
     const route = (type: string) =>
       matchesType(type) ? groups.flatMap((g, i) => (g.matches(type) ? [i] : [])) : []
@@ -690,7 +816,7 @@ export const make = Effect.gen(function*() {
       Effect.gen(function*() {
         while (true) {
           const result = yield* redis.copyForReplay({
-            key: main,
+            key: stream.key,
             start: RedisStream.nextEntryId(from.cursor),
             end: through,
             count: from.batchSize,
@@ -698,7 +824,7 @@ export const make = Effect.gen(function*() {
             routes,
             tenant: job.tenantId,
             jobId: job.id,
-            progress: { key: progressKey, field: job.id, scanned: from.scanned, matched: from.matched }
+            progress: { key: progressKey(stream.key), field: job.id, scanned: from.scanned, matched: from.matched }
           })
           if (result.stop?._tag === "UnknownType") routes.set(result.stop.type, route(result.stop.type))
           if (result.passed > 0 || result.exhausted) {
@@ -717,8 +843,37 @@ export const make = Effect.gen(function*() {
       })
   }
 
+  /**
+   * A page of the archive after `after` through `through`: `limit` events, or more to end on a
+   * whole entry id (`last`, undefined once nothing is left). Entry ids are unique within one
+   * stream only: streams written in the same millisecond hold the same ids, and the next page
+   * starts after `last`, so a page that ended between two events of one id would skip the rest.
+   */
+  const archivePage = <A extends { readonly entryId: string }, E>(
+    scan: (from: string, to: string, count: number) => Effect.Effect<ReadonlyArray<A>, E>,
+    after: string,
+    through: string,
+    limit: number
+  ) =>
+    Effect.gen(function*() {
+      // One more than asked tells whether the page ends on a whole id (a second query only if not).
+      const events = yield* scan(after, through, limit + 1)
+      if (events.length <= limit) return { events, last: undefined }
+      const last = events[limit - 1]!.entryId
+      if (EventStore.compareEntryIds(events[limit]!.entryId, last) !== 0) return { events: events.slice(0, limit), last }
+      // Every event at `last`: one per stream that had that id (few; the query is indexed).
+      let size = limit + 1
+      let tied = yield* scan(prevEntryId(last), last, size)
+      while (tied.length === size) {
+        size *= 2
+        tied = yield* scan(prevEntryId(last), last, size)
+      }
+      return { events: [...events.filter((e) => EventStore.compareEntryIds(e.entryId, last) < 0), ...tied], last }
+    })
+
   const nextBatch = (
     job: Job,
+    stream: Topology.StreamKeys,
     matches: (type: string, tenant: string | undefined) => boolean,
     copy: ((from: Job, through: string) => Effect.Effect<Option.Option<Batch>, RedisStream.RedisStreamError>) | undefined,
     ready: Effect.Effect<void>
@@ -727,23 +882,41 @@ export const make = Effect.gen(function*() {
       const through = `${job.to}-${maxSeq}`
       const filter: EventStore.EventFilter = { types: job.types, pattern: job.pattern, tenantId: job.tenantId }
       if (hasStore) {
-        const [head] = yield* redis.range({ key: main, start: "-", end: "+", count: 1 })
+        const [head] = yield* redis.range({ key: stream.key, start: "-", end: "+", count: 1 })
         const archiveThrough = head === undefined || EventStore.compareEntryIds(prevEntryId(head.id), through) > 0 ?
           through :
           prevEntryId(head.id)
         if (EventStore.compareEntryIds(job.cursor, archiveThrough) < 0) {
-          const range = { filter, after: job.cursor, through: archiveThrough, limit: job.batchSize }
-          // Group targets get the envelopes as PostgreSQL writes them; a handler needs the events.
-          const { marked, selected } = copy === undefined ?
-            { marked: [], selected: (yield* store.scan(range).pipe(Effect.catchTag("InvalidPattern", Effect.die))).map((event) => ({ event, json: markedJson(undefined, event, job.id) })) } :
-            // The pattern was checked when the job was created.
-            { marked: yield* store.scanMarked({ ...range, jobId: job.id }).pipe(Effect.catchTag("InvalidPattern", Effect.die)), selected: [] }
-          const read = marked.length + selected.length
-          if (read === job.batchSize) {
-            const last = marked.length > 0 ? marked[marked.length - 1]!.entryId : selected[selected.length - 1]!.event.entryId
-            return { selected, marked, copied: [], byServer: false, scanned: read, cursor: last, done: false } satisfies Batch
+          // The pattern was checked when the job was created.
+          const range = (from: string, to: string, count: number) => ({ filter, after: from, through: to, limit: count })
+          // Group targets of a one-stream layout get the envelopes as PostgreSQL writes them; a
+          // handler needs the events, and routing events among streams needs them too.
+          if (copy !== undefined && !multi) {
+            const page = yield* archivePage(
+              (from, to, count) => store.scanMarked({ ...range(from, to, count), jobId: job.id }).pipe(Effect.catchTag("InvalidPattern", Effect.die)),
+              job.cursor,
+              archiveThrough,
+              job.batchSize
+            )
+            const marked = page.events
+            if (page.last !== undefined) {
+              return { selected: [], marked, copied: [], byServer: false, scanned: marked.length, cursor: page.last, done: false } satisfies Batch
+            }
+            return { selected: [], marked, copied: [], byServer: false, scanned: marked.length, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
           }
-          return { selected, marked, copied: [], byServer: false, scanned: read, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
+          const { events, last } = yield* archivePage(
+            (from, to, count) => store.scan(range(from, to, count)).pipe(Effect.catchTag("InvalidPattern", Effect.die)),
+            job.cursor,
+            archiveThrough,
+            job.batchSize
+          )
+          // The archive holds every stream's events: this stream's are those the layout routes here.
+          const mine = multi ? events.filter((event) => layout.route(event).key === stream.key) : events
+          const selected = mine.map((event) => ({ event, json: markedJson(undefined, event, job.id) }))
+          if (last !== undefined) {
+            return { selected, copied: [], byServer: false, scanned: mine.length, cursor: last, done: false } satisfies Batch
+          }
+          return { selected, copied: [], byServer: false, scanned: mine.length, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
         }
       }
       if (copy !== undefined) {
@@ -753,7 +926,7 @@ export const make = Effect.gen(function*() {
       }
       // Read here: handler jobs, and one entry the server would not copy as bytes.
       const count = copy === undefined ? job.batchSize : 1
-      const entries = yield* redis.range({ key: main, start: RedisStream.nextEntryId(job.cursor), end: through, count })
+      const entries = yield* redis.range({ key: stream.key, start: RedisStream.nextEntryId(job.cursor), end: through, count })
       const selected: Array<Selected> = []
       for (const entry of entries) {
         const type = entry.fields["type"]
@@ -774,9 +947,9 @@ export const make = Effect.gen(function*() {
       } satisfies Batch
     })
 
-  // Groups whose registered subscription matches a type (target `Matching`).
-  const matchingGroups = Effect.gen(function*() {
-    const groups = (yield* redis.groups(main)).map((g) => g.name).filter((name) => name !== History.archiverGroup)
+  // Groups of a stream whose registered subscription matches a type (target `Matching`).
+  const matchingGroups = (streamKey: string) => Effect.gen(function*() {
+    const groups = (yield* redis.groups(streamKey)).map((g) => g.name).filter((name) => name !== History.archiverGroup)
     const sources = yield* Registry.sources(redis, settings.prefix, groups)
     const out: Array<Group> = []
     for (let i = 0; i < groups.length; i++) {
@@ -798,19 +971,19 @@ export const make = Effect.gen(function*() {
     return out
   })
 
-  const commandsFor = (job: Job, batch: Batch, groups: ReadonlyArray<Group>) => {
+  const commandsFor = (job: Job, stream: Topology.StreamKeys, batch: Batch, groups: ReadonlyArray<Group>) => {
     const commands: Array<RedisStream.Command> = []
     for (const event of batch.marked ?? []) {
       const fields = { event: event.json, type: event.type, tenant: event.tenantId, replay: job.id }
       for (const g of groups) {
-        if (g.matches(event.type)) commands.push({ _tag: "XAdd", key: primary.redeliver(g.group), fields })
+        if (g.matches(event.type)) commands.push({ _tag: "XAdd", key: stream.redeliver(g.group), fields })
       }
     }
     const selected = batch.selected
     for (const { event, json } of selected) {
       const fields = { event: json, type: event.type, tenant: event.tenantId, replay: job.id }
       for (const g of groups) {
-        if (g.matches(event.type)) commands.push({ _tag: "XAdd", key: primary.redeliver(g.group), fields })
+        if (g.matches(event.type)) commands.push({ _tag: "XAdd", key: stream.redeliver(g.group), fields })
       }
     }
     return commands
@@ -865,45 +1038,58 @@ export const make = Effect.gen(function*() {
   /** The job once `batch` is delivered. */
   const advance = (job: Job, batch: Batch, failed: number, errors: ReadonlyArray<string>, at: number): Job => {
     const matched = batch.selected.length + batch.copied.length + (batch.marked?.length ?? 0)
-    return {
+    const counted: Job = {
       ...job,
-      cursor: batch.cursor,
       scanned: job.scanned + batch.scanned,
       matched: job.matched + matched,
       replayed: job.replayed + matched - failed,
       failed: job.failed + failed,
       errors: [...job.errors, ...errors].slice(-10),
       updatedAt: at,
-      heartbeatAt: at,
-      ...(batch.done ? { status: "completed" as const, finishedAt: at } : {})
+      heartbeatAt: at
     }
+    return batch.done ? streamDone(counted, batch.cursor, at) : withCursor(counted, batch.cursor)
   }
 
-  /** Runs a job from its cursor until it completes, is cancelled or fails; returns it as it ended. */
-  const execute = <R>(
+  type Deliver<R> = (
+    selected: ReadonlyArray<Selected>,
+    job: Job
+  ) => Effect.Effect<{ readonly failed: number; readonly errors: ReadonlyArray<string> }, never, R>
+
+  type Pending = { readonly offer: (events: ReadonlyArray<Pick<EventStore.StoredEvent, "id" | "type" | "tenantId">>) => Effect.Effect<void> }
+
+  /** The keys of a stream a job names (its layout's; a family outside the catalog from its types). */
+  const resolve = (job: Job, key: string): Topology.StreamKeys | undefined =>
+    layout.find(key) ?? layout.streamsFor(job.types ?? []).find((s) => s.key === key)
+
+  /**
+   * Replays the job's current stream from its cursor to its end (then the job moves on to its
+   * next stream, or completes), or until it is cancelled; returns the job as it stands then.
+   */
+  const executeStream = <R>(
     initial: Job,
-    deliverTo: (selected: ReadonlyArray<Selected>, job: Job) => Effect.Effect<{ readonly failed: number; readonly errors: ReadonlyArray<string> }, never, R>
+    stream: Topology.StreamKeys,
+    deliverTo: Deliver<R>,
+    pending: Pending | undefined
   ): Effect.Effect<Job, ReplayError, R> =>
     Effect.gen(function*() {
       const { matches, matchesType } = yield* Effect.orDie(matcher(initial))
       let groups: ReadonlyArray<Group> = []
       if (initial.target._tag === "Group") {
         const name = initial.target.group
-        yield* redis.createGroup(primary.redeliver(name), name, "0")
+        yield* redis.createGroup(stream.redeliver(name), name, "0")
         groups = [{ group: name, matches: () => true }]
       } else if (initial.target._tag === "Matching") {
-        groups = yield* matchingGroups
-        for (const g of groups) yield* redis.createGroup(primary.redeliver(g.group), g.group, "0")
+        groups = yield* matchingGroups(stream.key)
+        for (const g of groups) yield* redis.createGroup(stream.redeliver(g.group), g.group, "0")
       }
       // Group targets are copied by the server; a handler needs the events here.
-      const copy = initial.target._tag === "Handler" ? undefined : copier(initial, matchesType, groups)
-      const pending = hasStore && initial.target._tag === "Group" ? yield* pendingWriter(initial.target.group) : undefined
-      if (pending !== undefined) yield* Effect.addFinalizer(() => pending.close)
+      const copy = initial.target._tag === "Handler" ? undefined : copier(initial, stream, matchesType, groups)
       let job = initial
       let savedAt = initial.updatedAt
       // The next batch is read (or copied) while the current one is delivered and saved.
       const fetch = (from: Job, ready: Effect.Effect<void>) =>
-        nextBatch(from, matches, copy, ready).pipe(Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }))
+        nextBatch(from, stream, matches, copy, ready).pipe(Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }))
       let batch = yield* fetch(job, Effect.void)
       while (true) {
         const [cancelled] = yield* redis.markersExist([cancelKey(job.id)])
@@ -913,14 +1099,14 @@ export const make = Effect.gen(function*() {
           if (batch.byServer) job = advance(job, batch, 0, [], now)
           job = { ...job, status: "cancelled", updatedAt: now, finishedAt: now }
           yield* jobs.save(job, [])
-          return yield* finish(job)
+          return job
         }
         const handled = initial.target._tag === "Handler" ? yield* deliverTo(batch.selected, job) : { failed: 0, errors: [] }
         // Into one group, archived envelopes go to Redis as one text (see `appendLines`).
         const lines = batch.marked !== undefined && batch.marked.length > 0 && initial.target._tag === "Group" ?
           linesOf(batch.marked) :
           undefined
-        const commands = commandsFor(job, lines === undefined ? batch : { ...batch, marked: [] }, groups)
+        const commands = commandsFor(job, stream, lines === undefined ? batch : { ...batch, marked: [] }, groups)
         const matched = batch.selected.length + batch.copied.length + (batch.marked?.length ?? 0)
         job = advance(job, batch, handled.failed, handled.errors, yield* Clock.currentTimeMillis)
         const current = batch
@@ -929,16 +1115,18 @@ export const make = Effect.gen(function*() {
         const delivered = yield* Deferred.make<void>()
         // The server records the progress of what it copies, and an archive batch for groups
         // records it with its copies: the job record need not follow every such batch (once a
-        // second keeps its heartbeat fresh for `resume`).
+        // second keeps its heartbeat fresh for `resume`). A stream's last batch is always saved:
+        // only the stream a job is in reads its recorded progress.
         const fromArchive = current.marked !== undefined && current.marked.length > 0
+        const progress = { key: progressKey(stream.key), field: saved.id, value: progressValue(current.cursor, saved) }
         const deliver: Effect.Effect<void, RedisStream.RedisStreamError> = lines === undefined ?
-          Effect.asVoid(redis.transaction([...commands, progressCommand(saved)])) :
+          Effect.asVoid(redis.transaction([...commands, { _tag: "HSet", ...progress }])) :
           Effect.asVoid(redis.appendLines({
-            key: primary.redeliver(groups[0]!.group),
+            key: stream.redeliver(groups[0]!.group),
             count: current.marked!.length,
             lines,
             fields: { replay: job.id },
-            hashSet: { key: progressKey, field: saved.id, value: progressValue(saved) }
+            hashSet: progress
           }))
         const recordDue = !(current.byServer || fromArchive) || current.done || job.updatedAt - savedAt >= 1000
         const save = !recordDue ?
@@ -959,15 +1147,38 @@ export const make = Effect.gen(function*() {
           ),
           current.done ? Effect.succeed(current) : fetch(saved, commands.length > 0 || lines !== undefined ? Deferred.await(delivered) : Effect.void)
         ], { concurrency: 2 })
-        if (current.done) {
-          yield* Effect.logInfo("replay completed").pipe(
-            Effect.annotateLogs({ ...annotations, jobId: job.id, scanned: job.scanned, replayed: job.replayed, failed: job.failed })
-          )
-          return yield* finish(job)
-        }
+        if (current.done) return job
         if (job.rate !== undefined && matched > 0) yield* pause(job.id, Duration.millis((matched / job.rate) * 1000))
         batch = next
       }
+    })
+
+  /** Runs a job from its cursor until it completes, is cancelled or fails; returns it as it ended. */
+  const execute = <R>(initial: Job, deliverTo: Deliver<R>): Effect.Effect<Job, ReplayError, R> =>
+    Effect.gen(function*() {
+      const pending = hasStore && initial.target._tag === "Group" ? yield* pendingWriter(initial.target.group) : undefined
+      if (pending !== undefined) yield* Effect.addFinalizer(() => pending.close)
+      let job = initial
+      // Stream after stream: each keeps its order, and a resume continues in the one it was in.
+      while (job.status === "running") {
+        const next = streamsOf(job).find((s) => !s.done)
+        if (next === undefined) {
+          const now = yield* Clock.currentTimeMillis
+          job = { ...job, status: "completed", updatedAt: now, finishedAt: now }
+          yield* jobs.save(job, [])
+          break
+        }
+        const stream = resolve(job, next.key)
+        // `resume` checks the keys: a job is only run with streams of this layout.
+        if (stream === undefined) return yield* Effect.die(`replay job ${job.id} names a stream outside the layout: ${next.key}`)
+        job = yield* executeStream(job, stream, deliverTo, pending)
+      }
+      if (job.status === "completed") {
+        yield* Effect.logInfo("replay completed").pipe(
+          Effect.annotateLogs({ ...annotations, jobId: job.id, scanned: job.scanned, replayed: job.replayed, failed: job.failed })
+        )
+      }
+      return yield* finish(job)
     }).pipe(
       Effect.tapError((error) =>
         Effect.gen(function*() {
@@ -1099,6 +1310,13 @@ export const make = Effect.gen(function*() {
       if (job.status === "completed") return yield* new JobFinished({ jobId, status: job.status })
       if (job.target._tag === "Handler") {
         return yield* new InvalidReplay({ reason: "Target", detail: "a replay into a handler cannot be resumed; run it again" })
+      }
+      // Its cursors are positions in its streams: under another topology they mean nothing.
+      if (job.streams === undefined ? multi : job.streams.some((s) => s.done === false && resolve(job, s.key) === undefined)) {
+        return yield* new InvalidReplay({
+          reason: "Topology",
+          detail: `job ${jobId} read streams the topology ${Topology.format(settings.topology)} does not have; start a new replay`
+        })
       }
       const now = yield* Clock.currentTimeMillis
       const staleAfter = Duration.toMillis(Duration.fromInputUnsafe(options?.staleAfter ?? "30 seconds"))

@@ -4,7 +4,7 @@
  * DLQ across streams, and what `publishBatch` guarantees across streams.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { BusConfig, Consumer, Dlq, EventBus, Groups, Health, Keys, Publisher, RedisStream, Replay, Retry, Testing, Topology } from "@hyvve/bus"
+import { BusConfig, Consumer, Dlq, EventBus, Groups, Health, Keys, Publisher, RedisStream, Retry, Testing, Topology } from "@hyvve/bus"
 import { ApprovalApproved, ApprovalRequested, Catalog, UserInvited } from "@hyvve/schema"
 import calculateSlot from "cluster-key-slot"
 import { ConfigProvider, Effect, Exit, Layer, Option, Result, Scope } from "effect"
@@ -325,15 +325,6 @@ describe("Topology", () => {
         assert.strictEqual(yield* dlq.size, 0)
         const health = yield* Health.check
         assert.strictEqual(health.dlq.size, 0)
-      }).pipe(Effect.provide(busWith({ topology: "family" }))))
-  })
-
-  describe("replay", () => {
-    it.effect("refuses a layout of several streams rather than replay part of the events", () =>
-      Effect.gen(function*() {
-        const error = yield* Replay.start({ target: { _tag: "Matching" } }).pipe(Effect.flip)
-        assert.strictEqual(error._tag, "InvalidReplay")
-        assert.isTrue(error._tag === "InvalidReplay" && error.reason === "Topology", error.message)
       }).pipe(Effect.provide(busWith({ topology: "family" }))))
   })
 

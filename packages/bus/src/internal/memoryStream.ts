@@ -269,6 +269,14 @@ const build = (enforceSlots: boolean): RedisStream.RedisStream["Service"] => {
         if (Number.isNaN(command.score)) return Result.fail(commandError(name, "ERR value is not a valid float"))
         return Result.succeed(() => zadd(command.key, command.score, command.member))
       }
+      case "ZAddMany": {
+        if (Number.isNaN(command.score)) return Result.fail(commandError(name, "ERR value is not a valid float"))
+        return Result.succeed(() => {
+          let added = 0
+          for (const member of command.members) added += zadd(command.key, command.score, member)
+          return added
+        })
+      }
       case "ZRem":
         return Result.succeed(() => zrem(command.key, command.members))
       case "ZRemRangeByScore": {
@@ -1052,6 +1060,7 @@ const kindOf = (command: RedisStream.Command): KeyType => {
     case "XDel":
       return "stream"
     case "ZAdd":
+    case "ZAddMany":
     case "ZRem":
     case "ZRemRangeByScore":
       return "zset"
@@ -1068,6 +1077,7 @@ const commandNames: Record<RedisStream.Command["_tag"], string> = {
   XAck: "XACK",
   XDel: "XDEL",
   ZAdd: "ZADD",
+  ZAddMany: "ZADD",
   ZRem: "ZREM",
   ZRemRangeByScore: "ZREMRANGEBYSCORE",
   HSet: "HSET",

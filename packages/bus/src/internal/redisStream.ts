@@ -1059,6 +1059,12 @@ const encodeCommand = (
       args.push("ZADD", key, score, command.member)
       return undefined
     }
+    case "ZAddMany": {
+      const score = formatScore(command.score)
+      if (score === undefined) return invalid("ZADD", "the score is not a number")
+      args.push("ZADDN", key, score, command.members.length, ...command.members)
+      return undefined
+    }
     case "ZRem":
       args.push("ZREM", key, command.members.length, ...command.members)
       return undefined

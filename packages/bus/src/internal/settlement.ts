@@ -369,17 +369,20 @@ export const make = (options: {
     const byKey = new Map<string, Array<string>>()
     const retried = new Map<string, Array<string>>()
     const commands: Array<RedisStream.Command> = []
+    const marked: Array<string> = []
     for (const s of batch) {
       const { id, key } = s.entry
       push(byKey, key, id)
       if (s.forwardTo !== undefined) for (const target of s.forwardTo) commands.push(copyCommand(target, s.entry))
       if (s.entry.deliveries > 1 || s.record !== undefined) push(retried, key, id)
-      if (options.idempotent && s.eventId !== undefined) {
-        commands.push({ _tag: "ZAdd", key: done, score: now + markerTtlMs, member: s.eventId })
-      }
+      if (options.idempotent && s.eventId !== undefined) marked.push(s.eventId)
     }
-    // Marks past their time go as new ones are written (a range removal: cheap when none is due).
-    if (commands.length > 0) commands.push({ _tag: "ZRemRangeByScore", key: done, max: now })
+    if (marked.length > 0) {
+      // The batch's done-markers share one expiry: one ZADD for all of them. Marks past their time
+      // go as new ones are written (a range removal: cheap when none is due).
+      commands.push({ _tag: "ZAddMany", key: done, score: now + markerTtlMs, members: marked })
+      commands.push({ _tag: "ZRemRangeByScore", key: done, max: now })
+    }
     for (const [key, ids] of byKey) {
       commands.push({ _tag: "XAck", key, group, ids })
       if (key === inboxKey) commands.push({ _tag: "XDel", key, ids })

@@ -1094,6 +1094,32 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           }))
       }
 
+      const lostReadCases = [
+        { idempotent: false, concurrency: 1 },
+        { idempotent: true, concurrency: 4 }
+      ] as const
+      for (const { concurrency, idempotent } of lostReadCases) {
+        test(`a read whose reply is lost runs its entries at once, not after a claim timeout (idempotent: ${idempotent}, concurrency ${concurrency})`, () =>
+          Effect.gen(function*() {
+            const h = yield* harness(`lost-read-${idempotent}-${concurrency}`)
+            const publisher = yield* h.node()
+            // The first read that takes entries loses its reply; an hour-long claim timeout means
+            // only the reader's own recovery can bring them back within the wait below.
+            let lost = 0
+            const node = yield* h.node({ claimTimeout: "1 hour" }, {
+              lostReads: () => lost++ === 0
+            })
+            const rec = Recorder.make()
+            yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer), { group: "lost-read", idempotent, concurrency }))
+            const ids = yield* publisher.run(Publisher.publishBatch(orders(0, 12)))
+            yield* h.waitUntil("every event handled", () => new Set(rec.items.map((s) => s.eventId)).size === ids.length, "20 seconds")
+            assert.isAtLeast(lost, 1, "a read reply was lost")
+            yield* h.waitUntil("nothing pending", Effect.map(h.pendingCount("lost-read"), (n) => n === 0), "20 seconds")
+            yield* h.advance(quietPeriod)
+            for (const id of ids) assert.strictEqual(rec.count("lost-read", id), 1, "handled once")
+          }))
+      }
+
       test("a live consumer's in-flight entries are not claimed by another live consumer across an outage", () =>
         Effect.gen(function*() {
           const h = yield* harness("outage-inflight")

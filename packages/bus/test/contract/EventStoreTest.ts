@@ -204,6 +204,42 @@ export const suite = (name: string, store: () => Layer.Layer<EventStore.EventSto
         })
       ))
 
+    it.effect("pages cover events of several streams that share entry ids, each once, whatever the page size", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          // Three streams number their entries independently: ids 1..4 ms, up to three events on one id.
+          const at = (ms: number) => `${1_700_000_000_000 + ms}-0`
+          const events = [
+            event(1, { id: "evt_b1", entryId: at(1) }),
+            event(2, { id: "evt_a1", entryId: at(1) }),
+            event(3, { id: "evt_c1", entryId: at(1) }),
+            event(4, { id: "evt_a2", entryId: at(2) }),
+            event(5, { id: "evt_c3", entryId: at(3) }),
+            event(6, { id: "evt_a3", entryId: at(3) }),
+            event(7, { id: "evt_b4", entryId: at(4) })
+          ]
+          yield* store.archive(events)
+          const expected = ["evt_a1", "evt_b1", "evt_c1", "evt_a2", "evt_a3", "evt_c3", "evt_b4"]
+          for (const limit of [1, 2, 3, 4]) {
+            const out: Array<string> = []
+            let cursor: string | undefined
+            let pages = 0
+            do {
+              const page = yield* store.events({}, { cursor, limit })
+              out.push(...page.events.map((e) => e.id))
+              cursor = page.next
+              pages++
+            } while (cursor !== undefined && pages < 20)
+            assert.deepStrictEqual(out, expected, `page size ${limit}`)
+          }
+          // A bare entry id (the 0.2 cursor) still reads: everything after that id.
+          const after = yield* store.events({}, { cursor: at(1) })
+          assert.deepStrictEqual(after.events.map((e) => e.id), expected.slice(3))
+          const bad = yield* Effect.flip(store.events({}, { cursor: `${at(1)}:` }))
+          assert.strictEqual(bad._tag === "EventStoreError" ? bad.kind : bad._tag, "BadCursor")
+        })
+      ))
+
     it.effect("scans a position range after a cursor, bounded and filtered (the archive side of a replay)", () =>
       withStore((store) =>
         Effect.gen(function*() {

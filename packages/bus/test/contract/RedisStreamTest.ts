@@ -784,6 +784,35 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         assert.deepStrictEqual(yield* rs.scores(schedule, ["a", "b"]), [undefined, 3])
       }))
 
+    it.effect("ZAddMany adds every member with one score, in slices past Lua's argument limit", () =>
+      Effect.gen(function*() {
+        const { key, rs } = yield* fixture("zaddmany")
+        const marks = key("z")
+        // More members than one unpack() can take (the script slices by 2,000 pairs).
+        const members = Array.from({ length: 4_321 }, (_, i) => `m${i}`)
+        yield* rs.transaction([{ _tag: "ZAdd", key: marks, score: 1, member: "m0" }])
+        const replies = yield* rs.transaction([{ _tag: "ZAddMany", key: marks, score: 7, members }])
+        // m0 existed (its score is updated, not counted as added).
+        assert.deepStrictEqual(replies, [members.length - 1])
+        const scores = yield* rs.scores(marks, [...members, "absent"])
+        assert.strictEqual(scores.length, members.length + 1)
+        assert.isTrue(scores.slice(0, members.length).every((score) => score === 7))
+        assert.strictEqual(scores[members.length], undefined)
+        // No members: nothing written, and no key created.
+        const empty = key("empty")
+        assert.deepStrictEqual(yield* rs.transaction([{ _tag: "ZAddMany", key: empty, score: 1, members: [] }]), [0])
+        assert.deepStrictEqual(yield* rs.markersExist([empty]), [false])
+        // A score that is not a number is refused before anything is written.
+        const refused = yield* Effect.flip(
+          rs.transaction([
+            { _tag: "ZAdd", key: marks, score: 9, member: "m1" },
+            { _tag: "ZAddMany", key: marks, score: Number.NaN, members: ["x"] }
+          ])
+        )
+        assert.strictEqual(refused.kind, "Command")
+        assert.deepStrictEqual(yield* rs.scores(marks, ["m1", "x"]), [7, undefined])
+      }))
+
     it.effect("hashGet reads fields written by HSet and removed by HDel", () =>
       Effect.gen(function*() {
         const { key, rs } = yield* fixture("hash")

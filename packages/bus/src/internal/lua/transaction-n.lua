@@ -15,6 +15,7 @@
 --            XACK key# group nIds id ...
 --            XDEL key# nIds id ...
 --            ZADD key# score member
+--            ZADDN key# score nMembers member ...                      (every member with one score)
 --            ZREM key# nMembers member ...
 --            ZREMRANGEBYSCORE key# max                              (members scored at or below max)
 --            HSET key# field value
@@ -67,6 +68,8 @@ while i <= #ARGV do
     kind, nextAt = 'stream', i + 3 + tonumber(ARGV[i + 2])
   elseif op == 'ZADD' then
     kind, nextAt = 'zset', i + 4
+  elseif op == 'ZADDN' then
+    kind, nextAt = 'zset', i + 4 + tonumber(ARGV[i + 3])
   elseif op == 'ZREM' then
     kind, nextAt = 'zset', i + 3 + tonumber(ARGV[i + 2])
   elseif op == 'ZREMRANGEBYSCORE' then
@@ -141,6 +144,21 @@ for n, at in ipairs(ops) do
     replies[n] = sliced('XDEL', key, nil, at + 3, tonumber(ARGV[at + 2]))
   elseif op == 'ZADD' then
     replies[n] = redis.call('ZADD', key, ARGV[at + 2], ARGV[at + 3])
+  elseif op == 'ZADDN' then
+    -- ZADD takes score-member pairs: interleave the shared score, a slice at a time.
+    local score, first, count = ARGV[at + 2], at + 4, tonumber(ARGV[at + 3])
+    local total = 0
+    local j = first
+    while j < first + count do
+      local args = { 'ZADD', key }
+      for m = j, math.min(j + SLICE / 2 - 1, first + count - 1) do
+        args[#args + 1] = score
+        args[#args + 1] = ARGV[m]
+      end
+      total = total + redis.call(unpack(args))
+      j = j + SLICE / 2
+    end
+    replies[n] = total
   elseif op == 'ZREM' then
     replies[n] = sliced('ZREM', key, nil, at + 3, tonumber(ARGV[at + 2]))
   elseif op == 'ZREMRANGEBYSCORE' then

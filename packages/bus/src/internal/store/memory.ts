@@ -10,7 +10,7 @@ import * as Shared from "./shared.ts"
 export const make = () => {
   let available = true
   const events = new Map<string, EventStore.StoredEvent>()
-  // Stream order: events sorted by entry id (inserted mostly in order; sorted lazily).
+  // Page order: events sorted by entry id, then event id (inserted mostly in order; sorted lazily).
   let ordered: Array<EventStore.StoredEvent> = []
   let sorted = true
   const deliveries = new Map<string, EventStore.Delivery>()
@@ -29,7 +29,7 @@ export const make = () => {
 
   const inOrder = () => {
     if (!sorted) {
-      ordered.sort((a, b) => EventStore.compareEntryIds(a.entryId, b.entryId))
+      ordered.sort(Shared.comparePageOrder)
       sorted = true
     }
     return ordered
@@ -51,7 +51,7 @@ export const make = () => {
     for (const e of batch) {
       if (events.has(e.id)) continue
       const last = ordered[ordered.length - 1]
-      if (last !== undefined && EventStore.compareEntryIds(last.entryId, e.entryId) > 0) sorted = false
+      if (last !== undefined && Shared.comparePageOrder(last, e) > 0) sorted = false
       events.set(e.id, e)
       ordered.push(e)
       added++
@@ -142,17 +142,17 @@ export const make = () => {
     events: (filter, page) =>
       guard("events", () =>
         Effect.gen(function*() {
-          const cursor = page?.cursor
-          if (cursor !== undefined && !Shared.isCursor(cursor)) {
-            return yield* new EventStore.EventStoreError({ operation: "events", kind: "BadCursor", detail: cursor })
+          const cursor = page?.cursor === undefined ? undefined : Shared.parseCursor(page.cursor)
+          if (page?.cursor !== undefined && cursor === undefined) {
+            return yield* new EventStore.EventStoreError({ operation: "events", kind: "BadCursor", detail: page.cursor })
           }
           const limit = Shared.pageLimit(page?.limit)
           const keep = yield* select(filter)
           const out: Array<EventStore.StoredEvent> = []
           for (const e of inOrder()) {
-            if (cursor !== undefined && EventStore.compareEntryIds(e.entryId, cursor) <= 0) continue
+            if (cursor !== undefined && !Shared.isAfter(e, cursor)) continue
             if (!keep(e)) continue
-            if (out.length === limit) return { events: out, next: out[out.length - 1]!.entryId }
+            if (out.length === limit) return { events: out, next: Shared.cursorAfter(out[out.length - 1]!) }
             out.push(e)
           }
           return { events: out, next: undefined }

@@ -270,10 +270,10 @@ export const make = (schema: string) =>
     const decodeJobs = Schema.decodeUnknownEffect(Schema.Array(JobRow))
     const decodeMarked = Schema.decodeUnknownEffect(Schema.Array(MarkedRow))
 
-    const selectEvents = (where: ReturnType<typeof sql.and>, limit: number) =>
+    const selectEvents = (where: ReturnType<typeof sql.and>, limit: number, tieBreak = sql``) =>
       Effect.map(
         Effect.flatMap(
-          sql`SELECT ${sql.literal(eventColumns)} FROM events WHERE ${where} ORDER BY entry_ms, entry_seq LIMIT ${limit}`,
+          sql`SELECT ${sql.literal(eventColumns)} FROM events WHERE ${where} ORDER BY entry_ms, entry_seq${tieBreak} LIMIT ${limit}`,
           decodeEvents
         ),
         (rows) => rows.map(toEvent)
@@ -455,19 +455,24 @@ export const make = (schema: string) =>
         ),
       events: (filter, page) =>
         Effect.gen(function*() {
-          const cursor = page?.cursor
-          if (cursor !== undefined && !Shared.isCursor(cursor)) {
-            return yield* new EventStore.EventStoreError({ operation: "events", kind: "BadCursor", detail: cursor })
+          const cursor = page?.cursor === undefined ? undefined : Shared.parseCursor(page.cursor)
+          if (page?.cursor !== undefined && cursor === undefined) {
+            return yield* new EventStore.EventStoreError({ operation: "events", kind: "BadCursor", detail: page.cursor })
           }
           const limit = Shared.pageLimit(page?.limit)
           const clauses = yield* whereOf(filter)
           if (cursor !== undefined) {
-            const [ms, seq] = splitEntryId(cursor)
-            clauses.push(sql`(entry_ms, entry_seq) > (${ms}::bigint, ${seq}::bigint)`)
+            const [ms, seq] = splitEntryId(cursor.entryId)
+            clauses.push(
+              cursor.eventId === undefined ?
+                sql`(entry_ms, entry_seq) > (${ms}::bigint, ${seq}::bigint)` :
+                sql`(entry_ms, entry_seq, id COLLATE "C") > (${ms}::bigint, ${seq}::bigint, ${cursor.eventId} COLLATE "C")`
+            )
           }
-          const rows = yield* run("events", selectEvents(sql.and(clauses), limit + 1))
+          // Ties on the entry id (events of several streams) in event id order (byte order: "C").
+          const rows = yield* run("events", selectEvents(sql.and(clauses), limit + 1, sql`, id COLLATE "C"`))
           return rows.length > limit ?
-            { events: rows.slice(0, limit), next: rows[limit - 1]!.entryId } :
+            { events: rows.slice(0, limit), next: Shared.cursorAfter(rows[limit - 1]!) } :
             { events: rows, next: undefined }
         }),
       scan: ({ after, filter, limit, through }) =>

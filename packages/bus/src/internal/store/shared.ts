@@ -5,7 +5,7 @@
 import { Envelope } from "@hyvve/schema"
 import { Exit } from "effect"
 import type * as DeliveryLog from "../../DeliveryLog.ts"
-import type * as EventStore from "../../EventStore.ts"
+import * as EventStore from "../../EventStore.ts"
 import type * as RedisStream from "../../RedisStream.ts"
 
 /** Outcomes without an event id (undecodable entries) are kept per entry. */
@@ -114,8 +114,38 @@ export const buildTrace = (
   return { correlationId, roots: roots.map(node), size: events.length }
 }
 
-/** A page cursor is the entry id of the page's last event. */
-export const isCursor = (cursor: string): boolean => /^\d+-\d+$/.test(cursor)
+/**
+ * A page cursor: `<entryId>:<eventId>` of the page's last event. Events are paged in the order
+ * (entry id, event id): entry ids alone are unique within one stream only (the streams of a
+ * multi-stream topology number their entries independently), so a page ending on one of two
+ * events sharing an entry id would otherwise skip the other. A bare `<entryId>` (the 0.2 form)
+ * still reads: everything after that entry id.
+ */
+export interface PageCursor {
+  readonly entryId: string
+  readonly eventId: string | undefined
+}
+
+/** Parses a page cursor, or `undefined` when it is not one. */
+export const parseCursor = (cursor: string): PageCursor | undefined => {
+  const match = /^(\d+-\d+)(?::(.+))?$/s.exec(cursor)
+  return match === null ? undefined : { entryId: match[1]!, eventId: match[2] }
+}
+
+/** The cursor of the page that ends on `event`. */
+export const cursorAfter = (event: Pick<EventStore.StoredEvent, "entryId" | "id">): string => `${event.entryId}:${event.id}`
+
+/** The page order: entry id, then event id (ties are events of several streams). */
+export const comparePageOrder = (
+  a: Pick<EventStore.StoredEvent, "entryId" | "id">,
+  b: Pick<EventStore.StoredEvent, "entryId" | "id">
+): number => EventStore.compareEntryIds(a.entryId, b.entryId) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
+/** Whether `event` comes after `cursor` in the page order. */
+export const isAfter = (event: Pick<EventStore.StoredEvent, "entryId" | "id">, cursor: PageCursor): boolean => {
+  const byEntry = EventStore.compareEntryIds(event.entryId, cursor.entryId)
+  return byEntry > 0 || (byEntry === 0 && cursor.eventId !== undefined && event.id > cursor.eventId)
+}
 
 /** Page sizes: 100 by default, between 1 and 1000. */
 export const pageLimit = (limit: number | undefined): number =>
