@@ -15,9 +15,10 @@
 import { PgClient } from "@effect/sql-pg"
 import { Effect, type Layer, Logger, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
-import { EventBus, EventStore, Keys, Publisher, RedisStream, Replay } from "../src/index.ts"
+import { readdirSync, readFileSync } from "node:fs"
+import { EventBus, EventStore, type History, Keys, Publisher, RedisStream, Replay } from "../src/index.ts"
 import { BenchTick, context } from "./bus.ts"
-import { payload, redisUrl } from "./lib.ts"
+import { connect, payload, redisUrl } from "./lib.ts"
 
 export interface HistoryRound {
   /** publishBatch events/s without a store and with the archiver running. */
@@ -35,12 +36,12 @@ export interface HistoryRound {
 
 const batch = 100
 
-const busLayer = (prefix: string, store: Layer.Layer<EventStore.EventStore> | undefined) =>
+const busLayer = (prefix: string, store: Layer.Layer<EventStore.EventStore> | undefined, history: History.Options = {}) =>
   EventBus.layer({
     redis: RedisStream.options(redisUrl, "hyvve-bench-history"),
     bus: { prefix, batchSize: 500, source: "bench", block: "1 second", eventId: "uuidv7" },
     store: store ?? EventStore.layerNone,
-    history: { archiveBatch: 1000 }
+    history: { archiveBatch: 1000, ...history }
   })
 
 /** Publishes `count` events in batches of 100; events per second. */
@@ -146,4 +147,103 @@ export const round = (options: {
     // The bus's Info lines (replay started / completed) would interleave with the bench's output.
     Effect.provideService(Logger.CurrentLoggers, new Set())
   ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU split (profile.ts archive / archive-replay)
+// ---------------------------------------------------------------------------------------------
+
+/** CPU seconds so far: this process, Redis (`INFO cpu`), every `postgres` process (`/proc`), the machine. */
+const cpuNow = async (admin: Awaited<ReturnType<typeof connect>>) => {
+  const node = process.cpuUsage()
+  const info = await admin.info("cpu")
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN)
+  let postgres = 0
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+      if (!stat.includes("(postgres)")) continue
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      postgres += (Number(fields[11]) + Number(fields[12])) / 100
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  const cpuLine = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number)
+  const idle = (cpuLine[3] ?? 0) + (cpuLine[4] ?? 0)
+  const total = cpuLine.reduce((a, b) => a + b, 0)
+  return {
+    node: (node.user + node.system) / 1e6,
+    redis: field("used_cpu_user") + field("used_cpu_sys"),
+    postgres,
+    busy: (total - idle) / 100
+  }
+}
+
+/**
+ * publishBatch of `events` with the PostgreSQL store (its archiver on or off), until the archive
+ * holds them all; with `replay`, then the stream emptied and replayed from the archive. A report
+ * of the rates and of the CPU seconds each process spent in each phase.
+ */
+export const cpuProfile = async (options: {
+  readonly prefix: string
+  readonly schema: string
+  readonly databaseUrl: string
+  readonly events: number
+  readonly archiver: boolean
+  readonly archiveBatch: number
+  readonly replay: boolean
+  /** The phase run under `profiled`: `publishBatch`, `archiver` (catching up) or `replay`. */
+  readonly profiledPhase: string
+  readonly profiled: <A>(measured: () => Promise<A>) => Promise<A>
+}): Promise<string> => {
+  const { databaseUrl, events, schema } = options
+  const admin = await connect("hyvve-bench:cpu")
+  const store = EventStore.layerPg({ url: databaseUrl, schema })
+  const lines: Array<string> = []
+  const phase = async <A>(name: string, run: () => Promise<A>, rate: (a: A, seconds: number) => string) => {
+    // Only one phase runs under the profiler.
+    const profiled = name.startsWith(options.profiledPhase)
+    const before = await cpuNow(admin)
+    const started = performance.now()
+    const a = await (profiled ? options.profiled(run) : run())
+    const seconds = (performance.now() - started) / 1000
+    const after = await cpuNow(admin)
+    const per = (k: keyof typeof before) => `${(after[k] - before[k]).toFixed(2)} s`
+    lines.push(`${name}: ${rate(a, seconds)}; ${seconds.toFixed(2)} s wall; CPU node ${per("node")}, redis ${per("redis")}, postgres ${per("postgres")}, machine busy ${per("busy")} of ${(2 * seconds).toFixed(2)}`)
+    return a
+  }
+  const sql = PgClient.layer({ url: Redacted.make(databaseUrl) })
+  const count = Effect.flatMap(SqlClient.SqlClient, (s) =>
+    Effect.map(s<{ readonly n: number }>`SELECT count(*)::float8 AS n FROM ${s(schema)}.events`, (rows) => rows[0]?.n ?? 0))
+  const inPhase = <A, E>(name: string, effect: Effect.Effect<A, E>, rate: (a: A, seconds: number) => string) =>
+    Effect.promise(() => phase(name, () => Effect.runPromise(effect), rate))
+  const main = Keys.main(options.prefix)
+  const program = Effect.gen(function*() {
+    yield* Effect.gen(function*() {
+      const redis = yield* RedisStream.RedisStream
+      yield* redis.createGroup(main, "target", "$")
+      const services = yield* Effect.context<Publisher.Publisher | SqlClient.SqlClient>()
+      yield* inPhase(`publishBatch, archiver ${options.archiver ? "on" : "off"}`, Effect.provide(publish(events), services), (eps) => `${Math.round(eps)} events/s`)
+      if (options.archiver) yield* inPhase("archiver catching up", Effect.provide(waitForCount(count, events), services), (ms) => `lag ${Math.round(ms)} ms`)
+    }).pipe(Effect.provide(busLayer(options.prefix, store, { archiver: options.archiver, archiveBatch: options.archiveBatch })), Effect.scoped)
+    if (!options.replay) return
+    yield* Effect.gen(function*() {
+      const redis = yield* RedisStream.RedisStream
+      yield* redis.trim(main, { maxLen: 0, exact: true })
+      const services = yield* Effect.context<Replay.Replay>()
+      yield* inPhase("replay from the archive", Effect.provide(Replay.run({ target: Replay.group("target"), batchSize: 1000, from: 0 }), services), (job) => `${Math.round(replayRate(job))} events/s, ${job.replayed} events`)
+    }).pipe(Effect.provide(busLayer(options.prefix, store, { archiver: false })), Effect.scoped)
+  })
+  try {
+    await Effect.runPromise(program.pipe(
+      Effect.ensuring(Effect.flatMap(SqlClient.SqlClient, (s) => s`DROP SCHEMA IF EXISTS ${s(schema)} CASCADE`).pipe(Effect.ignore)),
+      Effect.provide(sql),
+      Effect.provideService(Logger.CurrentLoggers, new Set())
+    ))
+  } finally {
+    await admin.quit()
+  }
+  return lines.join("\n")
 }

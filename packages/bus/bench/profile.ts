@@ -5,9 +5,16 @@
  *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts drain [--events=N] [--concurrency=N] [--idempotent]
  *   node --cpu-prof --cpu-prof-dir=DIR packages/bus/bench/profile.ts raw-publish|raw-drain [--events=N]
  *   node packages/bus/bench/profile.ts replay [--events=N] [--batch=N] --profile=FILE.cpuprofile
+ *   node packages/bus/bench/profile.ts archive [--events=N] [--archiver=0] [--archive-batch=N] [--phase=publishBatch|archiver] [--profile=FILE]
+ *   node packages/bus/bench/profile.ts archive-replay [--events=N] [--profile=FILE]
  *   node packages/bus/bench/profile.ts drain --profile=FILE.cpuprofile ...   # only the measured part
  *   node packages/bus/bench/profile.ts summary FILE.cpuprofile [--top=N]
  *
+ * `archive` runs `publishBatch` with the PostgreSQL store and its archiver in this process (needs
+ * DATABASE_URL; `--archiver=0`: without the archiver), then waits for the archive to hold every
+ * event; `archive-replay` then empties the stream and replays it from the archive into a group.
+ * Both print, per phase, the CPU seconds of this process, of the Redis server (`INFO cpu`) and of
+ * every `postgres` process (`/proc`): the shared servers count other clients' work too.
  * `publish` runs only `publishBatch` (100 per batch); `drain` pre-fills a stream (untimed, raw
  * ioredis) and drains it with `Consumer.handle`. With `--profile=FILE` (instead of `--cpu-prof`)
  * the profiler runs only around the measured part, through `node:inspector`: start-up, module
@@ -21,6 +28,7 @@ import { Keys, Replay } from "../src/index.ts"
 import { busLayer } from "./bus.ts"
 import { connect, deleteKeys, prefill } from "./lib.ts"
 import * as Baseline from "./baseline.ts"
+import * as History from "./history.ts"
 import * as Ours from "./ours.ts"
 
 const [command, ...rest] = process.argv.slice(2)
@@ -144,6 +152,36 @@ switch (command) {
     }
     break
   }
+  case "archive":
+  case "archive-replay": {
+    // publishBatch with the PostgreSQL store and its archiver in this process (`--archiver=0`:
+    // without it), then with `archive-replay` the stream emptied and replayed from the archive.
+    // Prints the CPU each process spent (this one, Redis, PostgreSQL) next to the rates.
+    const events = option("events", 50_000)
+    const databaseUrl = process.env["DATABASE_URL"]
+    if (databaseUrl === undefined) throw new Error("DATABASE_URL is not set")
+    const redis = await connect("hyvve-bench:profile")
+    const schema = `hyvve_profile_${process.pid}`
+    try {
+      const report = await History.cpuProfile({
+        prefix,
+        schema,
+        databaseUrl,
+        events,
+        archiver: option("archiver", 1) === 1,
+        archiveBatch: option("archive-batch", 1000),
+        replay: command === "archive-replay",
+        profiledPhase: rest.find((arg) => arg.startsWith("--phase="))?.slice("--phase=".length) ??
+          (command === "archive-replay" ? "replay" : "publishBatch"),
+        profiled
+      })
+      console.log(report)
+    } finally {
+      await deleteKeys(redis, prefix)
+      await redis.quit()
+    }
+    break
+  }
   case "raw-publish": {
     const events = option("events", 200_000)
     const redis = await connect("hyvve-bench:profile")
@@ -176,6 +214,6 @@ switch (command) {
     break
   }
   default:
-    console.error("usage: profile.ts publish|drain|replay|raw-publish|raw-drain [--events=N] [--batch=N] [--concurrency=N] [--idempotent] [--profile=FILE] | summary FILE [--top=N]")
+    console.error("usage: profile.ts publish|drain|replay|archive|archive-replay|raw-publish|raw-drain [--events=N] [--batch=N] [--concurrency=N] [--idempotent] [--profile=FILE] | summary FILE [--top=N]")
     process.exitCode = 2
 }

@@ -83,6 +83,21 @@ export const StoredEvent = Schema.Struct({
 export type StoredEvent = typeof StoredEvent.Type
 
 /**
+ * An archived event ready to be delivered again by a replay: its envelope JSON with the replay
+ * marker set (`json`, the envelope's field order, `replay` last) and the fields a replay routes by.
+ *
+ * @category models
+ * @since 0.2.0
+ */
+export interface MarkedEvent {
+  readonly entryId: string
+  readonly id: string
+  readonly type: string
+  readonly tenantId: string
+  readonly json: string
+}
+
+/**
  * What happened to one event in one group.
  *
  * @category models
@@ -328,6 +343,19 @@ export class EventStore extends Context.Service<
       readonly through: string
       readonly limit: number
     }) => Effect.Effect<ReadonlyArray<StoredEvent>, EventStoreError | EventError.InvalidPattern>
+    /**
+     * `scan` for a replay that appends to streams: each event as its envelope JSON with the
+     * marker of `jobId` set (`originalEventId`: the event's own, or the one it already carries),
+     * built by the store (PostgreSQL writes the text, so this process neither parses nor
+     * serialises the events).
+     */
+    readonly scanMarked: (options: {
+      readonly filter: EventFilter
+      readonly after: string
+      readonly through: string
+      readonly limit: number
+      readonly jobId: string
+    }) => Effect.Effect<ReadonlyArray<MarkedEvent>, EventStoreError | EventError.InvalidPattern>
     /** Delivery counts per group and status (one group, or all). */
     readonly statusCounts: (group?: string) => Effect.Effect<ReadonlyArray<StatusCount>, EventStoreError>
     /** Recorded gaps, oldest first. */
@@ -477,6 +505,7 @@ export const layerNone: Layer.Layer<EventStore> = Layer.succeed(EventStore)(Even
   trace: () => notConfigured("trace"),
   events: () => notConfigured("events"),
   scan: () => notConfigured("scan"),
+  scanMarked: () => notConfigured("scanMarked"),
   statusCounts: () => notConfigured("statusCounts"),
   gaps: notConfigured("gaps"),
   audit: () => notConfigured("audit"),

@@ -5,12 +5,15 @@
  *
  * The archiver is a consumer group of its own (`archiverGroup`) on each stream of the topology
  * (the main stream of `single`; every family or partition, and during a migration the previous
- * layout's streams too), starting at the oldest retained entry. It reads a batch, writes it in one statement (idempotent on the event
- * id), then acks it; while the store is unavailable it keeps the batch and retries on a backoff
- * (from 100 ms to 5 s), reading nothing new, so entries wait in Redis, unacked, and it catches up
- * when the store answers. A crash loses nothing: its pending entries are archived again at
- * restart, and those of a dead archiver are claimed after `claimTimeout`. Entries without a
- * readable envelope are acked and counted (the consumers dead-letter them with the parse error).
+ * layout's streams too), starting at the oldest retained entry. It reads a batch, writes it in one
+ * statement (idempotent on the event id), then acks it: the envelopes go to the store as they
+ * were read, spliced into one JSON array text that PostgreSQL parses. While the store is
+ * unavailable it keeps the batch and retries on a backoff (from 100 ms to 5 s), reading nothing
+ * new, so entries wait in Redis, unacked, and it catches up when the store answers. A crash loses
+ * nothing: its pending entries are archived again at restart, and those of a dead archiver are
+ * claimed after `claimTimeout`. Entries without a readable envelope are acked and counted (the
+ * consumers dead-letter them with the parse error); a batch the store rejects is written entry by
+ * entry, so one bad entry costs only itself.
  *
  * Retention: trimming is by time and does not wait for the archiver. The archiver records a gap
  * when its position has been trimmed away while entries appended since it last had read
@@ -250,7 +253,34 @@ export const layer = (
         let caughtUpAt: number | undefined
         let savedCaughtUpAt = 0
 
-        // Writes a batch and acks it: the events land before the entries leave the pending list.
+        // Rejected for good (not unavailable): one by one, so one unreadable entry costs itself.
+        const archiveOneByOne = (readable: ReadonlyArray<{ readonly entryId: string; readonly envelope: string }>) =>
+          Effect.gen(function*() {
+            for (const one of readable) {
+              const single = yield* Effect.result(persist("the archiver", store.archiveEntries([one])))
+              if (single._tag === "Failure") {
+                unreadable++
+                yield* Effect.logError("event store rejected an entry; not archived").pipe(
+                  Effect.annotateLogs({ ...annotations, entryId: one.entryId, error: single.failure.message })
+                )
+              } else archived += single.success
+            }
+          })
+
+        const counted = (added: number) =>
+          Effect.suspend(() => {
+            archived += added
+            return Metric.update(archivedTotal, added)
+          })
+
+        // The events land before the entries leave the pending list.
+        const ack = (ids: ReadonlyArray<string>) =>
+          Effect.gen(function*() {
+            yield* redis.ack(main, archiverGroup, ids).pipe(Effect.retry({ schedule: backoff, while: (e) => e.isRetryable }))
+            position = ids[ids.length - 1]
+          })
+
+        // Writes a batch and acks it.
         const archiveEntries = (entries: ReadonlyArray<RedisStream.Entry>) =>
           Effect.gen(function*() {
             if (entries.length === 0) return
@@ -262,25 +292,10 @@ export const layer = (
             }
             if (readable.length > 0) {
               const result = yield* Effect.result(persist("the archiver", store.archiveEntries(readable)))
-              if (result._tag === "Failure") {
-                // Rejected for good (not unavailable): one by one, so one unreadable entry costs itself.
-                for (const one of readable) {
-                  const single = yield* Effect.result(persist("the archiver", store.archiveEntries([one])))
-                  if (single._tag === "Failure") {
-                    unreadable++
-                    yield* Effect.logError("event store rejected an entry; not archived").pipe(
-                      Effect.annotateLogs({ ...annotations, entryId: one.entryId, error: single.failure.message })
-                    )
-                  } else archived += single.success
-                }
-              } else {
-                archived += result.success
-                yield* Metric.update(archivedTotal, result.success)
-              }
+              if (result._tag === "Failure") yield* archiveOneByOne(readable)
+              else yield* counted(result.success)
             }
-            const ids = entries.map((e) => e.id)
-            yield* redis.ack(main, archiverGroup, ids).pipe(Effect.retry({ schedule: backoff, while: (e) => e.isRetryable }))
-            position = ids[ids.length - 1]
+            yield* ack(entries.map((e) => e.id))
           })
 
         // Before reading past `position`: was anything after it trimmed unread?

@@ -332,6 +332,20 @@ export class RedisStream extends Context.Service<
       readonly block: Duration.Input
     }) => Effect.Effect<ReadonlyArray<GroupEntry>, RedisStreamError>
     /**
+     * Appends `count` entries to `key` in one atomic step: entry i takes line i of each text of
+     * `lines` (each exactly `count` lines joined by `"\n"`) and every field of `fields`. With
+     * `hashSet`, that hash field is set in the same step (its key must share a Redis Cluster slot
+     * with `key`). A few long arguments instead of several per entry: a replay from the archive
+     * sends the envelopes PostgreSQL wrote this way. Returns `count`.
+     */
+    readonly appendLines: (options: {
+      readonly key: string
+      readonly count: number
+      readonly lines: Fields
+      readonly fields: Fields
+      readonly hashSet?: { readonly key: string; readonly field: string; readonly value: string } | undefined
+    }) => Effect.Effect<number, RedisStreamError>
+    /**
      * Lists entries already pending on `consumer`, with their fields, oldest first, after `after`
      * (exclusive, default from the start). A consumer restarting under the same name resumes with
      * these. Unlike `XREADGROUP ... 0` it changes neither delivery counts nor idle times, and it

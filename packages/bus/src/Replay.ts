@@ -36,8 +36,13 @@
  * - **Copied by Redis**: a batch of the main stream into group targets never comes to this
  *   process: `RedisStream.copyForReplay` reads it, filters it by the entries' `type` and `tenant`
  *   fields (each type routed here once), adds the marker to the envelope bytes and appends to the
- *   targets' redeliver streams. The archive, handler targets and entries it cannot copy as bytes
- *   are delivered from here. `PENDING` rows (with a store) are written in the background.
+ *   targets' redeliver streams. Handler targets and entries it cannot copy as bytes are
+ *   delivered from here. `PENDING` rows (with a store) are written in the background.
+ * - **From the archive**: for group targets on a one-stream layout PostgreSQL writes the marked
+ *   envelopes (`EventStore.scanMarked`), so no event is parsed or serialised here (several
+ *   streams need the events to route them, and take the events' path); into one group a batch
+ *   goes to Redis as one text (`RedisStream.appendLines`), with its progress in the same step, and
+ *   the job record is then saved at most once a second, as for the copies above.
  * - **Cancel from anywhere**: `cancel` stops the runner of the job wherever it runs (it checks
  *   before every batch and while waiting for `rate`) and returns once the job is `cancelled`.
  * - **Audited**: every start, cancel and resume goes to the store's audit log (or an Info log
@@ -518,26 +523,12 @@ interface Selected {
 
 /**
  * Envelope JSON with the replay marker set: the envelope as published (`object`, from Redis) or
- * rebuilt in the envelope's field order (from the archive).
+ * rebuilt in the envelope's field order (from the archive, for handler targets).
  */
-const markedJson = (object: object | undefined, event: EventStore.StoredEvent, jobId: string): string => {
-  const marker = { jobId, originalEventId: event.replay?.originalEventId ?? event.id }
-  if (object !== undefined) return JSON.stringify({ ...object, replay: marker })
-  return JSON.stringify({
-    id: event.id,
-    type: event.type,
-    source: event.source,
-    timestamp: new Date(event.occurredAt).toISOString(),
-    correlationId: event.correlationId,
-    tenantId: event.tenantId,
-    userId: event.userId,
-    version: event.version,
-    data: event.data,
-    ...(event.causationId === undefined ? {} : { causationId: event.causationId }),
-    ...(event.traceparent === undefined ? {} : { traceparent: event.traceparent }),
-    replay: marker
-  })
-}
+const markedJson = (object: object | undefined, event: EventStore.StoredEvent, jobId: string): string =>
+  object === undefined ?
+    Shared.markedEnvelope(event, jobId) :
+    JSON.stringify({ ...object, replay: { jobId, originalEventId: event.replay?.originalEventId ?? event.id } })
 
 /**
  * Creates the replay service.
@@ -619,6 +610,22 @@ export const make = Effect.gen(function*() {
     const { cursor, matched, scanned } = recorded.value
     return { ...withCursor(job, cursor), scanned, matched, replayed: job.replayed + matched - job.matched }
   }
+
+  /** A stream's progress as `copyForReplay` records it (`withProgress` reads it back). */
+  const progressValue = (cursor: string, job: Job) => JSON.stringify({ cursor, scanned: job.scanned, matched: job.matched })
+
+  /**
+   * The batch's envelopes, types and tenants as texts of one line each; none when one of them
+   * holds a line break (JSON text has none unescaped; a tenant id might).
+   */
+  const linesOf = (marked: ReadonlyArray<EventStore.MarkedEvent>): RedisStream.Fields | undefined =>
+    marked.some((m) => m.json.includes("\n") || m.type.includes("\n") || m.tenantId.includes("\n")) ?
+      undefined :
+      {
+        event: marked.map((m) => m.json).join("\n"),
+        type: marked.map((m) => m.type).join("\n"),
+        tenant: marked.map((m) => m.tenantId).join("\n")
+      }
 
   /** The job as stored, with the progress recorded since its record was saved. */
   const loadJob = (jobId: string) =>
@@ -772,6 +779,8 @@ export const make = Effect.gen(function*() {
   interface Batch {
     /** Events still to deliver (the archive, entries the server cannot copy, handler jobs). */
     readonly selected: ReadonlyArray<Selected>
+    /** Archived events whose marked envelopes the store built (group targets: no parse here). */
+    readonly marked?: ReadonlyArray<EventStore.MarkedEvent> | undefined
     /** Events the server already copied to the targets (`copyForReplay`). */
     readonly copied: ReadonlyArray<Pick<EventStore.StoredEvent, "id" | "type" | "tenantId">>
     /** Copied by the server: delivered, and its progress recorded with the copies. */
@@ -840,24 +849,27 @@ export const make = Effect.gen(function*() {
    * stream only: streams written in the same millisecond hold the same ids, and the next page
    * starts after `last`, so a page that ended between two events of one id would skip the rest.
    */
-  const archivePage = Effect.fnUntraced(function*(filter: EventStore.EventFilter, after: string, through: string, limit: number) {
-    const scan = (from: string, to: string, count: number) =>
-      // The pattern was checked when the job was created.
-      store.scan({ filter, after: from, through: to, limit: count }).pipe(Effect.catchTag("InvalidPattern", Effect.die))
-    // One more than asked tells whether the page ends on a whole id (a second query only if not).
-    const events = yield* scan(after, through, limit + 1)
-    if (events.length <= limit) return { events, last: undefined }
-    const last = events[limit - 1]!.entryId
-    if (EventStore.compareEntryIds(events[limit]!.entryId, last) !== 0) return { events: events.slice(0, limit), last }
-    // Every event at `last`: one per stream that had that id (few; the query is indexed).
-    let size = limit + 1
-    let tied = yield* scan(prevEntryId(last), last, size)
-    while (tied.length === size) {
-      size *= 2
-      tied = yield* scan(prevEntryId(last), last, size)
-    }
-    return { events: [...events.filter((e) => EventStore.compareEntryIds(e.entryId, last) < 0), ...tied], last }
-  })
+  const archivePage = <A extends { readonly entryId: string }, E>(
+    scan: (from: string, to: string, count: number) => Effect.Effect<ReadonlyArray<A>, E>,
+    after: string,
+    through: string,
+    limit: number
+  ) =>
+    Effect.gen(function*() {
+      // One more than asked tells whether the page ends on a whole id (a second query only if not).
+      const events = yield* scan(after, through, limit + 1)
+      if (events.length <= limit) return { events, last: undefined }
+      const last = events[limit - 1]!.entryId
+      if (EventStore.compareEntryIds(events[limit]!.entryId, last) !== 0) return { events: events.slice(0, limit), last }
+      // Every event at `last`: one per stream that had that id (few; the query is indexed).
+      let size = limit + 1
+      let tied = yield* scan(prevEntryId(last), last, size)
+      while (tied.length === size) {
+        size *= 2
+        tied = yield* scan(prevEntryId(last), last, size)
+      }
+      return { events: [...events.filter((e) => EventStore.compareEntryIds(e.entryId, last) < 0), ...tied], last }
+    })
 
   const nextBatch = (
     job: Job,
@@ -875,7 +887,29 @@ export const make = Effect.gen(function*() {
           through :
           prevEntryId(head.id)
         if (EventStore.compareEntryIds(job.cursor, archiveThrough) < 0) {
-          const { events, last } = yield* archivePage(filter, job.cursor, archiveThrough, job.batchSize)
+          // The pattern was checked when the job was created.
+          const range = (from: string, to: string, count: number) => ({ filter, after: from, through: to, limit: count })
+          // Group targets of a one-stream layout get the envelopes as PostgreSQL writes them; a
+          // handler needs the events, and routing events among streams needs them too.
+          if (copy !== undefined && !multi) {
+            const page = yield* archivePage(
+              (from, to, count) => store.scanMarked({ ...range(from, to, count), jobId: job.id }).pipe(Effect.catchTag("InvalidPattern", Effect.die)),
+              job.cursor,
+              archiveThrough,
+              job.batchSize
+            )
+            const marked = page.events
+            if (page.last !== undefined) {
+              return { selected: [], marked, copied: [], byServer: false, scanned: marked.length, cursor: page.last, done: false } satisfies Batch
+            }
+            return { selected: [], marked, copied: [], byServer: false, scanned: marked.length, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
+          }
+          const { events, last } = yield* archivePage(
+            (from, to, count) => store.scan(range(from, to, count)).pipe(Effect.catchTag("InvalidPattern", Effect.die)),
+            job.cursor,
+            archiveThrough,
+            job.batchSize
+          )
           // The archive holds every stream's events: this stream's are those the layout routes here.
           const mine = multi ? events.filter((event) => layout.route(event).key === stream.key) : events
           const selected = mine.map((event) => ({ event, json: markedJson(undefined, event, job.id) }))
@@ -937,8 +971,15 @@ export const make = Effect.gen(function*() {
     return out
   })
 
-  const commandsFor = (job: Job, stream: Topology.StreamKeys, selected: ReadonlyArray<Selected>, groups: ReadonlyArray<Group>) => {
+  const commandsFor = (job: Job, stream: Topology.StreamKeys, batch: Batch, groups: ReadonlyArray<Group>) => {
     const commands: Array<RedisStream.Command> = []
+    for (const event of batch.marked ?? []) {
+      const fields = { event: event.json, type: event.type, tenant: event.tenantId, replay: job.id }
+      for (const g of groups) {
+        if (g.matches(event.type)) commands.push({ _tag: "XAdd", key: stream.redeliver(g.group), fields })
+      }
+    }
+    const selected = batch.selected
     for (const { event, json } of selected) {
       const fields = { event: json, type: event.type, tenant: event.tenantId, replay: job.id }
       for (const g of groups) {
@@ -996,7 +1037,7 @@ export const make = Effect.gen(function*() {
 
   /** The job once `batch` is delivered. */
   const advance = (job: Job, batch: Batch, failed: number, errors: ReadonlyArray<string>, at: number): Job => {
-    const matched = batch.selected.length + batch.copied.length
+    const matched = batch.selected.length + batch.copied.length + (batch.marked?.length ?? 0)
     const counted: Job = {
       ...job,
       scanned: job.scanned + batch.scanned,
@@ -1061,28 +1102,50 @@ export const make = Effect.gen(function*() {
           return job
         }
         const handled = initial.target._tag === "Handler" ? yield* deliverTo(batch.selected, job) : { failed: 0, errors: [] }
-        const commands = commandsFor(job, stream, batch.selected, groups)
-        const matched = batch.selected.length + batch.copied.length
+        // Into one group, archived envelopes go to Redis as one text (see `appendLines`).
+        const lines = batch.marked !== undefined && batch.marked.length > 0 && initial.target._tag === "Group" ?
+          linesOf(batch.marked) :
+          undefined
+        const commands = commandsFor(job, stream, lines === undefined ? batch : { ...batch, marked: [] }, groups)
+        const matched = batch.selected.length + batch.copied.length + (batch.marked?.length ?? 0)
         job = advance(job, batch, handled.failed, handled.errors, yield* Clock.currentTimeMillis)
         const current = batch
         const saved = job
         // A copy of the next batch waits until this one's events are in the targets (order).
         const delivered = yield* Deferred.make<void>()
-        // The server records the progress of what it copies: the job record need not follow
-        // every such batch (once a second keeps its heartbeat fresh for `resume`). A stream's
-        // last batch is always saved: only the stream a job is in reads its recorded progress.
-        const save = current.byServer && !current.done && job.updatedAt - savedAt < 1000 ?
-          Effect.void :
-          Effect.tap(jobs.save(saved, commands), () => Effect.sync(() => (savedAt = saved.updatedAt)))
+        // The server records the progress of what it copies, and an archive batch for groups
+        // records it with its copies: the job record need not follow every such batch (once a
+        // second keeps its heartbeat fresh for `resume`). A stream's last batch is always saved:
+        // only the stream a job is in reads its recorded progress.
+        const fromArchive = current.marked !== undefined && current.marked.length > 0
+        const progress = { key: progressKey(stream.key), field: saved.id, value: progressValue(current.cursor, saved) }
+        const deliver: Effect.Effect<void, RedisStream.RedisStreamError> = lines === undefined ?
+          Effect.asVoid(redis.transaction([...commands, { _tag: "HSet", ...progress }])) :
+          Effect.asVoid(redis.appendLines({
+            key: stream.redeliver(groups[0]!.group),
+            count: current.marked!.length,
+            lines,
+            fields: { replay: job.id },
+            hashSet: progress
+          }))
+        const recordDue = !(current.byServer || fromArchive) || current.done || job.updatedAt - savedAt >= 1000
+        const save = !recordDue ?
+          (fromArchive ? deliver : Effect.void) :
+          Effect.tap(
+            fromArchive ? Effect.andThen(deliver, jobs.save(saved, [])) : jobs.save(saved, commands),
+            () => Effect.sync(() => (savedAt = saved.updatedAt))
+          )
         const [, next] = yield* Effect.all([
           save.pipe(
             Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }),
             Effect.andThen(Deferred.succeed(delivered, undefined)),
             Effect.andThen(
-              pending === undefined ? Effect.void : pending.offer([...current.copied, ...current.selected.map((s) => s.event)])
+              pending === undefined ?
+                Effect.void :
+                pending.offer([...current.copied, ...(current.marked ?? []), ...current.selected.map((s) => s.event)])
             )
           ),
-          current.done ? Effect.succeed(current) : fetch(saved, commands.length > 0 ? Deferred.await(delivered) : Effect.void)
+          current.done ? Effect.succeed(current) : fetch(saved, commands.length > 0 || lines !== undefined ? Deferred.await(delivered) : Effect.void)
         ], { concurrency: 2 })
         if (current.done) return job
         if (job.rate !== undefined && matched > 0) yield* pause(job.id, Duration.millis((matched / job.rate) * 1000))

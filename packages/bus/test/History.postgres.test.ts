@@ -5,7 +5,7 @@
  * killed with SIGKILL mid-job is resumed and every event is replayed, none more than once more.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Consumer, EventBus, EventStore, History, Keys, Publisher, RedisStream, Replay } from "@hyvve/bus"
+import { BusConfig, Consumer, EventBus, EventStore, History, Keys, Publisher, RedisStream, Replay } from "@hyvve/bus"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Effect, type Layer, Option, type Scope } from "effect"
@@ -109,6 +109,45 @@ describe("History on Redis and PostgreSQL", () => {
       })
       const schema = PgStore.uniqueSchema("outage")
       yield* onBus("pg-outage", EventStore.layerPg({ url: pg.url, schema, connectTimeout: "1 second" }), program)
+    }), 120_000)
+})
+
+describe("Replay from the archive on Redis and PostgreSQL", () => {
+  it.live("a group gets every archived event once, in stream order, decoded with the marker, ids and timestamps intact", () =>
+    Effect.gen(function*() {
+      const schema = PgStore.uniqueSchema("archivereplay")
+      yield* PgStore.dropAtEnd(schema)
+      const program = Effect.gen(function*() {
+        const seen: Array<{ readonly id: string; readonly seq: number; readonly timestamp: string; readonly original: string | undefined; readonly job: string | undefined }> = []
+        const first = new Map<string, string>()
+        yield* Consumer.handle(OrderPlaced, (event) =>
+          Effect.sync(() => {
+            if (event.replay === undefined) first.set(event.id, event.timestamp)
+            seen.push({ id: event.id, seq: event.data.seq, timestamp: event.timestamp, original: event.replay?.originalEventId, job: event.replay?.jobId })
+          }), { group: "target" })
+        const ids: Array<string> = []
+        for (let i = 0; i < 5; i++) ids.push(...(yield* Publisher.publishBatch(orders(i * 50, 50, i % 2 === 0 ? "tenant-a" : "tenant-b"))))
+        yield* Wait.until("250 events archived", Effect.map(History.status, (s) => s.archived === 250), "30 seconds")
+        yield* Wait.until("250 events handled", () => first.size === 250, "30 seconds")
+        // Only the archive holds them now.
+        const redis = yield* RedisStream.RedisStream
+        yield* redis.trim(Keys.main((yield* BusConfig.BusConfig).prefix), { maxLen: 0, exact: true })
+
+        const job = yield* Replay.run({ target: Replay.group("target"), batchSize: 40, from: 0 })
+        assert.deepStrictEqual([job.status, job.scanned, job.replayed], ["completed", 250, 250])
+        yield* Wait.until("250 replayed events handled", () => seen.length === 500, "30 seconds")
+        const replayed = seen.slice(250)
+        assert.deepStrictEqual(replayed.map((e) => e.original), ids, "each event once, in stream order")
+        for (const e of replayed) {
+          assert.strictEqual(e.job, job.id)
+          assert.strictEqual(e.id, e.original)
+          assert.strictEqual(e.timestamp, first.get(e.id))
+        }
+        assert.deepStrictEqual(replayed.map((e) => e.seq), Array.from({ length: 250 }, (_, i) => i))
+        // The job record (saved at most once a second meanwhile) is final.
+        assert.deepStrictEqual((yield* Replay.get(job.id)).replayed, 250)
+      })
+      yield* onBus("archive-replay", EventStore.layerPg({ url: databaseUrl, schema }), program)
     }), 120_000)
 })
 

@@ -215,6 +215,35 @@ describe("Replay (memory, store): the archive beyond retention", () => {
     }).pipe(Effect.provide(withStore({ retention: "1 second" }))), 30_000)
 })
 
+describe("Replay (memory, store): the archive into groups", () => {
+  it.live("a group and every matching group get each archived event once, in order, with the marker", () =>
+    Effect.gen(function*() {
+      const store = yield* EventStore.EventStore
+      const placed = recorder()
+      const shipped: Array<string> = []
+      yield* Consumer.handle(OrderPlaced, placed.handler, { group: "placed" })
+      yield* Consumer.handle(OrderShipped, (e) => Effect.sync(() => void shipped.push(e.id)), { group: "shipped" })
+      const old = yield* Publisher.publishBatch(orders(0, 5))
+      const ship = yield* Publisher.publish(OrderShipped, { orderId: "order-1", carrier: "ups" }, ctx())
+      yield* Wait.until("archived", Effect.map(store.events({}), (p) => p.events.length === 6))
+      yield* Wait.until("handled", () => placed.seen.length === 5 && shipped.length === 1)
+      yield* Effect.sleep("1100 millis")
+      // Replays end before this one, which trims the others from the stream.
+      const cut = Date.now() - 1
+      yield* Publisher.publishBatch(orders(5, 1))
+      yield* Wait.until("handled", () => placed.seen.length === 6)
+      const intoOne = yield* Replay.run({ target: Replay.group("placed"), types: [OrderPlaced], batchSize: 2, to: cut })
+      assert.deepStrictEqual([intoOne.status, intoOne.replayed], ["completed", 5])
+      yield* Wait.until("replayed to placed", () => placed.seen.length === 11)
+      assert.deepStrictEqual(placed.seen.slice(6).map((e) => [e.id, e.replay?.originalEventId, e.replay?.jobId]), old.map((id) => [id, id, intoOne.id]))
+      const intoMatching = yield* Replay.run({ target: Replay.matching, batchSize: 4, to: cut })
+      assert.strictEqual(intoMatching.replayed, 6)
+      yield* Wait.until("replayed to both", () => placed.seen.length === 16 && shipped.length === 2)
+      assert.deepStrictEqual(placed.seen.slice(11).map((e) => e.id), old)
+      assert.deepStrictEqual(shipped, [ship, ship])
+    }).pipe(Effect.provide(withStore({ retention: "1 second" }))), 30_000)
+})
+
 describe("Replay (memory, TestClock)", () => {
   it.effect("a rate-limited replay into a handler runs on the test clock: 30 events at 10/s take 2 s between batches", () =>
     Effect.gen(function*() {

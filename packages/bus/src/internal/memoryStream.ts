@@ -764,6 +764,36 @@ const build = (enforceSlots: boolean): RedisStream.RedisStream["Service"] => {
 
     readGroup,
 
+    // What `lua/appendLines-2.lua` does: one all-or-nothing step.
+    appendLines: (options) =>
+      run((now) => {
+        const command = "EVALSHA appendLines"
+        if (!Number.isInteger(options.count) || options.count < 0) {
+          return Result.fail(commandError(command, `count must be a non-negative integer, got ${options.count}`))
+        }
+        if (options.count === 0) return Result.succeed(0)
+        const split: Record<string, ReadonlyArray<string>> = {}
+        let any = false
+        for (const name in options.lines) {
+          any = true
+          const lines = options.lines[name]!.split("\n")
+          if (lines.length !== options.count) {
+            return Result.fail(commandError(command, `field ${name} has ${lines.length} lines for ${options.count} entries`))
+          }
+          split[name] = lines
+        }
+        if (!any) return Result.fail(commandError(command, "an entry needs at least one field from the lines"))
+        const commands: Array<RedisStream.Command> = []
+        for (let i = 0; i < options.count; i++) {
+          const fields: Record<string, string> = {}
+          for (const name in split) fields[name] = split[name]![i]!
+          commands.push({ _tag: "XAdd", key: options.key, fields: { ...fields, ...options.fields } })
+        }
+        const hash = options.hashSet
+        if (hash !== undefined) commands.push({ _tag: "HSet", key: hash.key, field: hash.field, value: hash.value })
+        return Result.map(transact(commands, now), () => options.count)
+      }),
+
     readOwnPending: (options) => run((now) => readOwnPendingNow(options, now)),
 
     ack: (key, groupName, ids) =>

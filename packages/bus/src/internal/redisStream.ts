@@ -32,7 +32,8 @@
  * notifier restarts on a `Schedule`, so the layer recovers without being rebuilt.
  *
  * **Atomic multi-key work** (`transaction`, `takeDue`, claims with delivery counts, reading a
- * consumer's own pending entries without touching them) runs as Lua scripts, see `lua/`.
+ * consumer's own pending entries without touching them, a replay's batch appended from one text
+ * with `appendLines`) runs as Lua scripts, see `lua/`.
  * `transaction` is a script rather than MULTI/EXEC because EXEC applies the other commands when
  * one fails at run time; the script checks key types before its first write. It also costs Node
  * about half the CPU of MULTI for a batch of appends (one command and one reply instead of N + 2).
@@ -279,6 +280,24 @@ export const makeService = (transport: Transport): Service => {
           ),
 
       readGroup,
+
+      appendLines: (o) => {
+        const command = "EVALSHA appendLines"
+        if (!Number.isInteger(o.count) || o.count < 0) return Effect.fail(invalid(command, `count must be a non-negative integer, got ${o.count}`))
+        if (o.count === 0) return Effect.succeed(0)
+        // The line counts are checked by the script, before its first write.
+        if (Object.keys(o.lines).length === 0) return Effect.fail(invalid(command, "an entry needs at least one field from the lines"))
+        const hash = o.hashSet
+        const keys = [o.key, hash?.key ?? o.key]
+        const split = crossSlot(command, keys)
+        if (split !== undefined) return Effect.fail(split)
+        const args: Args = [hash?.field ?? "", hash?.value ?? "", o.count, Object.keys(o.lines).length]
+        pushFields(args, o.lines)
+        pushFields(args, o.fields)
+        return (durable !== undefined
+          ? evalScript(durable, Scripts.appendLines, keys, args, asInteger)
+          : script(Scripts.appendLines, keys, args, asInteger)).pipe(Effect.tap(() => notifier.moved([o.key])))
+      },
 
       readOwnPending: (o) =>
         script(

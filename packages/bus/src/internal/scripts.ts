@@ -61,3 +61,6 @@ export const readPending: Script = load("readPending", 1)
 
 /** A replay batch copied inside the server, marker spliced in, progress recorded (`copyForReplay`). */
 export const copyForReplay: Script = load("copyForReplay", "variadic")
+
+/** Entries appended from texts of one line per entry, plus a hash field, atomically (`appendLines`). */
+export const appendLines: Script = load("appendLines", 2)

@@ -252,6 +252,47 @@ export const suite = (name: string, store: () => Layer.Layer<EventStore.EventSto
         })
       ))
 
+    it.effect("scanMarked returns each event's envelope with the replay marker, in the envelope's field order", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const plain = event(1, { data: { text: "line\nbreak \"quoted\" ünï", n: 1.5, list: [1, null, true] } })
+          const replayed = event(2, { causationId: "evt_1", traceparent: "00-abc-def-01", replay: { jobId: "old", originalEventId: "evt_0" } })
+          const other = event(3, { tenantId: "tenant-b" })
+          yield* store.archive([plain, replayed, other])
+          const marked = yield* store.scanMarked({ filter: { tenantId: "tenant-a" }, after: "0-0", through: other.entryId, limit: 10, jobId: "rpl_1" })
+          assert.deepStrictEqual(marked.map((m) => [m.entryId, m.id, m.type, m.tenantId]), [
+            [plain.entryId, "evt_1", "test.order_placed", "tenant-a"],
+            [replayed.entryId, "evt_2", "test.order_placed", "tenant-a"]
+          ])
+          const keysOf = (json: string) => Object.keys(JSON.parse(json) as object)
+          assert.deepStrictEqual(keysOf(marked[0]!.json), ["id", "type", "source", "timestamp", "correlationId", "tenantId", "userId", "version", "data", "replay"])
+          assert.deepStrictEqual(keysOf(marked[1]!.json), [
+            "id", "type", "source", "timestamp", "correlationId", "tenantId", "userId", "version", "data", "causationId", "traceparent", "replay"
+          ])
+          const header = (e: EventStore.StoredEvent) => ({
+            id: e.id,
+            type: e.type,
+            source: e.source,
+            timestamp: new Date(e.occurredAt).toISOString(),
+            correlationId: e.correlationId,
+            tenantId: e.tenantId,
+            userId: e.userId,
+            version: e.version,
+            data: e.data
+          })
+          assert.deepStrictEqual(JSON.parse(marked[0]!.json), { ...header(plain), replay: { jobId: "rpl_1", originalEventId: "evt_1" } })
+          assert.deepStrictEqual(JSON.parse(marked[1]!.json), {
+            ...header(replayed),
+            causationId: "evt_1",
+            traceparent: "00-abc-def-01",
+            replay: { jobId: "rpl_1", originalEventId: "evt_0" }
+          })
+          assert.isFalse(marked.some((m) => m.json.includes("\n")))
+          const bounded = yield* store.scanMarked({ filter: {}, after: plain.entryId, through: other.entryId, limit: 1, jobId: "rpl_1" })
+          assert.deepStrictEqual(bounded.map((m) => m.id), ["evt_2"])
+        })
+      ))
+
     it.effect("traces a correlation id as causation trees with each event's deliveries", () =>
       withStore((store) =>
         Effect.gen(function*() {

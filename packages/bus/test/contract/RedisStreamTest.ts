@@ -1124,6 +1124,37 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         assert.deepStrictEqual(yield* rs.hashGet(progress, ["job-1"]), [JSON.stringify({ cursor: ids[6], scanned: 12, matched: 6 })])
       }))
 
+    it.effect("appendLines appends one entry per line with the shared fields and sets the hash field, all or nothing", () =>
+      Effect.gen(function*() {
+        const { key, rs } = yield* fixture("lines")
+        const stream = key("target")
+        const hash = key("progress")
+        const count = yield* rs.appendLines({
+          key: stream,
+          count: 3,
+          lines: { event: `{"id":"a"}\n{"id":"b"}\n{"id":"c","s":"x\\ny"}`, type: "t.one\nt.two\nt.one" },
+          fields: { replay: "job-1" },
+          hashSet: { key: hash, field: "job-1", value: "p1" }
+        })
+        assert.strictEqual(count, 3)
+        assert.deepStrictEqual((yield* rs.range({ key: stream, start: "-", end: "+" })).map((e) => e.fields), [
+          { event: `{"id":"a"}`, type: "t.one", replay: "job-1" },
+          { event: `{"id":"b"}`, type: "t.two", replay: "job-1" },
+          { event: `{"id":"c","s":"x\\ny"}`, type: "t.one", replay: "job-1" }
+        ])
+        assert.deepStrictEqual(yield* rs.hashGet(hash, ["job-1"]), ["p1"])
+        // A text with another line count, or a hash key of another type: nothing written.
+        const short = yield* Effect.flip(rs.appendLines({ key: stream, count: 2, lines: { event: "x", type: "t\nt" }, fields: {} }))
+        assert.strictEqual(short.kind, "Command")
+        yield* rs.append(key("a-stream"), { f: "v" })
+        const wrong = yield* Effect.flip(
+          rs.appendLines({ key: stream, count: 1, lines: { event: "x" }, fields: {}, hashSet: { key: key("a-stream"), field: "f", value: "v" } })
+        )
+        assert.strictEqual(wrong.kind, "Command")
+        assert.strictEqual((yield* rs.range({ key: stream, start: "-", end: "+" })).length, 3)
+        assert.strictEqual(yield* rs.appendLines({ key: stream, count: 0, lines: { event: "" }, fields: {} }), 0)
+      }))
+
     it.effect("ping answers", () =>
       Effect.gen(function*() {
         const rs = yield* RedisStream.RedisStream

@@ -35,6 +35,17 @@ export const make = () => {
     return ordered
   }
 
+  const scan = (filter: EventStore.EventFilter, after: string, through: string, limit: number) =>
+    Effect.map(select(filter), (keep) => {
+      const out: Array<EventStore.StoredEvent> = []
+      for (const e of inOrder()) {
+        if (EventStore.compareEntryIds(e.entryId, after) <= 0) continue
+        if (EventStore.compareEntryIds(e.entryId, through) > 0 || out.length >= limit) break
+        if (keep(e)) out.push(e)
+      }
+      return out
+    })
+
   const add = (batch: ReadonlyArray<EventStore.StoredEvent>): number => {
     let added = 0
     for (const e of batch) {
@@ -146,17 +157,11 @@ export const make = () => {
           }
           return { events: out, next: undefined }
         })),
-    scan: ({ after, filter, limit, through }) =>
-      guard("scan", () =>
-        Effect.map(select(filter), (keep) => {
-          const out: Array<EventStore.StoredEvent> = []
-          for (const e of inOrder()) {
-            if (EventStore.compareEntryIds(e.entryId, after) <= 0) continue
-            if (EventStore.compareEntryIds(e.entryId, through) > 0 || out.length >= limit) break
-            if (keep(e)) out.push(e)
-          }
-          return out
-        })),
+    scan: ({ after, filter, limit, through }) => guard("scan", () => scan(filter, after, through, limit)),
+    scanMarked: ({ after, filter, jobId, limit, through }) =>
+      guard("scanMarked", () =>
+        Effect.map(scan(filter, after, through, limit), (events) =>
+          events.map((e) => ({ entryId: e.entryId, id: e.id, type: e.type, tenantId: e.tenantId, json: Shared.markedEnvelope(e, jobId) })))),
     statusCounts: (group) =>
       guard("statusCounts", () =>
         Effect.sync(() => {

@@ -153,6 +153,14 @@ const DeliveryRow = Schema.Struct({
   processed_ms: Schema.NullOr(Schema.Finite)
 })
 
+const MarkedRow = Schema.Struct({
+  entry_id: Schema.String,
+  id: Schema.String,
+  type: Schema.String,
+  tenant_id: Schema.String,
+  json: Schema.String
+})
+
 const JobRow = Schema.Struct({
   id: Schema.String,
   status: Schema.String,
@@ -260,6 +268,7 @@ export const make = (schema: string) =>
     const decodeEvents = Schema.decodeUnknownEffect(Schema.Array(EventRow))
     const decodeDeliveries = Schema.decodeUnknownEffect(Schema.Array(DeliveryRow))
     const decodeJobs = Schema.decodeUnknownEffect(Schema.Array(JobRow))
+    const decodeMarked = Schema.decodeUnknownEffect(Schema.Array(MarkedRow))
 
     const selectEvents = (where: ReturnType<typeof sql.and>, limit: number, tieBreak = sql``) =>
       Effect.map(
@@ -334,25 +343,24 @@ export const make = (schema: string) =>
       )
     }
 
-    // The envelopes go to PostgreSQL as they were published, spliced into one JSON array: the
-    // publishing process neither parses nor re-serialises them; PostgreSQL extracts the columns.
+    // The envelopes go to PostgreSQL as they were published, spliced into one JSON array text:
+    // the publishing process neither parses nor re-serialises them; PostgreSQL extracts the
+    // columns (the entry id's parts too).
     const archiveEntries = (entries: ReadonlyArray<{ readonly entryId: string; readonly envelope: string }>) => {
       if (entries.length === 0) return Effect.succeed(0)
       const parts: Array<string> = []
-      for (const { entryId, envelope } of entries) {
-        const [ms, seq] = splitEntryId(entryId)
-        parts.push(`{"i":${JSON.stringify(entryId)},"m":${JSON.stringify(ms)},"s":${JSON.stringify(seq)},"e":${envelope}}`)
-      }
+      for (const { entryId, envelope } of entries) parts.push(`{"i":${JSON.stringify(entryId)},"e":${envelope}}`)
       return run(
         "archiveEntries",
         Effect.map(
           sql<{ readonly n: number }>`WITH added AS (
             INSERT INTO events (id, entry_id, entry_ms, entry_seq, type, version, source, tenant_id, user_id,
               correlation_id, causation_id, traceparent, replay, occurred_at, data)
-            SELECT x.e->>'id', x.i, x.m, x.s, x.e->>'type', x.e->>'version', x.e->>'source', x.e->>'tenantId',
+            SELECT x.e->>'id', x.i, split_part(x.i, '-', 1)::bigint, COALESCE(NULLIF(split_part(x.i, '-', 2), ''), '0')::bigint,
+              x.e->>'type', x.e->>'version', x.e->>'source', x.e->>'tenantId',
               x.e->>'userId', x.e->>'correlationId', x.e->>'causationId', x.e->>'traceparent', x.e->'replay',
               (x.e->>'timestamp')::timestamptz, COALESCE(x.e->'data', 'null'::jsonb)
-            FROM jsonb_to_recordset(${`[${parts.join(",")}]`}::jsonb) AS x(i text, m bigint, s bigint, e jsonb)
+            FROM jsonb_to_recordset(${`[${parts.join(",")}]`}::jsonb) AS x(i text, e jsonb)
             ON CONFLICT (id) DO NOTHING
             RETURNING 1
           ) SELECT count(*)::float8 AS n FROM added`,
@@ -475,6 +483,33 @@ export const make = (schema: string) =>
           clauses.push(sql`(entry_ms, entry_seq) > (${ams}::bigint, ${aseq}::bigint)`)
           clauses.push(sql`(entry_ms, entry_seq) <= (${tms}::bigint, ${tseq}::bigint)`)
           return yield* run("scan", selectEvents(sql.and(clauses), Math.max(1, limit)))
+        }),
+      scanMarked: ({ after, filter, jobId, limit, through }) =>
+        Effect.gen(function*() {
+          const clauses = yield* whereOf(filter)
+          const [ams, aseq] = splitEntryId(after)
+          const [tms, tseq] = splitEntryId(through)
+          clauses.push(sql`(entry_ms, entry_seq) > (${ams}::bigint, ${aseq}::bigint)`)
+          clauses.push(sql`(entry_ms, entry_seq) <= (${tms}::bigint, ${tseq}::bigint)`)
+          // The envelope text in `Shared.markedEnvelope`'s field order, written by PostgreSQL
+          // (`to_json` quotes a string; the payload is the stored jsonb's text).
+          const rows = yield* run(
+            "scanMarked",
+            Effect.flatMap(
+              sql`SELECT entry_id, id, type, tenant_id,
+                '{"id":' || to_json(id)::text || ',"type":' || to_json(type)::text || ',"source":' || to_json(source)::text
+                  || ',"timestamp":"' || to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+                  || '","correlationId":' || to_json(correlation_id)::text || ',"tenantId":' || to_json(tenant_id)::text
+                  || ',"userId":' || to_json(user_id)::text || ',"version":' || to_json(version)::text || ',"data":' || data::text
+                  || COALESCE(',"causationId":' || to_json(causation_id)::text, '')
+                  || COALESCE(',"traceparent":' || to_json(traceparent)::text, '')
+                  || ',"replay":{"jobId":' || to_json(${jobId}::text)::text
+                  || ',"originalEventId":' || to_json(COALESCE(replay->>'originalEventId', id))::text || '}}' AS json
+                FROM events WHERE ${sql.and(clauses)} ORDER BY entry_ms, entry_seq LIMIT ${Math.max(1, limit)}`,
+              decodeMarked
+            )
+          )
+          return rows.map((r): EventStore.MarkedEvent => ({ entryId: r.entry_id, id: r.id, type: r.type, tenantId: r.tenant_id, json: r.json }))
         }),
       statusCounts: (group) =>
         run(

@@ -224,3 +224,23 @@ export const decodeRaw = (json: string): Envelope.Raw | undefined => {
   const raw = Envelope.decodeJson(json)
   return Exit.isSuccess(raw) ? raw.value : undefined
 }
+
+/**
+ * An archived event's envelope JSON with the replay marker of `jobId` set, in the envelope's
+ * field order (what PostgreSQL builds for `scanMarked`).
+ */
+export const markedEnvelope = (event: EventStore.StoredEvent, jobId: string): string =>
+  JSON.stringify({
+    id: event.id,
+    type: event.type,
+    source: event.source,
+    timestamp: new Date(event.occurredAt).toISOString(),
+    correlationId: event.correlationId,
+    tenantId: event.tenantId,
+    userId: event.userId,
+    version: event.version,
+    data: event.data,
+    ...(event.causationId === undefined ? {} : { causationId: event.causationId }),
+    ...(event.traceparent === undefined ? {} : { traceparent: event.traceparent }),
+    replay: { jobId, originalEventId: event.replay?.originalEventId ?? event.id }
+  })
