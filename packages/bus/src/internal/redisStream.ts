@@ -402,7 +402,8 @@ export const makeService = (transport: Transport): Service => {
           o.tenant ?? "",
           o.progress.field,
           o.progress.scanned,
-          o.progress.matched
+          o.progress.matched,
+          o.firstAtMost ?? ""
         ]
         for (const [type, indices] of o.routes) args.push(type, routeMask(indices, o.targets.length))
         return script(Scripts.copyForReplay, [o.key, o.progress.key, ...o.targets], args, parseReplayCopied)
@@ -1313,6 +1314,8 @@ const parseReplayCopied = (u: unknown): RedisStream.ReplayCopied => {
       { _tag: "UnknownType", type: stopValue } :
       stopKind === "entry" ?
       { _tag: "Entry", id: stopValue } :
+      stopKind === "trimmed" ?
+      { _tag: "Trimmed", first: stopValue === "" ? undefined : stopValue } :
       undefined
   }
 }
