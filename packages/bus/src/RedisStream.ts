@@ -10,6 +10,12 @@
  * idle times, claims, trimming by minimum id, lag; it reads time through `Clock`, so `TestClock`
  * drives it).
  *
+ * `copyForReplay` copies a replay batch inside the server. Given `firstAtMost` it first checks,
+ * in the same atomic step, that the stream's first entry is at or before that id (trimming
+ * removes a prefix, so nothing from the caller's position on is gone); otherwise it copies
+ * nothing and stops with `Trimmed`, and a caller that keeps older entries elsewhere (Replay's
+ * archive) reads the gap there. The memory backend does the same.
+ *
  * @since 0.1.0
  */
 import type { Duration, Effect } from "effect"

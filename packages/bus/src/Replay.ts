@@ -16,6 +16,11 @@
  *   and `to` (ms, inclusive) are positions in the stream (entry ids are append times). A batch
  *   from the store ends on a whole entry id (a few more than `batchSize` then): streams number
  *   their entries independently, so the archive holds events of several streams under one id.
+ *   The archive ends where the stream's first entry begins: retention may trim the stream after
+ *   that boundary was chosen, so every read of Redis (the server copy in its own atomic step,
+ *   `firstAtMost`; a read here by asking for the first entry after it) checks that nothing from
+ *   the job's position on was trimmed, else the boundary is chosen again and the trimmed entries
+ *   are read from the archive.
  * - **Several streams** (`family`, `partitioned`; see `Topology`): a job reads every stream its
  *   types or pattern can be in (the catalog's types a pattern matches; with a tenant and
  *   `partitioned:N:tenant`, the tenant's partition only; with a group target, the streams the
