@@ -19,7 +19,7 @@
  */
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { BusConfig, Dlq, type EventStore, Health, Metrics, RedisStream, Replay, Topology } from "@hyvve/bus"
+import { BusConfig, Dlq, type EventStore, Groups, Health, Metrics, RedisStream, Replay, Topology } from "@hyvve/bus"
 import { type Catalog, Envelope, EventPattern, EventType } from "@hyvve/schema"
 import {
   ByteSize,
@@ -351,7 +351,19 @@ const LiveHandlers = (interval: Duration.Input) =>
                 }
                 return out
               }).pipe(Effect.orElseSucceed((): Array<TailEvent> => []))
-            const poll = Effect.map(Effect.forEach(streams, pollOne), (batches) => batches.flat())
+            // Under `family`, a stream recorded while tailing is tailed from its beginning.
+            const current = Effect.map(
+              Groups.streams().pipe(
+                Effect.provideService(RedisStream.RedisStream, redis),
+                Effect.provideService(BusConfig.BusConfig, settings),
+                Effect.orElseSucceed(() => [])
+              ),
+              (found) => {
+                for (const stream of found) if (!last.has(stream.key)) last.set(stream.key, "0-0")
+                return Array.from(last.keys())
+              }
+            )
+            const poll = Effect.map(Effect.flatMap(current, (keys) => Effect.forEach(keys, pollOne)), (batches) => batches.flat())
             const heartbeat = Effect.map(Clock.currentTimeMillis, (now): TailMessage => ({
               _tag: "Heartbeat",
               at: new Date(now).toISOString()
@@ -437,10 +449,11 @@ export const layerGaugeRefresh = (
       const health = yield* Health.Health
       const redis = yield* RedisStream.RedisStream
       const settings = yield* BusConfig.BusConfig
-      const streams = Topology.allStreams(settings).map((stream) => stream.key)
       const refresh = Effect.gen(function*() {
         const report = yield* health.check
         if (!report.redis.reachable) return
+        // The health report's streams: under `family`, those the stream registry records too.
+        const streams = report.streams.map((stream) => stream.key)
         yield* Metrics.dlqLength(report.dlq.size)
         const now = yield* Clock.currentTimeMillis
         for (const group of report.groups) {

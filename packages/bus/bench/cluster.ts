@@ -8,6 +8,9 @@
  * - `IoRedisClusterStream` with no reader waiting;
  * - the same with readers waiting on every master (their notifiers block on connections of their
  *   own, per slot).
+ *
+ * It also checks why a notifier is per slot and not per node: a blocking `XREAD` over two keys of
+ * different slots served by the same master is refused (`CROSSSLOT`).
  */
 import { Context, Effect, Fiber, Layer } from "effect"
 import { Cluster } from "ioredis"
@@ -21,6 +24,8 @@ export interface ClusterLatencies {
   readonly backend: Latency
   readonly backendWaiting: Latency
   readonly blockMs: number
+  /** The reply to `XREAD BLOCK` over two slots of one master: the error text, or "accepted". */
+  readonly twoSlotsOneMaster: string
 }
 
 /** A key of a slot served by each master, `{<prefix>:<i>}`. */
@@ -83,7 +88,18 @@ export const measure = async (
       return { backend, backendWaiting }
     })
     const backend = await Effect.runPromise(Effect.scoped(program))
-    return { plain, plainBlocked, ...backend, blockMs }
+    // A key of another slot on the target's master: `{<prefix>:<i>}` until one lands there.
+    const master = cluster.slots[slotOf(target!)]?.[0]
+    let other: string | undefined
+    for (let i = 0; other === undefined && i < 100_000; i++) {
+      const key = `{${prefix}:x${i}}:s`
+      if (slotOf(key) !== slotOf(target!) && cluster.slots[slotOf(key)]?.[0] === master) other = key
+    }
+    const node = cluster.nodes("master").find((n) => `${n.options.host}:${n.options.port}` === master)
+    const twoSlotsOneMaster = node === undefined || other === undefined ? "not tried" : await node
+      .call("XREAD", ["BLOCK", 1, "STREAMS", target!, other, "$", "$"])
+      .then(() => "accepted", (error: unknown) => String(error instanceof Error ? error.message : error).split(" ")[0]!)
+    return { plain, plainBlocked, ...backend, blockMs, twoSlotsOneMaster }
   } finally {
     for (const key of [...keys, beside]) await cluster.del(key)
     cluster.disconnect()

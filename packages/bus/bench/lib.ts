@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { setTimeout as sleep } from "node:timers/promises"
 import { EventId } from "@hyvve/schema"
-import { Redis } from "ioredis"
+import { type Cluster, Redis } from "ioredis"
 
 export const redisUrl: string = process.env["REDIS_URL"] ?? "redis://127.0.0.1:6379"
 
@@ -230,7 +230,7 @@ export const deleteKeys = async (redis: Redis, prefix: string): Promise<number> 
 }
 
 /** Appends `count` bench entries to `key` with pipelines of `batch`. */
-export const prefill = async (redis: Redis, key: string, count: number, batch = 500): Promise<void> => {
+export const prefill = async (redis: Redis | Cluster, key: string, count: number, batch = 500): Promise<void> => {
   for (let sent = 0; sent < count;) {
     const n = Math.min(batch, count - sent)
     const pipeline = redis.pipeline()
@@ -290,19 +290,22 @@ export const guardChild = (timeoutMs: number, progress?: () => string): void => 
   }, timeoutMs).unref()
 }
 
-/** In a child: resolves when the parent says "go" on stdin (after `guardChild`). */
-export const waitForGo = (): Promise<void> =>
+/** In a child: resolves when the parent writes the line `word` on stdin (after `guardChild`). */
+export const waitForLine = (word: string): Promise<void> =>
   new Promise((resolve) => {
     let text = ""
     const onData = (chunk: Buffer) => {
       text += chunk.toString("utf8")
-      if (text.includes("go\n")) {
+      if (text.split("\n").slice(0, -1).includes(word)) {
         process.stdin.off("data", onData)
         resolve()
       }
     }
     process.stdin.on("data", onData)
   })
+
+/** In a child: resolves when the parent says "go" on stdin (after `guardChild`). */
+export const waitForGo = (): Promise<void> => waitForLine("go")
 
 /** In a child: stops guarding so the process can exit by itself. */
 export const releaseChild = (): void => {
@@ -327,6 +330,8 @@ export interface Child {
   readonly exited: Promise<void>
   /** Tells a child waiting in `waitForGo` to start. */
   readonly go: () => void
+  /** Writes the line `word` to the child's stdin (see `waitForLine`). */
+  readonly tell: (word: string) => void
   readonly kill: () => void
 }
 
@@ -395,6 +400,9 @@ export const startChild = (
     exited,
     go: () => {
       child.stdin!.write("go\n")
+    },
+    tell: (word) => {
+      child.stdin!.write(`${word}\n`)
     },
     kill: () => {
       child.kill("SIGKILL")

@@ -8,6 +8,7 @@ import os from "node:os"
 import { Keys } from "../src/index.ts"
 import * as Baseline from "./baseline.ts"
 import * as ClusterBench from "./cluster.ts"
+import * as ClusterScale from "./cluster-scale.ts"
 import * as Fanout from "./fanout.ts"
 import type { Calls } from "./bus.ts"
 import {
@@ -416,6 +417,9 @@ try {
   }
 
   // cluster: what a blocked reader costs other commands (REDIS_CLUSTER_NODES, started by npm run bench)
+  const scaleRuns: Array<ClusterScale.Run & { readonly round: number }> = []
+  const scaleSpread: Array<string> = []
+  let twoSlotsOneMaster: string | undefined
   const clusterNodes = process.env["REDIS_CLUSTER_NODES"]
   if (wants("cluster") && clusterNodes !== undefined && clusterNodes !== "") {
     log("cluster: XADD latency with a blocked reader present vs absent")
@@ -429,6 +433,38 @@ try {
       recordLatency(names.clusterPlainBlocked, l.plainBlocked)
       recordLatency(names.clusterBackend, l.backend)
       recordLatency(names.clusterBackendWaiting, l.backendWaiting)
+      twoSlotsOneMaster = l.twoSlotsOneMaster
+    }
+    // Scale-out: 1, 2, 4 consumer processes draining a backlog, streams spread over the masters
+    // or one stream (one slot, one master).
+    const events = flags.quick ? 15_000 : 60_000
+    const cluster = await ClusterScale.connect(nodes)
+    const backlogs: Array<ClusterScale.Backlog> = []
+    try {
+      for (const topology of ["partitioned:12", "single"]) {
+        log(`cluster scale-out: prefilling ${fmtInt(events)} entries, ${topology}`)
+        backlogs.push(await ClusterScale.prepare(cluster, nextPrefix(`scale-${topology.replace(":", "")}`), topology, events))
+      }
+      for (let round = 0; round < flags.rounds; round++) {
+        for (const backlog of round % 2 === 0 ? backlogs : [...backlogs].reverse()) {
+          await alternate(round, [1, 2, 4].map((processes) => async () => {
+            const run = await ClusterScale.drain(cluster, nodes, backlog, events, processes, `scale-p${processes}-r${round}`).catch((error: unknown) => {
+              log(`  cluster ${backlog.topology}, ${processes} process(es): FAILED, left out: ${String(error)}`)
+              return undefined
+            })
+            if (run === undefined) return
+            scaleRuns.push({ ...run, round })
+            log(`  cluster ${backlog.topology}, ${processes} process(es): ${fmtInt(run.eps)} events/s, Node ${run.nodeUs.toFixed(1)} µs + Redis ${run.masters.map((m) => m.us.toFixed(1)).join("/")} µs (masters) + ${run.replicaUs.toFixed(1)} µs (replicas) per event, cores ${(100 * run.busy).toFixed(0)} % busy (${(100 * run.ours).toFixed(0)} % ours), ${run.notifiers} notifier connections${run.extra > 0 ? `, ${run.extra} handled twice` : ""}${run.stuck > 0 ? `, ${run.stuck} process(es) did not exit within 15 s of stop` : ""}`)
+          }))
+        }
+      }
+      for (const partitions of [3, 6, 12, 16]) {
+        const s = ClusterScale.spread(cluster, partitions, 1000)
+        scaleSpread.push(`partitioned:${partitions} over ${cluster.nodes("master").length} masters, 1,000 prefixes: every master used for ${(100 * s.allMasters).toFixed(0)} % of them; streams on the busiest master: median ${s.busiest} of ${partitions}`)
+      }
+    } finally {
+      for (const backlog of backlogs) await ClusterScale.cleanup(cluster, backlog.prefix)
+      cluster.disconnect()
     }
   }
 
@@ -652,6 +688,10 @@ try {
       out.push(`  ${"".padEnd(10)} external   ${series((x) => x.externalMb, 1)}   ${growth(mid?.externalMb, m.end.externalMb, 1).padStart(6)}`)
     }
   }
+  if (twoSlotsOneMaster !== undefined) {
+    out.push("", `cluster: XREAD BLOCK over keys of two slots served by one master: ${twoSlotsOneMaster} (why notifiers block per slot, not per node)`)
+  }
+  out.push(...ClusterScale.report(scaleRuns, cpus.length), ...scaleSpread)
   out.push(...fanout)
   out.push("")
   out.push(`latency rows: events/s is the rate the publisher achieved; load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`)

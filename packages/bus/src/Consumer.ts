@@ -33,7 +33,7 @@
 import type { Catalog, Envelope } from "@hyvve/schema"
 import { EventPattern, EventType } from "@hyvve/schema"
 import type { EventError } from "@hyvve/schema"
-import { Context, Duration, Effect, Layer, RcMap, Schedule, Schema, Scope, Stream } from "effect"
+import { type Cause, Context, Duration, Effect, Layer, Queue, RcMap, Schedule, Schema, Scope, Stream } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import type { Delivery, DeliveryInfo } from "./Delivery.ts"
 import * as DeliveryLog from "./DeliveryLog.ts"
@@ -42,6 +42,7 @@ import * as Retry from "./Retry.ts"
 import * as Topology from "./Topology.ts"
 import * as Registry from "./internal/registry.ts"
 import * as Router from "./internal/router.ts"
+import * as StreamRegistry from "./internal/streamRegistry.ts"
 import * as Subscription from "./internal/subscription.ts"
 import * as WorkerPool from "./internal/workerPool.ts"
 
@@ -336,6 +337,8 @@ export const make: Effect.Effect<
     // isolated, reading from the start, or draining a previous topology's stream).
     // Start-up is a few round trips sent together: a process starting fifty subscriptions while
     // one drains a backlog waits for each behind the drain's traffic.
+    const watchesRegistry = (source: string) => Topology.of(settings).open && source.startsWith("*")
+
     const start = <R>(
       resolved: Resolved,
       isolated: boolean,
@@ -345,14 +348,15 @@ export const make: Effect.Effect<
         const log = (yield* DeliveryLog.DeliveryLog) ?? layerLog
         const streams = Topology.streamsToRead(settings, resolved.types)
         const all = yield* Scope.fork(yield* Effect.scope, "parallel")
-        const startOne = (migrating: boolean, stream: Topology.StreamKeys) =>
+        const startOne = (migrating: boolean, stream: Topology.StreamKeys, direct: boolean) =>
           Effect.gen(function*() {
             // While migrating, publishers may write the new streams before this group exists there:
             // it starts at their beginning, so nothing published under the new topology is missed.
+            // The same for a stream that appeared while the subscription ran (see `watch` below).
             const startFrom = migrating ? "all" : resolved.spec.startFrom
             const spec: Subscription.Spec = { ...resolved.spec, startFrom, stream }
             let engine: Subscription.Engine
-            if (routers === undefined || isolated || startFrom !== "new") {
+            if (routers === undefined || isolated || startFrom !== "new" || direct) {
               engine = yield* Subscription.make(spec, { redis, settings, log })
             } else {
               streamsByKey.set(stream.key, stream)
@@ -365,15 +369,49 @@ export const make: Effect.Effect<
             yield* withEngine(engine)
             return engine
           })
-        const [engines] = yield* Effect.all([
-          Effect.forEach(
-            streams,
-            ({ migrating, stream }) =>
-              Effect.flatMap(Scope.fork(all, "sequential"), (one) => Scope.provide(startOne(migrating, stream), one)),
-            { concurrency: "unbounded" }
-          ),
-          Registry.register(redis, settings.prefix, resolved.spec.group, resolved.spec.source)
+        const startIn = (migrating: boolean, stream: Topology.StreamKeys, direct = false) =>
+          Effect.flatMap(Scope.fork(all, "sequential"), (one) => Scope.provide(startOne(migrating, stream, direct), one))
+        // Under `family`, a pattern whose first segment is a wildcard (`**`, `*.approved`) can
+        // match families this catalog does not list: it also reads the streams the registry
+        // names, those there at start as the others, those recorded later from their beginning
+        // (a publisher records a stream before its first append to it). Always with a group on the
+        // stream, never through the router: one found while running is read so from its start,
+        // and after a restart the same group goes on where it was (pending entries included).
+        const watching = watchesRegistry(resolved.spec.source)
+        const extra = watching ?
+          Effect.map(
+            StreamRegistry.recorded(redis, settings).pipe(Effect.orElseSucceed(() => [])),
+            (found) => {
+              const keys = new Set(streams.map(({ stream }) => stream.key))
+              return found.filter((stream) => !keys.has(stream.key)).map((stream) => ({ stream, migrating: false }))
+            }
+          ) :
+          Effect.succeed([])
+        const [engines, , more] = yield* Effect.all([
+          Effect.forEach(streams, ({ migrating, stream }) => startIn(migrating, stream), { concurrency: "unbounded" }),
+          Registry.register(redis, settings.prefix, resolved.spec.group, resolved.spec.source),
+          Effect.flatMap(extra, (found) =>
+            Effect.as(
+              Effect.forEach(found, ({ migrating, stream }) => startIn(migrating, stream, true), { concurrency: "unbounded" }),
+              found
+            ))
         ], { concurrency: "unbounded" })
+        if (watching) {
+          const started = new Set([...streams, ...more].map(({ stream }) => stream.key))
+          const watch = Effect.gen(function*() {
+            yield* Effect.sleep(settings.claimTimeout)
+            const found = yield* StreamRegistry.recorded(redis, settings).pipe(Effect.orElseSucceed(() => []))
+            for (const stream of found) {
+              if (started.has(stream.key)) continue
+              started.add(stream.key)
+              yield* Effect.logInfo("reading a stream recorded since the subscription started").pipe(
+                Effect.annotateLogs({ group: resolved.spec.group, stream: stream.key })
+              )
+              yield* startIn(true, stream, true)
+            }
+          })
+          yield* Effect.forkIn(Effect.forever(watch), all)
+        }
         return engines
       })
 
@@ -382,7 +420,19 @@ export const make: Effect.Effect<
       options?: SubscribeOptions<C>
     ): Effect.Effect<Stream.Stream<Delivery<EventsOf<S, C>>>, SubscribeError, Scope.Scope> =>
       Effect.gen(function*() {
-        const engines = yield* start(yield* resolve(source, options, settings, false), options?.isolated ?? false, () => Effect.void)
+        const resolved = yield* resolve(source, options, settings, false)
+        if (watchesRegistry(resolved.spec.source)) {
+          // Engines keep coming while streams are recorded: each joins the merge as it starts.
+          const started = yield* Queue.unbounded<Subscription.Engine, Cause.Done>()
+          yield* Effect.addFinalizer(() => Queue.end(started))
+          yield* start(resolved, options?.isolated ?? false, (engine) => Queue.offer(started, engine))
+          const merged = Stream.fromQueue(started).pipe(
+            Stream.flatMap((engine) => Stream.fromQueue(engine.queue), { concurrency: "unbounded" })
+          )
+          // As below: the engines decoded for `S`.
+          return merged as unknown as Stream.Stream<Delivery<EventsOf<S, C>>>
+        }
+        const engines = yield* start(resolved, options?.isolated ?? false, () => Effect.void)
         const deliveries = engines.length === 1 ?
           Stream.fromQueue(engines[0]!.queue) :
           Stream.mergeAll(engines.map((engine) => Stream.fromQueue(engine.queue)), { concurrency: "unbounded" })

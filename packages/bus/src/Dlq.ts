@@ -14,7 +14,8 @@
  *
  * With several DLQs (tagged layouts, or a migration) this service reads across them: pages are in
  * (entry id, stream) order, entry ids are `<stream name>:<id>` (plain stream ids with one DLQ, as
- * in 0.1), and an entry is re-driven into its own stream's redeliver stream, so the append and the
+ * in 0.1; always composite under `family`, whose DLQs include those of the streams the stream
+ * registry records, see `Topology.registryKey`), and an entry is re-driven into its own stream's redeliver stream, so the append and the
  * removal stay one step on one hash tag. The maximum length applies to each DLQ (the settlement
  * warns per DLQ); `stats` and `size` add them up.
  *
@@ -28,6 +29,7 @@ import * as Retry from "./Retry.ts"
 import * as Topology from "./Topology.ts"
 import * as DlqLayout from "./internal/dlqEntry.ts"
 import { indexField } from "./internal/indexField.ts"
+import * as StreamRegistry from "./internal/streamRegistry.ts"
 
 // ---------------------------------------------------------------------------------------------
 // models
@@ -200,17 +202,23 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
     const settings = yield* BusConfig.BusConfig
     // One DLQ per stream in tagged layouts (a dead-letter step touches one hash tag), the one
     // `<prefix>:events:dlq` in `single`; during a migration the previous layout's too.
-    const queues: ReadonlyArray<Queue> = Array.from(
-      new Map(Topology.allStreams(settings).map((stream) => [stream.dlq, { key: stream.dlq, stream }])).values()
-    )
-    // With one DLQ, entry ids are its stream ids (as in 0.1); with several, `<stream name>:<id>`.
-    const composite = queues.length > 1
+    const queuesOf = (streams: ReadonlyArray<Topology.StreamKeys>): ReadonlyArray<Queue> =>
+      Array.from(new Map(streams.map((stream) => [stream.dlq, { key: stream.dlq, stream }])).values())
+    const layout = Topology.of(settings)
+    const known = queuesOf(Topology.allStreams(settings))
+    // Under `family`, the DLQs of streams other catalogs publish to too (the stream registry).
+    const queuesNow = layout.open ? Effect.map(StreamRegistry.all(redis, settings), queuesOf) : Effect.succeed(known)
+    // With one DLQ, entry ids are its stream ids (as in 0.1); with several (or under `family`,
+    // where more can appear), `<stream name>:<id>`.
+    const composite = known.length > 1 || layout.open
     const idOf = (queue: Queue, entryId: string) => composite ? `${queue.stream.name}:${entryId}` : entryId
     const locate = (id: string): { readonly queue: Queue; readonly entryId: string } | undefined => {
-      if (!composite) return queues[0] === undefined ? undefined : { queue: queues[0], entryId: id }
+      if (!composite) return known[0] === undefined ? undefined : { queue: known[0], entryId: id }
       const colon = id.lastIndexOf(":")
-      const queue = queues.find((q) => q.stream.name === id.slice(0, colon))
-      return colon === -1 || queue === undefined ? undefined : { queue, entryId: id.slice(colon + 1) }
+      if (colon === -1) return undefined
+      const name = id.slice(0, colon)
+      const stream = known.find((q) => q.stream.name === name)?.stream ?? layout.named(name)
+      return stream === undefined ? undefined : { queue: { key: stream.dlq, stream }, entryId: id.slice(colon + 1) }
     }
     const decodeEntry = Schema.decodeUnknownOption(DlqEntry)
 
@@ -261,7 +269,7 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
       if (options?.cursor !== undefined && cursor === undefined) return { entries: [], next: undefined } satisfies Page
       const found: Array<{ readonly entryId: string; readonly name: string; readonly entry: DlqEntry }> = []
       let more = false
-      for (const queue of queues) {
+      for (const queue of yield* queuesNow) {
         const start = cursor === undefined ?
           "-" :
           queue.stream.name > cursor.queue.stream.name ?
@@ -279,7 +287,7 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
 
     // Every entry matching a filter, DLQ by DLQ, scanned in batches so a large DLQ is never read at once.
     const forEachMatching = <E>(filter: Filter | undefined, f: (queue: Queue, entry: DlqEntry, entryId: string) => Effect.Effect<void, E>) =>
-      Effect.forEach(queues, (queue) =>
+      Effect.flatMap(queuesNow, (queues) => Effect.forEach(queues, (queue) =>
         Effect.gen(function*() {
           let start = "-"
           while (true) {
@@ -291,7 +299,7 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
             if (batch.length < scanBatch) return
             start = RedisStream.nextEntryId(batch[batch.length - 1]!.id)
           }
-        }), { discard: true })
+        }), { discard: true }))
 
     const get = (id: string) => {
       const at = locate(id)
@@ -342,7 +350,10 @@ export const make: Effect.Effect<Dlq["Service"], never, RedisStream.RedisStream 
         return count
       })
 
-    const size = Effect.map(Effect.forEach(queues, (queue) => redis.length(queue.key)), (sizes) => sizes.reduce((a, b) => a + b, 0))
+    const size = Effect.map(
+      Effect.flatMap(queuesNow, (queues) => Effect.forEach(queues, (queue) => redis.length(queue.key))),
+      (sizes) => sizes.reduce((a, b) => a + b, 0)
+    )
 
     const purge = (filter?: Filter) =>
       Effect.gen(function*() {

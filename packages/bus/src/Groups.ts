@@ -28,6 +28,7 @@ import * as RedisStream from "./RedisStream.ts"
 import * as Topology from "./Topology.ts"
 import * as Registry from "./internal/registry.ts"
 import * as Router from "./internal/router.ts"
+import * as StreamRegistry from "./internal/streamRegistry.ts"
 import * as Settlement from "./internal/settlement.ts"
 
 /**
@@ -56,6 +57,9 @@ export const name = (
  * consuming anything; returns its name. `startFrom: "new"` (the default) makes a new group see
  * the events published from now on, `"all"` also every retained one. An existing group is left
  * as it is. Idempotent.
+ *
+ * Under `family`, a pattern starting with a wildcard (`**`) gets its group on the streams the
+ * stream registry records too (see `Topology.registryKey`), as `Consumer` reads them.
  *
  * With an `application` (and neither `isolated` nor `startFrom: "all"`), the subscription is
  * routed, as `Consumer` would route it: the router's group on the stream, the subscription's
@@ -102,12 +106,41 @@ export const ensure = (
         names: Array.from(new Set(names))
       })
     }
+    // Under `family`, a wildcard-first pattern also reads the streams the registry records beyond
+    // the catalog, with a group on each stream (never routed), as `Consumer` does.
+    if (typeof source === "string" && source.startsWith("*")) {
+      const catalogued = new Set(Topology.streamsToRead(settings, types).map(({ stream }) => stream.key))
+      for (const stream of yield* StreamRegistry.recorded(redis, settings)) {
+        if (catalogued.has(stream.key)) continue
+        yield* redis.createGroup(stream.redeliver(group), group, "0")
+        yield* redis.createGroup(stream.key, group, options?.startFrom === "all" ? "0" : "$")
+      }
+    }
     return group
   })
 
 /**
- * The consumer groups of the topology's streams, with pending count and lag (empty when no stream
- * exists yet); a group on several streams is one row, its pending counts and lags added up.
+ * Every stream of the topology: its streams (and a previous topology's, during a migration), and
+ * under `family` also those the stream registry records (families of other publishers' catalogs,
+ * see `Topology.registryKey`). What the operators' views (DLQ, health, groups, admin) read.
+ *
+ * @category operations
+ * @since 0.3.0
+ */
+export const streams = (): Effect.Effect<
+  ReadonlyArray<Topology.StreamKeys>,
+  RedisStream.RedisStreamError,
+  RedisStream.RedisStream | BusConfig.BusConfig
+> =>
+  Effect.gen(function*() {
+    const settings = yield* BusConfig.BusConfig
+    const redis = yield* RedisStream.RedisStream
+    return yield* StreamRegistry.all(redis, settings)
+  })
+
+/**
+ * The consumer groups of the topology's streams (`streams()`), with pending count and lag (empty
+ * when no stream exists yet); a group on several streams is one row, its pending counts and lags added up.
  *
  * @category operations
  * @since 0.1.0
@@ -120,7 +153,8 @@ export const list = (): Effect.Effect<
   Effect.gen(function*() {
     const settings = yield* BusConfig.BusConfig
     const redis = yield* RedisStream.RedisStream
-    const streams = Topology.allStreams(settings)
+    // Under `family`, the streams of families other catalogs publish to too (the stream registry).
+    const streams = yield* StreamRegistry.all(redis, settings)
     if (streams.length === 1) return yield* redis.groups(streams[0]!.key)
     return mergeGroups(yield* Effect.forEach(streams, (stream) => redis.groups(stream.key)))
   })
@@ -175,7 +209,7 @@ export const consumers = (
     // The group's `NoGroup` error, kept in case it is on none of the streams.
     let missing: RedisStream.RedisStreamError | undefined
     let found = false
-    for (const stream of Topology.allStreams(settings)) {
+    for (const stream of yield* StreamRegistry.all(redis, settings)) {
       const main = yield* redis.consumers(stream.key, group).pipe(
         Effect.map(Option.some),
         Effect.catchIf(isNoGroup, (error) => {
@@ -226,7 +260,7 @@ export const remove = (
     const redis = yield* RedisStream.RedisStream
     const { application } = settings
     // Every stream it may have read: any of the topology's (and a previous topology's).
-    for (const stream of Topology.allStreams(settings)) {
+    for (const stream of yield* StreamRegistry.all(redis, settings)) {
       if (application !== undefined) yield* Router.deregister(redis, stream.key, application, group)
       yield* redis.destroyGroup(stream.key, group)
       const inbox = Router.inboxKey(stream.key, group)

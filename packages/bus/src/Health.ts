@@ -1,6 +1,7 @@
 /**
  * The health of the bus as an operator (and the admin API) sees it: Redis reachable and how fast,
- * every stream of the topology with its length, every group with its pending count and lag
+ * every stream of the topology with its length (under `family`, those the stream registry
+ * records too), every group with its pending count and lag
  * (added up over the streams it reads; with an `application`, the router's group on each stream
  * and each routed subscription's group on its inboxes), the subscriptions of this
  * process with their circuit state, and the DLQ's size against its maximum. With a history
@@ -18,6 +19,7 @@ import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Topology from "./Topology.ts"
 import * as Router from "./internal/router.ts"
+import * as StreamRegistry from "./internal/streamRegistry.ts"
 
 /**
  * One health report. `healthy` is false when Redis does not answer or a circuit is open.
@@ -67,14 +69,14 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
     const settings = yield* BusConfig.BusConfig
     const consumer = yield* Consumer.Consumer
     const history = yield* Effect.serviceOption(History.History)
-    const streams = Topology.allStreams(settings)
-    const dlqKeys = Array.from(new Set(streams.map((stream) => stream.dlq)))
-    const streamKey = streams.length === 1 ? streams[0]!.key : Topology.format(settings.topology)
+    const known = Topology.allStreams(settings)
+    const streamKey = known.length === 1 ? known[0]!.key : Topology.format(settings.topology)
     const { application } = settings
 
     // The group of each routed subscription on its inbox of each stream (none without an
     // application).
-    const routedGroups = application === undefined ?
+    const routedGroups = (streams: ReadonlyArray<Topology.StreamKeys>) =>
+      application === undefined ?
       Effect.succeed([]) :
       Effect.forEach(streams, (stream) =>
         Router.routes(redis, stream.key, application).pipe(
@@ -101,11 +103,17 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
       }
       const startedAt = yield* Clock.currentTimeMillis
       const probe = yield* Effect.result(
-        Effect.all([
-          redis.ping,
-          Effect.forEach(streams, (stream) => Effect.all([redis.length(stream.key), redis.groups(stream.key)])),
-          Effect.forEach(dlqKeys, redis.length)
-        ]).pipe(
+        Effect.gen(function*() {
+          yield* redis.ping
+          // Under `family`, the streams of families other catalogs publish too (the registry).
+          const streams = yield* StreamRegistry.all(redis, settings)
+          const dlqKeys = Array.from(new Set(streams.map((stream) => stream.dlq)))
+          const [perStream, dlqSizes] = yield* Effect.all([
+            Effect.forEach(streams, (stream) => Effect.all([redis.length(stream.key), redis.groups(stream.key)])),
+            Effect.forEach(dlqKeys, redis.length)
+          ])
+          return [streams, perStream, dlqSizes] as const
+        }).pipe(
           Effect.timeoutOrElse({
             duration: "2 seconds",
             orElse: () => Effect.fail(new RedisStream.RedisStreamError({ command: "PING", kind: "Unavailable", detail: "no answer within 2 s" }))
@@ -127,11 +135,11 @@ export const make: Effect.Effect<Health["Service"], never, RedisStream.RedisStre
           dlq: { size: 0, maxLength: settings.dlqMaxLength, usage: 0 }
         } satisfies Report
       }
-      const [, perStream, dlqSizes] = probe.success
+      const [streams, perStream, dlqSizes] = probe.success
       const lengths = perStream.map(([length], i) => ({ key: streams[i]!.key, length }))
       const length = lengths.reduce((sum, s) => sum + s.length, 0)
       // Routed subscriptions' groups live on their inboxes: reported beside the streams' own.
-      const routed = yield* routedGroups
+      const routed = yield* routedGroups(streams)
       const groups = Groups.mergeGroups([...perStream.map(([, groups]) => groups), routed.map((r) => r.group)])
       const dlqSize = dlqSizes.reduce((a, b) => a + b, 0)
       const consumers: Record<string, Array<RedisStream.ConsumerInfo>> = {}

@@ -8,7 +8,9 @@
  *   resent behind the caller's back (it may have run).
  * - Waiting readers never block that client: each slot readers wait on has a notifier with its own
  *   connection to the slot's master, moved to the new master after a failover or a migration
- *   without rebuilding the layer. Connections: the client's one per node, plus one per waited slot.
+ *   without rebuilding the layer. Connections: the client's one per node, plus one per waited slot
+ *   (a stream of the topology). Per slot, not per node, because Redis refuses a blocking `XREAD`
+ *   over keys of two slots even on one master (`CROSSSLOT`).
  * - A read over keys of several slots runs one `XREADGROUP` per slot. An atomic step
  *   (`transaction`, `takeDue`) over several slots fails with kind `CrossSlot`, naming the keys by
  *   slot, before anything is sent: keys used together need one `{hash tag}`.

@@ -29,6 +29,7 @@ import * as BusConfig from "./BusConfig.ts"
 import * as Correlation from "./Correlation.ts"
 import * as Metrics from "./Metrics.ts"
 import * as RedisStream from "./RedisStream.ts"
+import * as StreamRegistry from "./internal/streamRegistry.ts"
 import * as Topology from "./Topology.ts"
 import { indexField } from "./internal/indexField.ts"
 
@@ -177,6 +178,14 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
     const streamOf = (event: EventType.Any, context: PublishContext) =>
       onlyStream ?? layout.route({ type: event.type, tenantId: context.tenantId, partitionKey: context.partitionKey }).key
     const retentionMs = Duration.toMillis(settings.retention)
+    // `family`: a stream is recorded in the stream registry before this process first writes it.
+    const record = StreamRegistry.recorder(redis, settings)
+    const recordFor = (pairs: ReadonlyArray<readonly [EventType.Any, PublishContext]>) =>
+      record === undefined ?
+        Effect.void :
+        record(pairs.map(([event, context]) =>
+          layout.route({ type: event.type, tenantId: context.tenantId, partitionKey: context.partitionKey })
+        ))
 
     // What every event of one publish call shares: read once per call, not per event.
     interface Shared {
@@ -232,6 +241,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
       Effect.gen(function*() {
         const at = yield* shared(yield* currentTraceparent)
         const { correlationId, fields, id } = yield* encode(event, payload, context, at)
+        if (record !== undefined) yield* recordFor([[event, context]])
         const entryId = yield* redis.append(streamOf(event, context), fields, trimFor(at.now))
         yield* Metrics.published(event.type)
         yield* Effect.logDebug("published").pipe(
@@ -273,6 +283,7 @@ export const make: Effect.Effect<Publisher["Service"], never, RedisStream.RedisS
           part.commands.push({ _tag: "XAdd", key, fields: encoded.fields, trim })
           byType.set(one.event.type, (byType.get(one.event.type) ?? 0) + 1)
         }
+        if (record !== undefined) yield* recordFor(items.map((one) => [one.event, one.context] as const))
         const landed = new Set<string>()
         for (const [key, part] of parts) {
           const written = yield* Effect.result(redis.transaction(part.commands))

@@ -475,6 +475,8 @@ export class RedisStream extends Context.Service<
       key: string,
       fields: ReadonlyArray<string>
     ) => Effect.Effect<ReadonlyArray<string | undefined>, RedisStreamError>
+    /** The fields of the hash `key` (`HKEYS`), none when it does not exist; in no set order. */
+    readonly hashFields: (key: string) => Effect.Effect<ReadonlyArray<string>, RedisStreamError>
     /** Sets `key` to `"1"` with a TTL if it is absent (`SET NX PX`); true when it was set. */
     readonly setMarker: (key: string, ttl: Duration.Input) => Effect.Effect<boolean, RedisStreamError>
     /** Which of `keys` exist, in order. */

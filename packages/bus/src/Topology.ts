@@ -9,7 +9,10 @@
  *   working;
  * - `family`: one stream per event family, the first segment of the type name (`approval`,
  *   `user`, ...). A subscription reads only the streams of the families its types belong to, so a
- *   handler of `approval.*` never reads (and acks unread) the `user` events;
+ *   handler of `approval.*` never reads (and acks unread) the `user` events. The families are
+ *   open-ended (any publisher's catalog may add one): publishers record every stream they write
+ *   in the stream registry (`registryKey`), which wildcard-first patterns (`**`, `*.approved`) and
+ *   the operators' views read, picking up new streams while running;
  * - `partitioned:N[:tenant|aggregate]`: N streams, an event going to the partition its key hashes
  *   to: the tenant id (default), or with `aggregate` the `partitionKey` given at publish time
  *   (an aggregate id), falling back to the tenant id. Events of one key stay in one stream, so a
@@ -28,7 +31,8 @@
  * different streams land on different slots and can live on different nodes. The prefix is part
  * of the tag so two buses sharing a cluster do not pile onto the same slots. `single` is tagged
  * too when `hashTags` is on (a single stream on a cluster: `<prefix>:events:{<prefix>:main}`);
- * that renames its keys, which the NestJS bus does not follow.
+ * that renames its keys, which the NestJS bus does not follow. A partition's tag may carry a
+ * `~<n>` suffix that places it in its share of the slots, so partitions spread over the masters.
  *
  * Consequently no atomic step may touch two streams' keys: the DLQ is per stream in tagged
  * layouts (`Dlq` reads across them), and `Publisher.publishBatch` is atomic per stream.
@@ -187,7 +191,7 @@ export interface Layout {
   /**
    * Every stream of the layout: the one stream, every family of the catalog, every partition.
    * (A `family` layout also routes events of families the catalog does not list; those streams
-   * are read by subscriptions naming them, but not listed here.)
+   * are not listed here, but in the stream registry, see `registryKey`.)
    */
   readonly streams: ReadonlyArray<StreamKeys>
   /** The stream an event goes to. */
@@ -196,6 +200,14 @@ export interface Layout {
   readonly streamsFor: (types: Iterable<string>) => ReadonlyArray<StreamKeys>
   /** The stream whose key is `key`, if it is one of this layout's. */
   readonly find: (key: string) => StreamKeys | undefined
+  /**
+   * Whether streams beyond `streams` can exist (`family`: one per family any publisher's catalog
+   * has). Publishers record those in the stream registry (`registryKey`), which `**` and the
+   * operators' views read.
+   */
+  readonly open: boolean
+  /** The stream named `name` (a family, `main`, a partition), if the layout can have it. */
+  readonly named: (name: string) => StreamKeys | undefined
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,8 +244,8 @@ const legacy = (prefix: string): StreamKeys => ({
 })
 
 /** A tagged stream: every key starts with the stream's key, so shares its `{tag}`. */
-const tagged = (prefix: string, name: string): StreamKeys => {
-  const key = `${prefix}:events:{${prefix}:${name}}`
+const tagged = (prefix: string, name: string, tag = `${prefix}:${name}`): StreamKeys => {
+  const key = `${prefix}:events:{${tag}}`
   return {
     name,
     key,
@@ -241,6 +253,32 @@ const tagged = (prefix: string, name: string): StreamKeys => {
     redeliver: (group) => `${key}:redeliver:${group}`,
     done: (group) => `${key}:done:${group}`
   }
+}
+
+/**
+ * The hash tags of the partitions: each one's name, with a `~<salt>` suffix when needed so that
+ * partition `i`'s slot falls in the `i`-th share of `min(partitions, 128)` equal slot ranges. Names that
+ * differ in a digit or two hash to nearby slots (CRC16), so plain names left masters unused: with
+ * three masters splitting the slots evenly, `partitioned:3` and `:6` never used all three. In order
+ * of the ranges, the partitions spread evenly over masters that hold equal contiguous ranges (what
+ * `redis-cli --cluster create` sets up).
+ */
+const partitionTags = (prefix: string, partitions: number): ReadonlyArray<string> => {
+  const ranges = Math.min(partitions, 128)
+  // No two partitions on one slot, so each can move to a node of its own.
+  const used = new Set<number>()
+  return Array.from({ length: partitions }, (_, index) => {
+    const name = `${prefix}:partition-${index}-of-${partitions}`
+    const range = Math.floor((index * ranges) / partitions)
+    for (let salt = 0;; salt++) {
+      const tag = salt === 0 ? name : `${name}~${salt}`
+      const slot = Slot.crc16(tag) % Slot.slots
+      if (Math.floor((slot * ranges) / Slot.slots) === range && !used.has(slot)) {
+        used.add(slot)
+        return tag
+      }
+    }
+  })
 }
 
 /**
@@ -262,7 +300,8 @@ export const layout = (
     }
     case "Partitioned": {
       const { by, partitions } = topology
-      const streams = Array.from({ length: partitions }, (_, i) => tagged(prefix, `partition-${i}-of-${partitions}`))
+      const tags = partitionTags(prefix, partitions)
+      const streams = tags.map((tag, i) => tagged(prefix, `partition-${i}-of-${partitions}`, tag))
       return fixed(topology, true, streams, (event) => {
         const key = by === "aggregate" ? event.partitionKey ?? event.tenantId : event.tenantId
         return streams[partitionOf(key, partitions)]!
@@ -289,7 +328,10 @@ export const layout = (
         streams: known,
         route: (event) => streamOf(familyOf(event.type)),
         streamsFor: (types) => unique(Array.from(types, (type) => streamOf(familyOf(type)))),
-        find: (key) => Array.from(byFamily.values()).find((stream) => stream.key === key)
+        find: (key) => Array.from(byFamily.values()).find((stream) => stream.key === key),
+        open: true,
+        // A family is a type name's first segment: no dot, and no brace (it would move the tag).
+        named: (name) => name.length === 0 || /[.{}]/.test(name) ? undefined : streamOf(name)
       }
     }
   }
@@ -307,7 +349,9 @@ const fixed = (
   streams,
   route,
   streamsFor: () => streams,
-  find: (key) => streams.find((stream) => stream.key === key)
+  find: (key) => streams.find((stream) => stream.key === key),
+  open: false,
+  named: (name) => streams.find((stream) => stream.name === name)
 })
 
 const unique = (streams: ReadonlyArray<StreamKeys>): ReadonlyArray<StreamKeys> => Array.from(new Set(streams))
@@ -373,6 +417,19 @@ export const allStreams = (settings: Settings): ReadonlyArray<StreamKeys> => {
   const keys = new Set(now.map((s) => s.key))
   return [...now, ...before.filter((s) => !keys.has(s.key))]
 }
+
+/**
+ * The stream registry of a prefix: a hash of the streams publishers have written under an open
+ * layout (`family`), stream name → stream key. A publisher records a stream before its first
+ * append to it (once per stream per process), so a stream of a family no subscriber's catalog
+ * lists is still found by `**` subscriptions and the operators' views (DLQ, health, groups). Only
+ * single-key commands touch it (`HSET`, `HKEYS`), never together with a stream's keys, so its
+ * slot on a cluster does not matter; the streams it names keep their own hash tags.
+ *
+ * @category constructors
+ * @since 0.3.0
+ */
+export const registryKey = (prefix: string): string => `${prefix}:events:streams`
 
 const sameStreams = (a: Layout, b: Layout): boolean =>
   a.streams.length === b.streams.length && a.streams.every((s, i) => s.key === b.streams[i]?.key)

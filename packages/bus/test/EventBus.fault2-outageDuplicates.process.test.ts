@@ -9,6 +9,10 @@
  * outage, which the bus must not do. (The claim timeout is 2 s rather than 1 s because a holder's
  * connection can take up to 1 s to reconnect — ioredis's reconnect backoff — before its heartbeat
  * can refresh anything.)
+ *
+ * Run twice: with a group per subscription on the stream, and with routed subscriptions (an
+ * `application`: the four processes' routers forward to the subscription's inbox, whose group
+ * holds the entries), with the same bounds.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Publisher } from "@hyvve/bus"
@@ -20,6 +24,7 @@ import * as Children from "./fixtures/Children.ts"
 import { orders } from "./fixtures/events.ts"
 import * as Harness from "./fixtures/Harness.ts"
 import * as PrivateRedis from "./fixtures/PrivateRedis.ts"
+import * as Router from "../src/internal/router.ts"
 
 const tmpDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "hyvve-fault2-"))),
@@ -27,11 +32,16 @@ const tmpDir = Effect.acquireRelease(
 )
 
 describe("fault 2: a short outage with every consumer alive (processes, private Redis)", () => {
-  it.live("no in-flight entry of a live consumer is claimed by another: every event runs once", () =>
+  it.live.each([
+    { mode: "groups on the stream", routed: false },
+    { mode: "routed subscriptions", routed: true }
+  ])("no in-flight entry of a live consumer is claimed by another: every event runs once ($mode)", ({ routed }) =>
     Effect.gen(function*() {
       const redis = yield* PrivateRedis.make
       const dir = yield* tmpDir
-      const h = yield* Harness.make(Harness.redisBackend(redis.url), { realTime: true }, "fault2")
+      const h = yield* Harness.make(Harness.redisBackend(redis.url), { realTime: true, routed }, routed ? "fault2-routed" : "fault2")
+      // Where the subscription's group holds its entries: the stream, or its inbox.
+      const held = routed ? Router.inboxKey(h.main, "slow") : h.main
       const publisher = yield* h.node()
       const names = ["c-1", "c-2", "c-3", "c-4"]
       const files = names.map((name) => join(dir, `${name}.log`))
@@ -45,12 +55,13 @@ describe("fault 2: a short outage with every consumer alive (processes, private 
           DELAY_MS: "6000",
           CLAIM_TIMEOUT_MS: "2000",
           // Small reads spread the 32 entries over the four consumers: each holds some.
-          BATCH_SIZE: "4"
+          BATCH_SIZE: "4",
+          ...(routed ? { APPLICATION: Harness.application } : {})
         }))
       const tally = Children.tally(files)
       const ids = yield* publisher.run(Publisher.publishBatch(orders(0, 32)))
-      yield* h.waitUntil("all 32 delivered", Effect.map(h.pendingCount("slow"), (n) => n === 32), "10 seconds")
-      const owners = yield* h.redis.pending({ key: h.main, group: "slow", count: 100 })
+      yield* h.waitUntil("all 32 delivered", Effect.map(h.pendingCount("slow", held), (n) => n === 32), "10 seconds")
+      const owners = yield* h.redis.pending({ key: held, group: "slow", count: 100 })
       // The premise: the outage starts while every handler is still running.
       assert.strictEqual(tally.runs("slow"), 0, "no handler finished before the outage")
       yield* redis.restart({ downForMs: 2_500 })
@@ -64,7 +75,7 @@ describe("fault 2: a short outage with every consumer alive (processes, private 
       const duplicates = tally.duplicates("slow")
       yield* Effect.sync(() =>
         console.info(
-          `[fault2] 32 events, ${tally.runs("slow")} runs (${duplicates} duplicates); held before the outage by ` +
+          `[fault2${routed ? ", routed" : ""}] 32 events, ${tally.runs("slow")} runs (${duplicates} duplicates); held before the outage by ` +
             names.map((name) => `${name} (${owners.filter((o) => o.consumer === name).length})`).join(", ")
         )
       )

@@ -8,3 +8,5 @@ import { memoryTopologyBackend } from "./fixtures/Harness.ts"
 
 EventBusTest.suite("memory, single with hash tags", memoryTopologyBackend("single", { hashTags: true }), { realTime: false })
 EventBusTest.suite("memory, family", memoryTopologyBackend("family"), { realTime: false })
+EventBusTest.suite("memory, partitioned:4", memoryTopologyBackend("partitioned:4"), { realTime: false })
+EventBusTest.suite("memory, partitioned:4:aggregate", memoryTopologyBackend("partitioned:4:aggregate"), { realTime: false })

@@ -7,3 +7,5 @@ import * as EventBusTest from "./contract/EventBusTest.ts"
 import { redisTopologyBackend } from "./fixtures/Harness.ts"
 
 EventBusTest.suite("redis, family", redisTopologyBackend("family"), { realTime: true })
+EventBusTest.suite("redis, partitioned:4", redisTopologyBackend("partitioned:4"), { realTime: true })
+EventBusTest.suite("redis, partitioned:4:aggregate", redisTopologyBackend("partitioned:4:aggregate"), { realTime: true })

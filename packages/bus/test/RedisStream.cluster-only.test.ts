@@ -1,8 +1,9 @@
 /**
  * What only a Redis Cluster can prove about the cluster backend (on the shared test cluster,
  * REDIS_CLUSTER_NODES): atomic steps across slots are refused before anything is written, waiting
- * readers on several nodes hold no connection other commands need, and a slot migrated under a
- * waiting reader is followed. The failover test lives in `RedisStream.failover.test.ts` (a
+ * readers on several nodes hold no connection other commands need, a reader waiting on two slots
+ * of one master has a notifier blocked per slot, and a slot migrated under a waiting reader is
+ * followed. The failover test lives in `RedisStream.failover.test.ts` (a
  * private cluster). Semantics shared with the other backends are the contract suite's.
  */
 import { assert, it } from "@effect/vitest"
@@ -135,6 +136,37 @@ describeCluster("RedisStream (cluster only)", (nodes) => {
       assert.isUndefined(single[2]!.pollUnsafe())
     })))
 
+  // Why notifiers are per slot and not per node: Redis refuses a blocking XREAD over two slots
+  // even when one master serves both, so each waited slot needs a blocked connection of its own.
+  it.live("a reader waiting on two slots of one master: a notifier blocked per slot, and an append to either wakes it", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const name = uniquePrefix("twoslots")
+      const { cluster, rs } = yield* build(nodes, name)
+      const first = `{${name}:0}:s`
+      const owner = cluster.slots[slotOf(first)]?.[0]
+      let second: string | undefined
+      for (let i = 1; second === undefined && i < 10_000; i++) {
+        const key = `{${name}:${i}}:s`
+        if (slotOf(key) !== slotOf(first) && cluster.slots[slotOf(key)]?.[0] === owner) second = key
+      }
+      assert.isDefined(second)
+      const keys = [first, second!]
+      const node = cluster.nodes("master").find((n) => nodeKey(n) === owner)!
+      yield* Effect.forEach(keys, (key) => rs.createGroup(key, "g"))
+      yield* Effect.addFinalizer(() => Effect.ignore(rs.deleteKeys(keys)))
+
+      for (const [i, key] of keys.entries()) {
+        const reader = yield* Effect.forkChild(rs.readGroup({ keys, group: "g", consumer: "c", count: 10, block: "60 seconds" }))
+        yield* until(
+          "both slots' notifiers block on their one master",
+          Effect.map(blockedClients(node, `${name}:notify:`, "xread"), (names) =>
+            names.length === 2 && keys.every((k) => names.includes(`${name}:notify:${slotOf(k)}`)))
+        )
+        const id = yield* rs.append(key, { n: String(i) })
+        assert.deepStrictEqual((yield* Fiber.join(reader)).map((entry) => [entry.key, entry.id]), [[key, id]])
+      }
+    })))
+
   it.live("a slot migrated under a waiting reader: appends follow MOVED and the reader wakes", () =>
     Effect.scoped(Effect.gen(function*() {
       const name = uniquePrefix("moved")
@@ -165,7 +197,9 @@ describeCluster("RedisStream (cluster only)", (nodes) => {
       yield* Effect.addFinalizer(() => Effect.orDie(migrate(masters, slot, target, source)))
 
       const after = yield* rs.append(key, { n: "1" })
-      assert.strictEqual(cluster.slots[slot]?.[0], nodeKey(target), "the client followed MOVED")
+      // Checked on the target itself: the client's slot map may briefly point back at the source
+      // when its periodic refresh asks a node that gossip has not told yet (seen under load).
+      assert.strictEqual(yield* Effect.promise(() => target.xlen(key)), 2, "the append followed MOVED to the target")
       assert.deepStrictEqual((yield* Fiber.join(waiting)).map((entry) => entry.id), [after])
       assert.deepStrictEqual((yield* rs.pendingSummary(key, "g")).count, 2)
     })))

@@ -96,6 +96,31 @@ describe("Topology", () => {
       }
     })
 
+    it("partitions spread evenly over the masters of an evenly split cluster, for any prefix", () => {
+      // Three and five masters holding equal contiguous slot ranges (what `redis-cli --cluster create` does).
+      const masterOf = (slot: number, masters: number) => Math.floor((slot * masters) / Slot.slots)
+      for (const masters of [3, 5]) {
+        for (const partitions of [masters, masters * 2, 12, 16]) {
+          for (const prefix of ["hyvve", "billing", "t-1", "x"]) {
+            const streams = Topology.of(settingsOf({ prefix, topology: `partitioned:${partitions}` })).streams
+            const perMaster = new Array<number>(masters).fill(0)
+            for (const stream of streams) perMaster[masterOf(calculateSlot(stream.key), masters)]!++
+            // Plain names (before the salt) left a master unused for partitioned:3 and :6 on three masters.
+            // A multiple of the master count divides exactly; other counts use every master, off by 2 at most.
+            const label = `${prefix}, partitioned:${partitions} over ${masters} masters: ${perMaster.join("/")}`
+            assert.isAtLeast(Math.min(...perMaster), 1, label)
+            assert.isAtMost(Math.max(...perMaster) - Math.min(...perMaster), partitions % masters === 0 ? 0 : 2, label)
+          }
+        }
+      }
+      // The names stay readable; the tag carries the salt only when the plain name lands elsewhere.
+      const layout = Topology.of(settingsOf({ topology: "partitioned:1024" }))
+      assert.strictEqual(layout.streams.length, 1024)
+      assert.strictEqual(new Set(layout.streams.map((s) => calculateSlot(s.key))).size, 1024)
+      assert.match(layout.streams[5]!.key, /^hyvve:events:\{hyvve:partition-5-of-1024(~\d+)?\}$/)
+      assert.strictEqual(layout.streams[5]!.name, "partition-5-of-1024")
+    })
+
     it("a family layout routes by the first segment; a partitioned one by tenant or partition key", () => {
       const family = Topology.of(settingsOf({ topology: "family" }))
       assert.strictEqual(family.route({ type: "approval.approved", tenantId: "t" }).name, "approval")

@@ -5,7 +5,7 @@
  * stream entry id starts with its millisecond timestamp), newest first so a bound on the scan
  * only ever drops the oldest part of the 24-hour window.
  */
-import { type BusConfig, RedisStream, Topology } from "@hyvve/bus"
+import { BusConfig, Groups, RedisStream, Topology } from "@hyvve/bus"
 import { Clock, Effect } from "effect"
 import { Stats } from "../AdminApi.ts"
 
@@ -80,7 +80,10 @@ export const read = (
     const now = yield* Clock.currentTimeMillis
     // Every stream of the topology (see `Topology`): the numbers add up, the throughput scan's
     // bound is shared between them.
-    const streams = Topology.allStreams(settings)
+    const streams = yield* Groups.streams().pipe(
+      Effect.provideService(RedisStream.RedisStream, redis),
+      Effect.provideService(BusConfig.BusConfig, settings)
+    )
     const perStream = yield* Effect.forEach(streams, (stream) =>
       readStream(redis, stream.key, now, Math.max(batch, Math.floor(bound / streams.length))))
     const groups = new Map<string, Mutable<GroupStats>>()

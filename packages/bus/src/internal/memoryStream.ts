@@ -901,6 +901,13 @@ const build = (enforceSlots: boolean): RedisStream.RedisStream["Service"] => {
         return Result.succeed(fields.map((field) => value?.fields.get(field)))
       }),
 
+    hashFields: (key) =>
+      run((now) => {
+        const value = lookup(key, now)
+        if (value !== undefined && value._tag !== "hash") return Result.fail(wrongType("HKEYS"))
+        return Result.succeed(value === undefined ? [] : Array.from(value.fields.keys()))
+      }),
+
     setMarker: (key, ttl) =>
       run((now) => {
         const ttlMs = millisArgument("SET", ttl)

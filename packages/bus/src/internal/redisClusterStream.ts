@@ -16,6 +16,15 @@
  * the slot map is refreshed, and the next round reconnects to the slot's new master. Readers keep
  * the single-node design: wait on the keys' generations, then a non-blocking `XREADGROUP` per slot.
  *
+ * **Why per slot, not per node.** A blocking command may only name keys of one slot: Redis refuses
+ * an `XREAD` over keys of two slots with `CROSSSLOT` even when one master serves both (the cluster
+ * bench checks it), and a connection runs one blocking command at a time. A notifier per node
+ * would therefore wait on one slot at a time, missing the others' appends until its timeout, or
+ * need keyspace notifications (off by default, often not allowed on managed Redis). One dedicated
+ * connection per waited slot is the fewest that wakes every waiting reader at once. It costs
+ * connections, not commands: a process holds one per slot its readers wait on (a topology's
+ * streams: 1 for `single`, N for `partitioned:N`), each idle in its `XREAD` until a key moves.
+ *
  * **Multi-key steps** need their keys in one slot. Reads over several keys (`readGroup`,
  * `markersExist`, `deleteKeys`) are split per slot; atomic steps (`transaction`, `takeDue`) over
  * keys of several slots fail with kind `CrossSlot` before anything is sent. The Lua scripts touch

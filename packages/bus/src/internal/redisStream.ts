@@ -412,6 +412,8 @@ export const makeService = (transport: Transport): Service => {
       hashGet: (key, fields) =>
         fields.length === 0 ? Effect.succeed([]) : send("HMGET", [key, ...fields], parseOptionalStrings),
 
+      hashFields: (key) => send("HKEYS", [key], (reply) => asArray(reply, "HKEYS").map(asString)),
+
       setMarker: (key, ttl) =>
         send("SET", [key, "1", "NX", "PX", Math.max(1, millis(ttl))], (reply) => reply === "OK"),
 

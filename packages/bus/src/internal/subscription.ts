@@ -34,6 +34,12 @@
  * the stream was deleted) is re-created at the start of what the stream holds now, so events
  * appended since are not skipped.
  *
+ * A read that fails may still have run in Redis (its reply lost to a timeout or a dropped
+ * connection): its entries are then pending to this consumer, which never saw them. Before the
+ * next read the reader takes back this consumer's pending entries it does not hold, so they run
+ * now instead of after a claim timeout. Every step that makes entries this consumer's (the
+ * poller's `takeDue`, a sweep's claim) holds them before that recovery can look (one permit).
+ *
  * Two variants (`./router.ts`): a **routed** subscription reads its inbox instead of the stream
  * (`Spec.inbox`; its group starts at the inbox's beginning); the **router** itself is this engine
  * with `Spec.forward`: it hands nothing out, and every entry it reads is acked by the flusher in
@@ -41,7 +47,7 @@
  */
 import { Envelope, EventType } from "@hyvve/schema"
 import type { EventError } from "@hyvve/schema"
-import { Cause, Duration, Effect, Exit, Fiber, FiberSet, Option, Queue, Schedule, type Scope } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, FiberSet, Option, Queue, Schedule, type Scope, Semaphore } from "effect"
 import type * as BusConfig from "../BusConfig.ts"
 import type * as DeliveryLog from "../DeliveryLog.ts"
 import type { Delivery } from "../Delivery.ts"
@@ -407,8 +413,10 @@ export const make = (
     // hands each batch to a stage that checks and delivers batches in order, and reads the next
     // one meanwhile. Entries are held from the moment they are read: one waiting in the stage is
     // refreshed by the heartbeat like any other.
+    // One permit for each step that makes entries this consumer's and holds them (see the module doc).
+    const taking = Semaphore.makeUnsafe(1).withPermits(1)
     const staged = spec.idempotent ? yield* Queue.bounded<ReadonlyArray<RedisStream.GroupEntry>>(1) : undefined
-    const read = Effect.flatMap(
+    const readOnce = Effect.flatMap(
       redis.readGroup({ keys, group, consumer, count: settings.batchSize, block: settings.block }),
       (entries) => {
         if (staged === undefined || entries.length === 0) return Effect.as(deliverRead(entries), true)
@@ -416,15 +424,25 @@ export const make = (
         return Effect.as(Queue.offer(staged, entries), true)
       }
     )
+    // Set when a read fails: Redis may have run it and handed its entries to this consumer.
+    let readMayBeLost = false
+    const read = Effect.suspend(() =>
+      readMayBeLost ?
+        Effect.andThen(
+          sweep(consumer, 0).pipe(Effect.tap(() => Effect.sync(() => readMayBeLost = false))),
+          readOnce
+        ) :
+        readOnce
+    ).pipe(Effect.tapError(() => Effect.sync(() => readMayBeLost = true)))
 
     const pollRetries = Effect.gen(function*() {
       let full = false
       let next = Number.POSITIVE_INFINITY
       for (const key of keys) {
-        const due = yield* settlement.takeDue(key, consumer, settings.batchSize)
+        // Taken and held under the permit, so the reader's recovery never sees them unheld.
+        const due = yield* taking(Effect.tap(settlement.takeDue(key, consumer, settings.batchSize), (due) => deliver(due.entries)))
         if (due.entries.length === settings.batchSize) full = true
         if (due.nextDueAt !== undefined) next = Math.min(next, due.nextDueAt)
-        yield* deliver(due.entries)
       }
       if (full) return true
       const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
@@ -437,7 +455,7 @@ export const make = (
     // those waiting for a scheduled retry. `owner` limits the scan to one consumer (at start-up,
     // this consumer's own pending entries, resumed at once).
     const sweep = (owner: string | undefined, minIdleMs: number) =>
-      Effect.gen(function*() {
+      taking(Effect.gen(function*() {
         for (const key of keys) {
           let start = "-"
           while (true) {
@@ -456,7 +474,7 @@ export const make = (
             start = RedisStream.nextEntryId(rows[rows.length - 1]!.id)
           }
         }
-      })
+      }))
 
     const removeIdleConsumers = Effect.forEach(keys, (key) =>
       Effect.flatMap(

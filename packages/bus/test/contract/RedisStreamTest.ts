@@ -827,6 +827,25 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         assert.deepStrictEqual(yield* rs.hashGet(hash, ["a", "b"]), [undefined, "2"])
       }))
 
+    it.effect("hashFields lists the fields of a hash, none when it does not exist", () =>
+      Effect.gen(function*() {
+        const { key, rs } = yield* fixture("hash-fields")
+        const hash = key("h")
+        assert.deepStrictEqual(yield* rs.hashFields(hash), [])
+        yield* rs.transaction([
+          { _tag: "HSet", key: hash, field: "b", value: "2" },
+          { _tag: "HSet", key: hash, field: "a", value: "1" },
+          { _tag: "HSet", key: hash, field: "a", value: "3" }
+        ])
+        assert.deepStrictEqual([...(yield* rs.hashFields(hash))].sort(), ["a", "b"])
+        yield* rs.transaction([{ _tag: "HDel", key: hash, fields: ["a", "b"] }])
+        assert.deepStrictEqual(yield* rs.hashFields(hash), [])
+        const notHash = key("s")
+        yield* rs.append(notHash, { f: "v" })
+        const error = yield* rs.hashFields(notHash).pipe(Effect.flip)
+        assert.strictEqual(error._tag, "RedisStreamError")
+      }))
+
     it.effect("takeDue claims only due members, each once", () =>
       Effect.gen(function*() {
         const { appendMany, key, read, rs } = yield* fixture("takedue")
