@@ -10,6 +10,12 @@
  * idle times, claims, trimming by minimum id, lag; it reads time through `Clock`, so `TestClock`
  * drives it).
  *
+ * `copyForReplay` copies a replay batch inside the server. Given `firstAtMost` it first checks,
+ * in the same atomic step, that the stream's first entry is at or before that id (trimming
+ * removes a prefix, so nothing from the caller's position on is gone); otherwise it copies
+ * nothing and stops with `Trimmed`, and a caller that keeps older entries elsewhere (Replay's
+ * archive) reads the gap there. The memory backend does the same.
+ *
  * @since 0.1.0
  */
 import type { Duration, Effect } from "effect"
@@ -151,6 +157,16 @@ export interface ReplayCopy {
    * `{"cursor","scanned","matched"}` (JSON), the counts being these plus the entries passed and copied.
    */
   readonly progress: { readonly key: string; readonly field: string; readonly scanned: number; readonly matched: number }
+  /**
+   * Copies only if no entry from `start` on can have been trimmed away: the stream's first entry
+   * must be at or before this id (the first entry the caller saw, or `start`). Otherwise (trimmed
+   * since, or the stream is empty) nothing is copied or recorded and `stop` is `Trimmed`: a caller
+   * that reads older entries elsewhere (the archive) goes back there for the gap. Checked in the
+   * same atomic step as the copy.
+   *
+   * @since 0.3.0
+   */
+  readonly firstAtMost?: EntryId | undefined
 }
 
 /**
@@ -159,7 +175,8 @@ export interface ReplayCopy {
  * `exhausted` when the range had no more entries. `stop` is why it stopped early: an entry of a
  * type not in `routes`, or an entry it cannot copy as bytes (no `type`, `tenant` or `event`
  * field, an envelope that does not start with its `id` or already has a `replay` marker), which
- * the caller reads and copies itself.
+ * the caller reads and copies itself, or (`Trimmed`, only with `firstAtMost`) the stream's first
+ * entry is past `firstAtMost` (`first`, undefined when the stream is empty) and nothing was copied.
  *
  * @category models
  * @since 0.2.0
@@ -172,6 +189,7 @@ export interface ReplayCopied {
   readonly stop:
     | { readonly _tag: "UnknownType"; readonly type: string }
     | { readonly _tag: "Entry"; readonly id: EntryId }
+    | { readonly _tag: "Trimmed"; readonly first: EntryId | undefined }
     | undefined
 }
 

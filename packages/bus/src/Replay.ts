@@ -16,6 +16,11 @@
  *   and `to` (ms, inclusive) are positions in the stream (entry ids are append times). A batch
  *   from the store ends on a whole entry id (a few more than `batchSize` then): streams number
  *   their entries independently, so the archive holds events of several streams under one id.
+ *   The archive ends where the stream's first entry begins: retention may trim the stream after
+ *   that boundary was chosen, so every read of Redis (the server copy in its own atomic step,
+ *   `firstAtMost`; a read here by asking for the first entry after it) checks that nothing from
+ *   the job's position on was trimmed, else the boundary is chosen again and the trimmed entries
+ *   are read from the archive.
  * - **Several streams** (`family`, `partitioned`; see `Topology`): a job reads every stream its
  *   types or pattern can be in (the catalog's types a pattern matches; with a tenant and
  *   `partitioned:N:tenant`, the tenant's partition only; with a group target, the streams the
@@ -812,7 +817,7 @@ export const make = Effect.gen(function*() {
     const routes = new Map<string, ReadonlyArray<number>>()
     const route = (type: string) =>
       matchesType(type) ? groups.flatMap((g, i) => (g.matches(type) ? [i] : [])) : []
-    return (from: Job, through: string) =>
+    return (from: Job, through: string, firstAtMost: string | undefined) =>
       Effect.gen(function*() {
         while (true) {
           const result = yield* redis.copyForReplay({
@@ -824,24 +829,32 @@ export const make = Effect.gen(function*() {
             routes,
             tenant: job.tenantId,
             jobId: job.id,
-            progress: { key: progressKey(stream.key), field: job.id, scanned: from.scanned, matched: from.matched }
+            progress: { key: progressKey(stream.key), field: job.id, scanned: from.scanned, matched: from.matched },
+            firstAtMost
           })
+          if (result.stop?._tag === "Trimmed") return { _tag: "Trimmed" } satisfies Copied
           if (result.stop?._tag === "UnknownType") routes.set(result.stop.type, route(result.stop.type))
           if (result.passed > 0 || result.exhausted) {
-            return Option.some<Batch>({
-              selected: [],
-              byServer: true,
-              copied: result.copied.map((c) => ({ id: c.eventId, type: c.type, tenantId: c.tenant })),
-              scanned: result.passed,
-              cursor: result.exhausted || result.cursor === undefined ? through : result.cursor,
-              done: result.exhausted
-            })
+            return {
+              _tag: "Copied",
+              batch: {
+                selected: [],
+                byServer: true,
+                copied: result.copied.map((c) => ({ id: c.eventId, type: c.type, tenantId: c.tenant })),
+                scanned: result.passed,
+                cursor: result.exhausted || result.cursor === undefined ? through : result.cursor,
+                done: result.exhausted
+              }
+            } satisfies Copied
           }
           // Stopped at the first entry: copy again once its type is routed, else read it here.
-          if (result.stop?._tag !== "UnknownType") return Option.none<Batch>()
+          if (result.stop?._tag !== "UnknownType") return { _tag: "ReadHere" } satisfies Copied
         }
       })
   }
+
+  /** What a server copy did: a batch, nothing (read the next entry here), or nothing as retention trimmed past the job. */
+  type Copied = { readonly _tag: "Copied"; readonly batch: Batch } | { readonly _tag: "ReadHere" } | { readonly _tag: "Trimmed" }
 
   /**
    * A page of the archive after `after` through `through`: `limit` events, or more to end on a
@@ -875,76 +888,105 @@ export const make = Effect.gen(function*() {
     job: Job,
     stream: Topology.StreamKeys,
     matches: (type: string, tenant: string | undefined) => boolean,
-    copy: ((from: Job, through: string) => Effect.Effect<Option.Option<Batch>, RedisStream.RedisStreamError>) | undefined,
+    copy: ((from: Job, through: string, firstAtMost: string | undefined) => Effect.Effect<Copied, RedisStream.RedisStreamError>) | undefined,
     ready: Effect.Effect<void>
   ) =>
     Effect.gen(function*() {
       const through = `${job.to}-${maxSeq}`
       const filter: EventStore.EventFilter = { types: job.types, pattern: job.pattern, tenantId: job.tenantId }
-      if (hasStore) {
-        const [head] = yield* redis.range({ key: stream.key, start: "-", end: "+", count: 1 })
-        const archiveThrough = head === undefined || EventStore.compareEntryIds(prevEntryId(head.id), through) > 0 ?
-          through :
-          prevEntryId(head.id)
-        if (EventStore.compareEntryIds(job.cursor, archiveThrough) < 0) {
-          // The pattern was checked when the job was created.
-          const range = (from: string, to: string, count: number) => ({ filter, after: from, through: to, limit: count })
-          // Group targets of a one-stream layout get the envelopes as PostgreSQL writes them; a
-          // handler needs the events, and routing events among streams needs them too.
-          if (copy !== undefined && !multi) {
-            const page = yield* archivePage(
-              (from, to, count) => store.scanMarked({ ...range(from, to, count), jobId: job.id }).pipe(Effect.catchTag("InvalidPattern", Effect.die)),
+      if (EventStore.compareEntryIds(job.cursor, through) >= 0) {
+        return { selected: [], copied: [], byServer: false, scanned: 0, cursor: through, done: true } satisfies Batch
+      }
+      const start = RedisStream.nextEntryId(job.cursor)
+      // Once more whenever retention trimmed past the job's position between choosing the
+      // boundary and reading Redis: the trimmed entries are read from the archive.
+      while (true) {
+        // With an archive, Redis is read from `start` only while its first entry is at or before
+        // this: the one seen when the boundary was chosen (everything older is in the archive).
+        let firstAtMost: string | undefined
+        if (hasStore) {
+          const [head] = yield* redis.range({ key: stream.key, start: "-", end: "+", count: 1 })
+          const archiveThrough = head === undefined || EventStore.compareEntryIds(prevEntryId(head.id), through) > 0 ?
+            through :
+            prevEntryId(head.id)
+          if (EventStore.compareEntryIds(job.cursor, archiveThrough) < 0) {
+            // The pattern was checked when the job was created.
+            const range = (from: string, to: string, count: number) => ({ filter, after: from, through: to, limit: count })
+            // Group targets of a one-stream layout get the envelopes as PostgreSQL writes them; a
+            // handler needs the events, and routing events among streams needs them too.
+            if (copy !== undefined && !multi) {
+              const page = yield* archivePage(
+                (from, to, count) =>
+                  store.scanMarked({ ...range(from, to, count), jobId: job.id }).pipe(Effect.catchTag("InvalidPattern", Effect.die)),
+                job.cursor,
+                archiveThrough,
+                job.batchSize
+              )
+              const marked = page.events
+              if (page.last !== undefined) {
+                return { selected: [], marked, copied: [], byServer: false, scanned: marked.length, cursor: page.last, done: false } satisfies Batch
+              }
+              return {
+                selected: [],
+                marked,
+                copied: [],
+                byServer: false,
+                scanned: marked.length,
+                cursor: archiveThrough,
+                done: archiveThrough === through
+              } satisfies Batch
+            }
+            const { events, last } = yield* archivePage(
+              (from, to, count) => store.scan(range(from, to, count)).pipe(Effect.catchTag("InvalidPattern", Effect.die)),
               job.cursor,
               archiveThrough,
               job.batchSize
             )
-            const marked = page.events
-            if (page.last !== undefined) {
-              return { selected: [], marked, copied: [], byServer: false, scanned: marked.length, cursor: page.last, done: false } satisfies Batch
+            // The archive holds every stream's events: this stream's are those the layout routes here.
+            const mine = multi ? events.filter((event) => layout.route(event).key === stream.key) : events
+            const selected = mine.map((event) => ({ event, json: markedJson(undefined, event, job.id) }))
+            if (last !== undefined) {
+              return { selected, copied: [], byServer: false, scanned: mine.length, cursor: last, done: false } satisfies Batch
             }
-            return { selected: [], marked, copied: [], byServer: false, scanned: marked.length, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
+            return { selected, copied: [], byServer: false, scanned: mine.length, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
           }
-          const { events, last } = yield* archivePage(
-            (from, to, count) => store.scan(range(from, to, count)).pipe(Effect.catchTag("InvalidPattern", Effect.die)),
-            job.cursor,
-            archiveThrough,
-            job.batchSize
-          )
-          // The archive holds every stream's events: this stream's are those the layout routes here.
-          const mine = multi ? events.filter((event) => layout.route(event).key === stream.key) : events
-          const selected = mine.map((event) => ({ event, json: markedJson(undefined, event, job.id) }))
-          if (last !== undefined) {
-            return { selected, copied: [], byServer: false, scanned: mine.length, cursor: last, done: false } satisfies Batch
-          }
-          return { selected, copied: [], byServer: false, scanned: mine.length, cursor: archiveThrough, done: archiveThrough === through } satisfies Batch
+          // Here the cursor is at or past the boundary, which is before `through`: there is a head.
+          if (head !== undefined) firstAtMost = EventStore.compareEntryIds(head.id, start) > 0 ? head.id : start
         }
+        if (copy !== undefined) {
+          yield* ready
+          const copied = yield* copy(job, through, firstAtMost)
+          if (copied._tag === "Copied") return copied.batch
+          if (copied._tag === "Trimmed") continue
+        }
+        // Read here: handler jobs, and one entry the server would not copy as bytes.
+        const count = copy === undefined ? job.batchSize : 1
+        const entries = yield* redis.range({ key: stream.key, start, end: through, count })
+        if (firstAtMost !== undefined) {
+          // Asked after the read: trimming removes a prefix, so a first entry at or before the
+          // bound now means none of the entries read were missing then.
+          const [kept] = yield* redis.range({ key: stream.key, start: "-", end: firstAtMost, count: 1 })
+          if (kept === undefined) continue
+        }
+        const selected: Array<Selected> = []
+        for (const entry of entries) {
+          const type = entry.fields["type"]
+          const tenant = entry.fields["tenant"]
+          if (type !== undefined && tenant !== undefined && !matches(type, tenant)) continue
+          const parsed = Shared.parseEntry(entry)
+          if (parsed === undefined || !matches(parsed.event.type, parsed.event.tenantId)) continue
+          selected.push({ event: parsed.event, json: markedJson(parsed.object, parsed.event, job.id) })
+        }
+        const done = entries.length < count
+        return {
+          selected,
+          copied: [],
+          byServer: false,
+          scanned: entries.length,
+          cursor: done ? through : entries[entries.length - 1]!.id,
+          done
+        } satisfies Batch
       }
-      if (copy !== undefined) {
-        yield* ready
-        const copied = yield* copy(job, through)
-        if (Option.isSome(copied)) return copied.value
-      }
-      // Read here: handler jobs, and one entry the server would not copy as bytes.
-      const count = copy === undefined ? job.batchSize : 1
-      const entries = yield* redis.range({ key: stream.key, start: RedisStream.nextEntryId(job.cursor), end: through, count })
-      const selected: Array<Selected> = []
-      for (const entry of entries) {
-        const type = entry.fields["type"]
-        const tenant = entry.fields["tenant"]
-        if (type !== undefined && tenant !== undefined && !matches(type, tenant)) continue
-        const parsed = Shared.parseEntry(entry)
-        if (parsed === undefined || !matches(parsed.event.type, parsed.event.tenantId)) continue
-        selected.push({ event: parsed.event, json: markedJson(parsed.object, parsed.event, job.id) })
-      }
-      const done = entries.length < count
-      return {
-        selected,
-        copied: [],
-        byServer: false,
-        scanned: entries.length,
-        cursor: done ? through : entries[entries.length - 1]!.id,
-        done
-      } satisfies Batch
     })
 
   // Groups of a stream whose registered subscription matches a type (target `Matching`).

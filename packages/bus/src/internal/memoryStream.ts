@@ -634,6 +634,15 @@ const build = (enforceSlots: boolean): RedisStream.RedisStream["Service"] => {
       if (actual !== "none" && actual !== want) return Result.fail(wrongType(command))
     }
     if (!Number.isInteger(o.count) || o.count < 1) return Result.fail(commandError(command, `count must be a positive integer, got ${o.count}`))
+    if (o.firstAtMost !== undefined) {
+      const kept = rangeNow({ key: o.key, start: "-", end: o.firstAtMost, count: 1 }, now)
+      if (Result.isFailure(kept)) return Result.fail(kept.failure)
+      if (kept.success.length === 0) {
+        const first = rangeNow({ key: o.key, start: "-", end: "+", count: 1 }, now)
+        if (Result.isFailure(first)) return Result.fail(first.failure)
+        return Result.succeed({ passed: 0, cursor: undefined, copied: [], exhausted: false, stop: { _tag: "Trimmed", first: first.success[0]?.id } })
+      }
+    }
     const entries = rangeNow({ key: o.key, start: o.start, end: o.end, count: o.count }, now)
     if (Result.isFailure(entries)) return Result.fail(entries.failure)
     let passed = 0

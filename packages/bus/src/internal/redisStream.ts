@@ -421,7 +421,8 @@ export const makeService = (transport: Transport): Service => {
           o.tenant ?? "",
           o.progress.field,
           o.progress.scanned,
-          o.progress.matched
+          o.progress.matched,
+          o.firstAtMost ?? ""
         ]
         for (const [type, indices] of o.routes) args.push(type, routeMask(indices, o.targets.length))
         return script(Scripts.copyForReplay, [o.key, o.progress.key, ...o.targets], args, parseReplayCopied)
@@ -1334,6 +1335,8 @@ const parseReplayCopied = (u: unknown): RedisStream.ReplayCopied => {
       { _tag: "UnknownType", type: stopValue } :
       stopKind === "entry" ?
       { _tag: "Entry", id: stopValue } :
+      stopKind === "trimmed" ?
+      { _tag: "Trimmed", first: stopValue === "" ? undefined : stopValue } :
       undefined
   }
 }

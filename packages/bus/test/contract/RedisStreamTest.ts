@@ -1155,6 +1155,51 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         assert.strictEqual(yield* rs.appendLines({ key: stream, count: 0, lines: { event: "" }, fields: {} }), 0)
       }))
 
+    it.effect("copyForReplay with firstAtMost copies nothing once the stream was trimmed past it", () =>
+      Effect.gen(function*() {
+        const { key, rs } = yield* fixture("replaytrim")
+        const source = key("main")
+        const target = key("t")
+        const progress = key("progress")
+        const ids: Array<string> = []
+        for (let i = 1; i <= 5; i++) {
+          ids.push(yield* rs.append(source, { event: `{"id":"e${i}","type":"x"}`, type: "t.one", tenant: "A" }))
+        }
+        const [e1, e2, e3, e4, e5] = ids
+        if (e1 === undefined || e2 === undefined || e3 === undefined || e4 === undefined || e5 === undefined) return assert.fail("five ids")
+        const copy = (start: string, firstAtMost: string) =>
+          rs.copyForReplay({
+            key: source,
+            start,
+            end: "+",
+            count: 2,
+            targets: [target],
+            routes: new Map([["t.one", [0]]]),
+            jobId: "job-1",
+            progress: { key: progress, field: "job-1", scanned: 0, matched: 0 },
+            firstAtMost
+          })
+        // The first entry is the one the caller saw: copied as usual.
+        const first = yield* copy(e1, e1)
+        assert.deepStrictEqual([first.passed, first.cursor, first.stop], [2, e2, undefined])
+        // Trimmed through e3 (past the caller's position e2): nothing copied, nothing recorded.
+        assert.strictEqual(yield* rs.trim(source, { minId: e4, exact: true }), 3)
+        const trimmed = yield* copy(RedisStream.nextEntryId(e2), e1)
+        assert.deepStrictEqual(trimmed, { passed: 0, cursor: undefined, copied: [], exhausted: false, stop: { _tag: "Trimmed", first: e4 } })
+        assert.strictEqual((yield* rs.range({ key: target, start: "-", end: "+" })).length, 2)
+        assert.deepStrictEqual(yield* rs.hashGet(progress, ["job-1"]), [JSON.stringify({ cursor: e2, scanned: 2, matched: 2 })])
+        // A bound at or after the first entry (the caller read the gap elsewhere): copied.
+        const resumed = yield* copy(e4, e4)
+        assert.deepStrictEqual([resumed.passed, resumed.cursor, resumed.exhausted, resumed.stop], [2, e5, false, undefined])
+        // Trimming before the caller's position does not stop it: the bound is its position.
+        assert.strictEqual(yield* rs.trim(source, { minId: e5, exact: true }), 1)
+        const last = yield* copy(RedisStream.nextEntryId(e5), RedisStream.nextEntryId(e5))
+        assert.deepStrictEqual([last.passed, last.exhausted, last.stop], [0, true, undefined])
+        // An empty stream: trimmed past any bound.
+        assert.strictEqual(yield* rs.trim(source, { maxLen: 0, exact: true }), 1)
+        assert.deepStrictEqual((yield* copy(e5, e5)).stop, { _tag: "Trimmed", first: undefined })
+      }))
+
     it.effect("ping answers", () =>
       Effect.gen(function*() {
         const rs = yield* RedisStream.RedisStream

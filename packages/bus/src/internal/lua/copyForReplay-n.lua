@@ -6,9 +6,11 @@
 --
 -- KEYS[1]  the source stream; KEYS[2] the progress hash; KEYS[3..] the target streams.
 -- ARGV     start end count jobId jobIdJson hasTenant tenant progressField scanned matched
+--          firstAtMost ("" for no check)
 --          then pairs: type mask (mask: one character per target, "1" = copy to that target)
--- Returns  { passed, cursor ("" when none), exhausted (1/0), stopKind ("", "type", "entry"),
---            stopValue (the unknown type or the entry id), eventId, type, tenant, ... per copy }
+-- Returns  { passed, cursor ("" when none), exhausted (1/0), stopKind ("", "type", "entry",
+--            "trimmed"), stopValue (the unknown type, the entry id, or the stream's first entry
+--            id ("" when empty) when trimmed), eventId, type, tenant, ... per copy }
 
 for i = 2, #KEYS do
   local want = i == 2 and 'hash' or 'stream'
@@ -26,10 +28,18 @@ local count = tonumber(ARGV[3])
 local jobId, jobIdJson = ARGV[4], ARGV[5]
 local hasTenant, tenant = ARGV[6] == '1', ARGV[7]
 local routes = {}
-for i = 11, #ARGV, 2 do
+for i = 12, #ARGV, 2 do
   routes[ARGV[i]] = ARGV[i + 1]
 end
 local targets = #KEYS - 2
+
+-- Trimmed past the caller's position since it looked: entries from `start` on may be gone, so
+-- nothing is copied (the caller reads the gap elsewhere). Trimming removes a prefix: a first
+-- entry at or before `firstAtMost` means nothing after it went.
+if ARGV[11] ~= '' and #redis.call('XRANGE', KEYS[1], '-', ARGV[11], 'COUNT', 1) == 0 then
+  local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+  return { 0, '', 0, 'trimmed', first and first[1] or '' }
+end
 
 local entries = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[2], 'COUNT', count)
 local passed, cursor, stopKind, stopValue = 0, '', '', ''
