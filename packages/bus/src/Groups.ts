@@ -151,12 +151,11 @@ export const list = (): Effect.Effect<
   RedisStream.RedisStream | BusConfig.BusConfig
 > =>
   Effect.gen(function*() {
-    const settings = yield* BusConfig.BusConfig
     const redis = yield* RedisStream.RedisStream
     // Under `family`, the streams of families other catalogs publish to too (the stream registry).
-    const streams = yield* StreamRegistry.all(redis, settings)
-    if (streams.length === 1) return yield* redis.groups(streams[0]!.key)
-    return mergeGroups(yield* Effect.forEach(streams, (stream) => redis.groups(stream.key)))
+    const all = yield* streams()
+    if (all.length === 1) return yield* redis.groups(all[0]!.key)
+    return mergeGroups(yield* Effect.forEach(all, (stream) => redis.groups(stream.key)))
   })
 
 /**

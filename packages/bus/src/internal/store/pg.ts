@@ -302,6 +302,16 @@ export const make = (schema: string) =>
         }
       )
 
+    // The filter's clauses and the position range `(after, through]` (the archive side of a replay).
+    const rangeOf = (filter: EventStore.EventFilter, after: string, through: string) =>
+      Effect.map(whereOf(filter), (clauses) => {
+        const [ams, aseq] = splitEntryId(after)
+        const [tms, tseq] = splitEntryId(through)
+        clauses.push(sql`(entry_ms, entry_seq) > (${ams}::bigint, ${aseq}::bigint)`)
+        clauses.push(sql`(entry_ms, entry_seq) <= (${tms}::bigint, ${tseq}::bigint)`)
+        return clauses
+      })
+
     const archive = (events: ReadonlyArray<EventStore.StoredEvent>) => {
       if (events.length === 0) return Effect.succeed(0)
       const rows = events.map((e) => {
@@ -477,20 +487,12 @@ export const make = (schema: string) =>
         }),
       scan: ({ after, filter, limit, through }) =>
         Effect.gen(function*() {
-          const clauses = yield* whereOf(filter)
-          const [ams, aseq] = splitEntryId(after)
-          const [tms, tseq] = splitEntryId(through)
-          clauses.push(sql`(entry_ms, entry_seq) > (${ams}::bigint, ${aseq}::bigint)`)
-          clauses.push(sql`(entry_ms, entry_seq) <= (${tms}::bigint, ${tseq}::bigint)`)
+          const clauses = yield* rangeOf(filter, after, through)
           return yield* run("scan", selectEvents(sql.and(clauses), Math.max(1, limit)))
         }),
       scanMarked: ({ after, filter, jobId, limit, through }) =>
         Effect.gen(function*() {
-          const clauses = yield* whereOf(filter)
-          const [ams, aseq] = splitEntryId(after)
-          const [tms, tseq] = splitEntryId(through)
-          clauses.push(sql`(entry_ms, entry_seq) > (${ams}::bigint, ${aseq}::bigint)`)
-          clauses.push(sql`(entry_ms, entry_seq) <= (${tms}::bigint, ${tseq}::bigint)`)
+          const clauses = yield* rangeOf(filter, after, through)
           // The envelope text in `Shared.markedEnvelope`'s field order, written by PostgreSQL
           // (`to_json` quotes a string; the payload is the stored jsonb's text).
           const rows = yield* run(
