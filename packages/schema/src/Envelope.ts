@@ -22,6 +22,7 @@ import * as Struct from "effect/Struct"
 import * as EventError from "./EventError.ts"
 import * as EventId from "./EventId.ts"
 import type * as EventType from "./EventType.ts"
+import * as compiled from "./internal/compiled.ts"
 import * as issues from "./internal/issues.ts"
 import * as seed from "./internal/seed.ts"
 import * as timestamp from "./internal/timestamp.ts"
@@ -288,7 +289,8 @@ const description = (eventType: EventType.Any): string | undefined => {
 
 const maxRawLength = 1024
 
-const decodeRaw = Schema.decodeUnknownExit(Raw, { errors: "all" })
+// Runs for every envelope read: compiled (`./internal/compiled.ts`).
+const decodeRaw = Schema.decodeUnknownExit(compiled.forDecoding(Raw), { errors: "all" })
 
 const rawKeys = Struct.keys(Raw.fields)
 

@@ -2,6 +2,7 @@ import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import type * as Envelope from "../Envelope.ts"
 import type * as EventType from "../EventType.ts"
+import * as compiled from "./compiled.ts"
 import * as name from "./name.ts"
 
 /** Key of the compiled codecs an event type carries. */
@@ -29,13 +30,15 @@ export const compile = <P extends EventType.PayloadSchema>(
   previous: ReadonlyArray<EventType.PreviousOptions<EventType.PayloadSchema, P>>
 ): Codec<P["Type"]> => {
   // `decodeUnknownExit(payload)` reads the schema's Encoded side, which is what a migration returns.
-  const fromEncoded = Schema.decodeUnknownExit(payload, options)
+  // Every parser runs once per event published or read: compiled (`./compiled.ts`).
+  const fromEncoded = Schema.decodeUnknownExit(compiled.forDecoding(payload), options)
+  const json = Schema.toCodecJson(payload)
   return {
-    validate: Schema.decodeUnknownExit(Schema.toType(payload), options),
-    encode: Schema.encodeUnknownExit(Schema.toCodecJson(payload), options),
-    decode: Schema.decodeUnknownExit(Schema.toCodecJson(payload), options),
+    validate: Schema.decodeUnknownExit(compiled.forDecoding(Schema.toType(payload)), options),
+    encode: Schema.encodeUnknownExit(compiled.forEncoding(json), options),
+    decode: Schema.decodeUnknownExit(compiled.forDecoding(json), options),
     upgrades: new Map(previous.map((old) => {
-      const decodeOld = Schema.decodeUnknownExit(Schema.toCodecJson(old.payload), options)
+      const decodeOld = Schema.decodeUnknownExit(compiled.forDecoding(Schema.toCodecJson(old.payload)), options)
       return [old.version, (data: unknown) => {
         const decoded = decodeOld(data)
         return Exit.isSuccess(decoded) ? fromEncoded(old.migrate(decoded.value)) : decoded
