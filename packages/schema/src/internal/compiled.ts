@@ -8,7 +8,7 @@
  * other schemas keep whatever mode it chose. It must run before the parser is built, because a parser captures its
  * compiled or interpreted form when it is created.
  */
-import * as Schema from "effect/Schema"
+import type * as Schema from "effect/Schema"
 import { SchemaJITCompiler } from "effect/schema"
 import * as SchemaAST from "effect/SchemaAST"
 
