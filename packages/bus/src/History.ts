@@ -36,6 +36,7 @@ import * as DeliveryLog from "./DeliveryLog.ts"
 import * as EventStore from "./EventStore.ts"
 import * as Topology from "./Topology.ts"
 import * as RedisStream from "./RedisStream.ts"
+import * as Supervision from "./internal/supervision.ts"
 
 /**
  * The archiver's consumer group on the main stream.
@@ -179,7 +180,7 @@ export const layer = (
                 Effect.void
             })
           ),
-          Effect.retry({ schedule: backoff, while: (error) => error.isRetryable }),
+          Supervision.retry({ schedule: backoff, while: (error) => error.isRetryable }),
           Effect.tap(() =>
             Effect.suspend(() => {
               if (storeError === undefined) return Effect.void
@@ -276,7 +277,7 @@ export const layer = (
         // The events land before the entries leave the pending list.
         const ack = (ids: ReadonlyArray<string>) =>
           Effect.gen(function*() {
-            yield* redis.ack(main, archiverGroup, ids).pipe(Effect.retry({ schedule: backoff, while: (e) => e.isRetryable }))
+            yield* redis.ack(main, archiverGroup, ids).pipe(Supervision.retry({ schedule: backoff, while: (e) => e.isRetryable }))
             position = ids[ids.length - 1]
           })
 

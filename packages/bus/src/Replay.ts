@@ -87,6 +87,7 @@ import * as Topology from "./Topology.ts"
 import * as RedisStream from "./RedisStream.ts"
 import * as Registry from "./internal/registry.ts"
 import * as Shared from "./internal/store/shared.ts"
+import * as Supervision from "./internal/supervision.ts"
 
 // ---------------------------------------------------------------------------------------------
 // models
@@ -1131,7 +1132,7 @@ export const make = Effect.gen(function*() {
       let savedAt = initial.updatedAt
       // The next batch is read (or copied) while the current one is delivered and saved.
       const fetch = (from: Job, ready: Effect.Effect<void>) =>
-        nextBatch(from, stream, matches, copy, ready).pipe(Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }))
+        nextBatch(from, stream, matches, copy, ready).pipe(Supervision.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }))
       let batch = yield* fetch(job, Effect.void)
       while (true) {
         const [cancelled] = yield* redis.markersExist([cancelKey(job.id)])
@@ -1179,7 +1180,7 @@ export const make = Effect.gen(function*() {
           )
         const [, next] = yield* Effect.all([
           save.pipe(
-            Effect.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }),
+            Supervision.retry({ schedule: retryRedisOrStore, while: (e) => e.isRetryable }),
             Effect.andThen(Deferred.succeed(delivered, undefined)),
             Effect.andThen(
               pending === undefined ?

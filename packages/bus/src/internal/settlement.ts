@@ -44,6 +44,7 @@ import type * as RedisStream from "../RedisStream.ts"
 import * as Retry from "../Retry.ts"
 import type * as Topology from "../Topology.ts"
 import * as DlqEntry from "./dlqEntry.ts"
+import * as Supervision from "./supervision.ts"
 
 // ---------------------------------------------------------------------------------------------
 // keys
@@ -337,7 +338,7 @@ export const make = (options: {
     step: Effect.Effect<unknown, RedisStream.RedisStreamError>
   ): Effect.Effect<boolean> =>
     step.pipe(
-      Effect.retry({ schedule: settleRetry, while: (error) => error.isRetryable }),
+      Supervision.retry({ schedule: settleRetry, while: (error) => error.isRetryable }),
       Effect.as(true),
       Effect.catch((error) =>
         Effect.as(

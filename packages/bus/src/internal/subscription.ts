@@ -322,7 +322,7 @@ export const make = (
     const dropCompleted = (out: Array<DeliveryImpl>): Effect.Effect<ReadonlyArray<DeliveryImpl>> => {
       if (!spec.idempotent || out.length === 0) return Effect.succeed(out)
       return settlement.completed(out.map((d) => d.event.id)).pipe(
-        Effect.retry({ schedule: Supervision.backoff.pipe(Schedule.upTo({ duration: claimTimeout })), while: (e) => e.isRetryable }),
+        Supervision.retry({ schedule: Supervision.backoff.pipe(Schedule.upTo({ duration: claimTimeout })), while: (e) => e.isRetryable }),
         Effect.flatMap((done) => {
           if (done.size === 0) return Effect.succeed(out)
           const fresh: Array<DeliveryImpl> = []
