@@ -110,6 +110,65 @@ describe("RedisStream (ioredis only)", () => {
       yield* rs.deleteKeys(keys)
     }))
 
+  it.live("after a short read the reader waits before reading again: one XREADGROUP per entry at a steady pace, and no entry waits", () =>
+    Effect.gen(function*() {
+      const name = uniquePrefix("short")
+      const key = `${name}:s`
+      const rs = yield* build(redisUrl, name)
+      const redis = yield* admin(redisUrl)
+      yield* rs.createGroup(key, "g")
+      // Every XREADGROUP on the key, in the order the server ran them.
+      const monitor = yield* Effect.acquireRelease(
+        Effect.promise(() => redis.monitor()),
+        (m) => Effect.sync(() => m.disconnect())
+      )
+      const seen: Array<string> = []
+      monitor.on("monitor", (_time: string, args: ReadonlyArray<string>) => {
+        const command = String(args[0]).toLowerCase()
+        if (args.includes(key)) seen.push(command)
+        else if (command === "echo") seen.push(String(args[1]))
+      })
+      const read = rs.readGroup({ keys: [key], group: "g", consumer: "c", count: 10, block: "5 seconds" })
+      const fields = (entries: ReadonlyArray<RedisStream.GroupEntry>) => entries.map((e) => e.fields["n"])
+
+      // Until the notifier watches the key, a wait may end with one empty read (its first watch
+      // wakes the waiters once); from then on, counted.
+      yield* rs.append(key, { n: "1" })
+      assert.deepStrictEqual(fields(yield* read), ["1"], "a read finds what is there")
+      const second = yield* Effect.forkChild(read)
+      yield* notifierBlockedOn(redis, name, [key])
+      yield* rs.append(key, { n: "2" })
+      assert.deepStrictEqual(fields(yield* Fiber.join(second)), ["2"])
+      const marker = (text: string) =>
+        Effect.andThen(
+          Effect.promise(() => redis.echo(text)),
+          Effect.suspend(() => seen.includes(text) ? Effect.void : Effect.fail("not seen yet")).pipe(
+            Effect.retry({ schedule: Schedule.spaced("10 millis"), times: 300 }),
+            Effect.orDie
+          )
+        )
+      // Everything the server ran before the marker is in `seen`.
+      yield* marker(`${name}:steady`)
+      seen.length = 0
+
+      // The last read was short, so each call waits first and the append wakes it. (Were the append
+      // to come first, the call would read it at once: one read either way.)
+      for (const n of ["3", "4", "5", "6"]) {
+        const waiting = yield* Effect.forkChild(read)
+        yield* Effect.sleep("20 millis")
+        yield* rs.append(key, { n })
+        assert.deepStrictEqual(fields(yield* Fiber.join(waiting)), [n])
+      }
+      // Appended between two calls: the generation taken before the last read has ended, so the
+      // call reads at once (a lost wake-up would return nothing after the 5 s block).
+      yield* rs.append(key, { n: "7" })
+      assert.deepStrictEqual(fields(yield* read), ["7"])
+      yield* marker(`${name}:end`)
+      // Five entries, five reads: none came back empty.
+      assert.deepStrictEqual(seen.filter((command) => command === "xreadgroup").length, 5, seen.join(" "))
+      yield* rs.deleteKeys([key])
+    }))
+
   it.live("an interrupted read returns at once and holds no blocked connection; closing does not hang", () =>
     Effect.gen(function*() {
       const name = uniquePrefix("interrupt")

@@ -114,6 +114,14 @@ export const runNotifier = (notifier: Notifier): Effect.Effect<never> =>
 /** The service over a transport (see the module doc). */
 export const makeService = (transport: Transport): Service => {
     const { bySlot, conn: cmd, notifier, waitReplicas } = transport
+    /**
+     * Readers (group, consumer and keys) whose last read was short, with the generations taken
+     * before it. Such a read took everything appended before it began, and the notifier reports
+     * whatever is appended since, so the reader's next call waits first and reads when a key moves,
+     * instead of spending a round trip on a read that would come back empty (at a steady rate, one
+     * round trip per event fewer).
+     */
+    const shortReads = new Map<string, ReadonlyArray<Deferred.Deferred<void>>>()
     const send = <A>(command: string, args: Args, parse: (reply: unknown) => A) => call(cmd, command, args, parse)
     const script = <A>(s: Scripts.Script, keys: ReadonlyArray<string>, args: Args, parse: (reply: unknown) => A) =>
       evalScript((command, full) => cmd.call(command, full), s, keys, args, parse)
@@ -222,13 +230,28 @@ export const makeService = (transport: Transport): Service => {
       if (keys.length === 0) return Effect.succeed(noEntries)
       const read = readNow(o)
       const blockMs = Duration.toMillis(o.block)
+      // Short reads are remembered only for blocking reads of one slot: over several slots a read
+      // can come back short because one slot failed, and that slot must be read again at once.
+      const reader = blockMs > 0 && bySlot(keys).length === 1 ? `${o.group}\n${o.consumer}\n${keys.join("\n")}` : undefined
+      const remember = (entries: ReadonlyArray<RedisStream.GroupEntry>, generations: ReadonlyArray<Deferred.Deferred<void>>) => {
+        if (reader !== undefined && isShort(entries, keys, o.count)) shortReads.set(reader, generations)
+      }
       return Effect.suspend(() => {
         // Taken before the read: see the module doc.
         const generations = notifier.generations(keys)
-        return Effect.flatMap(read, (entries) =>
-          entries.length > 0 || !(blockMs > 0)
-            ? Effect.succeed(entries)
-            : waitThenRead(notifier, keys, read, generations, blockMs))
+        const previous = reader === undefined ? undefined : shortReads.get(reader)
+        if (previous !== undefined) {
+          shortReads.delete(reader!)
+          // Nothing moved since this reader's last read, which was short: wait first.
+          if (sameGenerations(previous, generations)) return waitThenRead(notifier, keys, read, generations, blockMs, remember)
+        }
+        return Effect.flatMap(read, (entries) => {
+          if (entries.length > 0 || !(blockMs > 0)) {
+            remember(entries, generations)
+            return Effect.succeed(entries)
+          }
+          return waitThenRead(notifier, keys, read, generations, blockMs, remember)
+        })
       })
     }
 
@@ -905,7 +928,9 @@ const waitThenRead = Effect.fnUntraced(function*(
   keys: ReadonlyArray<string>,
   read: Effect.Effect<ReadonlyArray<RedisStream.GroupEntry>, RedisStreamError>,
   first: ReadonlyArray<Deferred.Deferred<void>>,
-  blockMs: number
+  blockMs: number,
+  /** Told of the entries read and of the generations taken before that read. */
+  onRead: (entries: ReadonlyArray<RedisStream.GroupEntry>, generations: ReadonlyArray<Deferred.Deferred<void>>) => void
 ) {
   const deadline = wallClock.currentTimeMillisUnsafe() + blockMs
   let generations = first
@@ -916,9 +941,30 @@ const waitThenRead = Effect.fnUntraced(function*(
     generations = notifier.generations(keys)
     const entries = yield* read
     // Another consumer of the group may have taken what woke us: wait again while time remains.
-    if (entries.length > 0) return entries
+    if (entries.length > 0) {
+      onRead(entries, generations)
+      return entries
+    }
   }
 })
+
+/** True when a read took fewer than `count` entries from every key: it read all there was. */
+const isShort = (entries: ReadonlyArray<RedisStream.GroupEntry>, keys: ReadonlyArray<string>, count: number): boolean => {
+  if (entries.length < count) return true
+  for (let k = 0; k < keys.length; k++) {
+    let n = 0
+    for (let i = 0; i < entries.length; i++) if (entries[i]!.key === keys[k]) n++
+    if (n >= count) return false
+  }
+  return true
+}
+
+/** True when no key moved between two takes of `generations` (a generation is replaced when it ends). */
+const sameGenerations = (a: ReadonlyArray<Deferred.Deferred<void>>, b: ReadonlyArray<Deferred.Deferred<void>>): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
 
 // ---------------------------------------------------------------------------------------------
 // commands
