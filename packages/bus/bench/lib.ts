@@ -1,3 +1,4 @@
+import { appendFileSync } from "node:fs"
 /**
  * Shared pieces of the benchmark: flags, statistics, the wire envelope the baselines write, raw
  * Redis helpers, child-process plumbing and memory snapshots. No Effect here: the baselines must
@@ -368,7 +369,7 @@ export const startChild = (
           if (waiting[i]!.kind === message["kind"]) waiting.splice(i, 1)[0]!.resolve(message)
         }
       } else if (line.trim() !== "") {
-        stderr = `${stderr}${line}\n`.slice(-4000)
+        stderr = `${stderr}${line}\n`.slice(-4000); if (process.env["CHILD_OUT"]) appendFileSync(process.env["CHILD_OUT"], `${line}\n`)
       }
       nl = buffer.indexOf("\n")
     }

@@ -18,7 +18,10 @@
  * the reader waits on its keys' generations (a `Deferred` per key that the notifier completes, and
  * replaces, whenever the key moves) until one changes or `block` runs out, then reads again. The
  * generation is taken *before* the non-blocking read, so an entry appended between that read and
- * the wait is never lost: either the read saw it or the notifier reports it. A key the notifier
+ * the wait is never lost: either the read saw it or the notifier reports it. By the same argument
+ * a read that took fewer than `count` entries of each key read everything appended before it, so
+ * the reader's next call waits first, on the generations taken before that read, and reads when a
+ * key moves (one `XREADGROUP` per wake-up instead of an empty read first). A key the notifier
  * starts watching is initialised with its newest id (`XREVRANGE key + - COUNT 1`) and its
  * generation is bumped once, which covers appends between a reader's read and the watch. A new key
  * interrupts the blocked XREAD with `CLIENT UNBLOCK` from `:cmd`; keys that nobody waits on are
