@@ -15,7 +15,7 @@
  *   tells waiting readers that a key moved.
  *
  * **Reading.** `readGroup` is a non-blocking `XREADGROUP … >` on `:cmd`. When that comes back empty
- * the reader waits on its keys' generations (a `Deferred` per key that the notifier completes, and
+ * the reader waits on its keys' generations (a `Generation` per key that the notifier ends, and
  * replaces, whenever the key moves) until one changes or `block` runs out, then reads again. The
  * generation is taken *before* the non-blocking read, so an entry appended between that read and
  * the wait is never lost: either the read saw it or the notifier reports it. By the same argument
@@ -124,7 +124,7 @@ export const makeService = (transport: Transport): Service => {
      * instead of spending a round trip on a read that would come back empty (at a steady rate, one
      * round trip per event fewer).
      */
-    const shortReads = new Map<string, ReadonlyArray<Deferred.Deferred<void>>>()
+    const shortReads = new Map<string, ReadonlyArray<Generation>>()
     const send = <A>(command: string, args: Args, parse: (reply: unknown) => A) => call(cmd, command, args, parse)
     const script = <A>(s: Scripts.Script, keys: ReadonlyArray<string>, args: Args, parse: (reply: unknown) => A) =>
       evalScript((command, full) => cmd.call(command, full), s, keys, args, parse)
@@ -236,7 +236,7 @@ export const makeService = (transport: Transport): Service => {
       // Short reads are remembered only for blocking reads of one slot: over several slots a read
       // can come back short because one slot failed, and that slot must be read again at once.
       const reader = blockMs > 0 && bySlot(keys).length === 1 ? `${o.group}\n${o.consumer}\n${keys.join("\n")}` : undefined
-      const remember = (entries: ReadonlyArray<RedisStream.GroupEntry>, generations: ReadonlyArray<Deferred.Deferred<void>>) => {
+      const remember = (entries: ReadonlyArray<RedisStream.GroupEntry>, generations: ReadonlyArray<Generation>) => {
         if (reader !== undefined && isShort(entries, keys, o.count)) shortReads.set(reader, generations)
       }
       return Effect.suspend(() => {
@@ -637,11 +637,70 @@ const writeThenWait = async (
 // notifier
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * One generation of a key: it ends (once) when the key moves, and the notifier replaces it. Its
+ * waiters are plain callbacks rather than fibers, so a reader's wait (over its keys and a timeout)
+ * is one `Effect.callback`: no fiber forked per wait, which at a steady rate is per event.
+ */
+export class Generation {
+  private ended = false
+  private listeners: Array<() => void> | undefined = undefined
+  end(): void {
+    if (this.ended) return
+    this.ended = true
+    const listeners = this.listeners
+    this.listeners = undefined
+    if (listeners !== undefined) for (const listener of listeners) listener()
+  }
+  /** Calls `listener` when the generation ends (at once if it has); returns the unsubscribe. */
+  listen(listener: () => void): () => void {
+    if (this.ended) {
+      listener()
+      return noop
+    }
+    this.listeners ??= []
+    const listeners = this.listeners
+    listeners.push(listener)
+    return () => {
+      // Once ended, `end` is calling the listeners: removing one would shift the rest under it.
+      if (this.ended) return
+      const at = listeners.indexOf(listener)
+      if (at >= 0) listeners.splice(at, 1)
+    }
+  }
+}
+
+const noop = () => {}
+
+/** Resumes when one of `generations` ends or `ms` pass (wall clock), whichever is first. */
+const awaitAny = (generations: ReadonlyArray<Generation>, ms: number): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    const offs: Array<() => void> = []
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let settled = false
+    const stop = () => {
+      settled = true
+      if (timer !== undefined) clearTimeout(timer)
+      for (const off of offs) off()
+    }
+    const fire = () => {
+      if (settled) return
+      stop()
+      resume(Effect.void)
+    }
+    for (const generation of generations) {
+      offs.push(generation.listen(fire))
+      if (settled) return
+    }
+    if (Number.isFinite(ms)) timer = setTimeout(fire, Math.max(0, ms))
+    return Effect.sync(stop)
+  })
+
 /** What the notifier knows about one key. */
 interface Watch {
   readonly key: string
-  /** The key's generation: completed, and replaced by a fresh one, whenever the key moves. */
-  changed: Deferred.Deferred<void>
+  /** The key's generation: ended, and replaced by a fresh one, whenever the key moves. */
+  changed: Generation
   /** Readers waiting on the key right now. */
   waiters: number
   /** The newest id the notifier has seen on the key; undefined while it does not watch the key. */
@@ -654,11 +713,11 @@ interface Watch {
 
 export interface Notifier {
   /** The current generation of each key, to take before a non-blocking read. */
-  readonly generations: (keys: ReadonlyArray<string>) => Array<Deferred.Deferred<void>>
+  readonly generations: (keys: ReadonlyArray<string>) => Array<Generation>
   /** Waits until one of the generations is over (a key moved) or `ms` have passed. */
   readonly wait: (
     keys: ReadonlyArray<string>,
-    generations: ReadonlyArray<Deferred.Deferred<void>>,
+    generations: ReadonlyArray<Generation>,
     ms: number
   ) => Effect.Effect<void>
   /**
@@ -716,7 +775,7 @@ export const makeNotifier = (link: NotifierLink, scope: Scope.Scope): Notifier =
   const watchOf = (key: string): Watch => {
     let watch = watches.get(key)
     if (watch === undefined) {
-      watch = { key, changed: Deferred.makeUnsafe(), waiters: 0, lastId: undefined, idleSince: undefined, lastWaited: 0 }
+      watch = { key, changed: new Generation(), waiters: 0, lastId: undefined, idleSince: undefined, lastWaited: 0 }
       watches.set(key, watch)
     }
     return watch
@@ -724,12 +783,12 @@ export const makeNotifier = (link: NotifierLink, scope: Scope.Scope): Notifier =
 
   const bump = (watch: Watch): void => {
     const over = watch.changed
-    watch.changed = Deferred.makeUnsafe()
-    Deferred.doneUnsafe(over, Effect.void)
+    watch.changed = new Generation()
+    over.end()
   }
 
   const generations = (keys: ReadonlyArray<string>) => {
-    const out = new Array<Deferred.Deferred<void>>(keys.length)
+    const out = new Array<Generation>(keys.length)
     for (let i = 0; i < keys.length; i++) out[i] = watchOf(keys[i]!).changed
     return out
   }
@@ -783,12 +842,7 @@ export const makeNotifier = (link: NotifierLink, scope: Scope.Scope): Notifier =
     })
 
   const wait: Notifier["wait"] = (keys, generations, ms) => {
-    const changed = Effect.raceAll(generations.map((generation) => Deferred.await(generation)))
-    return Effect.acquireUseRelease(
-      register(keys),
-      () => Number.isFinite(ms) ? Effect.raceFirst(changed, wallClock.sleep(Duration.millis(ms))) : changed,
-      () => unregister(keys)
-    )
+    return Effect.acquireUseRelease(register(keys), () => awaitAny(generations, ms), () => unregister(keys))
   }
 
   /** Newest id of a key, "0-0" for an empty or missing stream; undefined when it is no stream. */
@@ -930,10 +984,10 @@ const waitThenRead = Effect.fnUntraced(function*(
   notifier: Notifier,
   keys: ReadonlyArray<string>,
   read: Effect.Effect<ReadonlyArray<RedisStream.GroupEntry>, RedisStreamError>,
-  first: ReadonlyArray<Deferred.Deferred<void>>,
+  first: ReadonlyArray<Generation>,
   blockMs: number,
   /** Told of the entries read and of the generations taken before that read. */
-  onRead: (entries: ReadonlyArray<RedisStream.GroupEntry>, generations: ReadonlyArray<Deferred.Deferred<void>>) => void
+  onRead: (entries: ReadonlyArray<RedisStream.GroupEntry>, generations: ReadonlyArray<Generation>) => void
 ) {
   const deadline = wallClock.currentTimeMillisUnsafe() + blockMs
   let generations = first
@@ -963,7 +1017,7 @@ const isShort = (entries: ReadonlyArray<RedisStream.GroupEntry>, keys: ReadonlyA
 }
 
 /** True when no key moved between two takes of `generations` (a generation is replaced when it ends). */
-const sameGenerations = (a: ReadonlyArray<Deferred.Deferred<void>>, b: ReadonlyArray<Deferred.Deferred<void>>): boolean => {
+const sameGenerations = (a: ReadonlyArray<Generation>, b: ReadonlyArray<Generation>): boolean => {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
