@@ -1,5 +1,6 @@
 /**
- * Supervision of the loops that talk to Redis, written once: the backoff they share, and a
+ * Supervision of the loops that talk to Redis, written once: the backoff they share, a `retry`
+ * that costs nothing until something fails (the loops run it per read or per batch), and a
  * circuit per subscription that counts consecutive Redis errors over all of its loops, opens after
  * `threshold` of them, closes as soon as Redis answers again, and remembers when that was.
  *
