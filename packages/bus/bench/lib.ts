@@ -1,4 +1,3 @@
-import { appendFileSync } from "node:fs"
 /**
  * Shared pieces of the benchmark: flags, statistics, the wire envelope the baselines write, raw
  * Redis helpers, child-process plumbing and memory snapshots. No Effect here: the baselines must
@@ -369,7 +368,7 @@ export const startChild = (
           if (waiting[i]!.kind === message["kind"]) waiting.splice(i, 1)[0]!.resolve(message)
         }
       } else if (line.trim() !== "") {
-        stderr = `${stderr}${line}\n`.slice(-4000); if (process.env["CHILD_OUT"]) appendFileSync(process.env["CHILD_OUT"], `${line}\n`)
+        stderr = `${stderr}${line}\n`.slice(-4000)
       }
       nl = buffer.indexOf("\n")
     }
