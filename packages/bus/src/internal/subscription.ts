@@ -369,7 +369,8 @@ export const make = (
         })
       )
 
-    const deliver = (entries: ReadonlyArray<Settlement.Settled>) =>
+    // `isHeld`: the entries are held already (a staged read batch), so they are not added again.
+    const deliver = (entries: ReadonlyArray<Settlement.Settled>, isHeld = false) =>
       forward !== undefined ? route(forward, entries) : Effect.suspend(() => {
         const out: Array<DeliveryImpl> = []
         const skipped: Array<Settlement.Settled> = []
@@ -377,14 +378,14 @@ export const make = (
         for (const { entry, record } of entries) {
           const decoded = decode(entry)
           if (decoded._tag === "Event") {
-            held.add(entry.key, entry.id)
+            if (!isHeld) held.add(entry.key, entry.id)
             counts.count(decoded.event.type, "delivered")
             out.push(new DeliveryImpl(settle, entry, decoded.event, record))
           } else if (decoded._tag === "Skip") {
             // Not for this subscription: acknowledged unread.
             skipped.push(settledOf(entry))
           } else {
-            held.add(entry.key, entry.id)
+            if (!isHeld) held.add(entry.key, entry.id)
             poisoned.push([settledOf(entry, record), decoded])
           }
         }
@@ -405,7 +406,8 @@ export const make = (
         )
       })
 
-    const deliverRead = (entries: ReadonlyArray<RedisStream.GroupEntry>) => deliver(entries.map((e) => settledOf(e)))
+    const deliverRead = (entries: ReadonlyArray<RedisStream.GroupEntry>, isHeld = false) =>
+      deliver(entries.map((e) => settledOf(e)), isHeld)
 
     // --- producers --------------------------------------------------------------------------
 
@@ -569,7 +571,7 @@ export const make = (
       )
     )
     if (staged !== undefined) {
-      yield* FiberSet.run(producers, circuit.supervise("stage", Effect.as(Effect.flatMap(Queue.take(staged), deliverRead), false)))
+      yield* FiberSet.run(producers, circuit.supervise("stage", Effect.as(Effect.flatMap(Queue.take(staged), (entries) => deliverRead(entries, true)), false)))
     }
     if (forward === undefined) yield* FiberSet.run(producers, circuit.supervise("retries", pollRetries))
     yield* FiberSet.run(producers, circuit.supervise("sweeper", every(sweepInterval, sweepOthers)))
