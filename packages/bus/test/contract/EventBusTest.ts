@@ -1115,6 +1115,34 @@ export const suite = (name: string, backend: Harness.Backend, caps: Harness.Capa
           yield* h.waitUntil("both copies acked", Effect.map(h.pendingCount("once"), (n) => n === 0))
         }))
 
+      test("an idempotent batch whose done-marker check cannot land is released, and each event runs once when handed out again", () =>
+        Effect.gen(function*() {
+          const h = yield* harness("marker-check")
+          const publisher = yield* h.node()
+          // The checks fail for longer than the claim timeout the stage keeps retrying them for,
+          // so the batch is released; its events must then run, not be taken for copies of
+          // events running here.
+          let failing = true
+          let failed = 0
+          const node = yield* h.node({}, {
+            markerChecks: () => {
+              if (failing) failed++
+              return failing
+            }
+          })
+          const rec = Recorder.make()
+          yield* node.run(Consumer.handle(OrderPlaced, rec.handler(node.consumer), { group: "marker-check", idempotent: true, concurrency: 2 }))
+          const ids = yield* publisher.run(Publisher.publishBatch(orders(0, 6)))
+          yield* h.waitUntil("a marker check to fail", () => failed > 0)
+          yield* h.advance("1 second")
+          assert.strictEqual(rec.items.length, 0, "nothing runs while its check cannot land")
+          failing = false
+          yield* h.waitUntil("every event handled", () => new Set(rec.items.map((s) => s.eventId)).size === ids.length, "20 seconds")
+          yield* h.waitUntil("nothing pending", Effect.map(h.pendingCount("marker-check"), (n) => n === 0), "20 seconds")
+          yield* h.advance(quietPeriod)
+          for (const id of ids) assert.strictEqual(rec.count("marker-check", id), 1, "handled once")
+        }))
+
       // -----------------------------------------------------------------------------------------
       // settlement under faults: every fault crossed with the options that change the settle path
       // -----------------------------------------------------------------------------------------
