@@ -53,7 +53,10 @@ export interface Options {
   readonly password?: Redacted.Redacted<string> | undefined
   /** Prefix of the connection names shown by `CLIENT LIST`. Defaults to `"hyvve"`. */
   readonly connectionName?: string | undefined
-  /** A command without a reply for this long fails with kind `Unavailable`. Defaults to 10 seconds. */
+  /**
+   * A call without a reply for this long fails with kind `Unavailable` (one command, or one batch
+   * sent together). Defaults to 10 seconds.
+   */
   readonly commandTimeout?: Duration.Input | undefined
   /**
    * Writes that add entries succeed only once this many replicas have them (`WAIT`). Defaults to
@@ -99,11 +102,11 @@ const make = (
   }).pipe(
     Effect.orDie,
     Effect.flatMap(([internal, engine]) =>
-      Effect.map(internal.make(options), ({ client, service }) =>
+      Effect.map(internal.make(options), ({ client, replyTimeoutMs, service }) =>
         Context.make(RedisStream, service).pipe(
           Context.add(IoRedisClusterClient, {
             client,
-            use: (f) => engine.attempt("use", () => f(client))
+            use: (f) => engine.attempt("use", () => engine.replyWithin(f(client), replyTimeoutMs))
           })
         ))
     )

@@ -27,10 +27,11 @@ import { RedisStream } from "./RedisStream.ts"
  * The ioredis connection the `RedisStream` backend sends its non-blocking commands on.
  *
  * It is shared with the bus, so keep to commands that answer at once: a blocking command (`BLPOP`,
- * `XREAD BLOCK`, `WAIT`) holds up the bus and fails after the backend's `commandTimeout`, and
- * `SUBSCRIBE` or `MONITOR` would take the connection away from it; `client.duplicate()` gives a
- * connection of your own for those (close it yourself). Commands fail at once, without queueing,
- * while Redis is unreachable.
+ * `XREAD BLOCK`, `WAIT`) holds up the bus (whose calls fail after the backend's `commandTimeout`
+ * meanwhile), and `SUBSCRIBE` or `MONITOR` would take the connection away from it;
+ * `client.duplicate()` gives a connection of your own for those (close it yourself). Commands fail
+ * at once, without queueing, while Redis is unreachable. `use` fails after the `commandTimeout`
+ * when `f`'s promise has not settled by then; the client itself sets no timeout on its commands.
  *
  * @category services
  * @since 0.1.0
@@ -63,11 +64,11 @@ const make = (
   }).pipe(
     Effect.orDie,
     Effect.flatMap((internal) =>
-      Effect.map(internal.make(options), ({ client, service }) =>
+      Effect.map(internal.make(options), ({ client, replyTimeoutMs, service }) =>
         Context.make(RedisStream, service).pipe(
           Context.add(IoRedisClient, {
             client,
-            use: (f) => internal.attempt("use", () => f(client))
+            use: (f) => internal.attempt("use", () => internal.replyWithin(f(client), replyTimeoutMs))
           })
         ))
     )

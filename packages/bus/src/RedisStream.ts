@@ -518,8 +518,9 @@ export interface RedisStreamOptions {
   /** Prefix of the connection names shown by `CLIENT LIST`. Defaults to `"hyvve"`. */
   readonly connectionName?: string | undefined
   /**
-   * A command without a reply for this long fails with kind `Unavailable` (a connection that hangs
-   * without closing). Blocking reads are not affected. Defaults to 10 seconds.
+   * A call without a reply for this long fails with kind `Unavailable` (a connection that hangs
+   * without closing). A call is one command, or one batch sent together (a `publishBatch`'s MULTI).
+   * Blocking reads are not affected. Defaults to 10 seconds.
    */
   readonly commandTimeout?: Duration.Input | undefined
 }

@@ -67,14 +67,15 @@ const readyTimeout = Duration.seconds(10)
  */
 export const make: (
   options: Options
-) => Effect.Effect<{ readonly service: Service; readonly client: Cluster }, RedisStreamError, Scope.Scope> = Effect
+) => Effect.Effect<{ readonly service: Service; readonly client: Cluster; readonly replyTimeoutMs: number }, RedisStreamError, Scope.Scope> = Effect
   .fnUntraced(function*(options: Options) {
     const name = options.connectionName ?? "hyvve"
     const credentials = {
       ...(options.username === undefined ? {} : { username: options.username }),
       ...(options.password === undefined ? {} : { password: Redacted.value(options.password) })
     }
-    const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? defaultCommandTimeout))
+    // Calls are timed by the service and the notifiers (`replyWithin`), not per command by ioredis.
+    const replyTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? defaultCommandTimeout))
     // Released last: the notifiers (forked below) stop before the connections close.
     const cluster = yield* connectCluster(options.nodes, {
       protocol: connectionOptions.protocol,
@@ -82,8 +83,7 @@ export const make: (
       autoResendUnfulfilledCommands: connectionOptions.autoResendUnfulfilledCommands,
       connectTimeout: connectionOptions.connectTimeout,
       ...credentials,
-      connectionName: `${name}:cmd`,
-      commandTimeout
+      connectionName: `${name}:cmd`
     })
     const blocking = yield* Effect.acquireRelease(
       Effect.sync(() => new Set<Redis>()),
@@ -133,7 +133,8 @@ export const make: (
           })
         }),
         // The round failed (a node down, a slot moved): the next one asks the fresh slot map.
-        failed: Effect.promise(refresh)
+        failed: Effect.promise(refresh),
+        replyTimeoutMs
       }
     }
 
@@ -183,9 +184,10 @@ export const make: (
           timeoutMs: Math.max(1, Math.round(Duration.toMillis(Duration.fromInputUnsafe(options.waitTimeout ?? "1 second"))))
         }
         : undefined,
-      redirected: refresh
+      redirected: refresh,
+      replyTimeoutMs
     })
-    return { service, client: cluster }
+    return { service, client: cluster, replyTimeoutMs }
   })
 
 /** Resolves once `node` is connected (or fails with the error that ended its connection). */

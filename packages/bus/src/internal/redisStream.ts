@@ -66,22 +66,26 @@ type Args = Array<string | number>
  */
 export const make: (
   options: RedisStream.RedisStreamOptions
-) => Effect.Effect<{ readonly service: Service; readonly client: Redis }, RedisStreamError, Scope.Scope> =
+) => Effect.Effect<{ readonly service: Service; readonly client: Redis; readonly replyTimeoutMs: number }, RedisStreamError, Scope.Scope> =
   Effect.fnUntraced(function*(options: RedisStream.RedisStreamOptions) {
     const name = options.connectionName ?? "hyvve"
     const url = Redacted.value(options.url)
     // Acquired first, released last: the notifier below is stopped before its connections close.
-    // Only the command connection gets a reply timeout: it never blocks, so a command without a
-    // reply for that long means a connection that hangs without closing (the notifier's XREAD
-    // blocks on purpose and is bounded by its own BLOCK).
-    const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? defaultCommandTimeout))
-    const cmd = yield* connect(url, `${name}:cmd`, commandTimeout)
-    const notify = yield* connect(url, `${name}:notify`, undefined)
+    // Only the command connection's calls get a reply timeout (`replyWithin`): it never blocks, so
+    // a command without a reply for that long means a connection that hangs without closing (the
+    // notifier's XREAD blocks on purpose and is bounded by its own BLOCK).
+    const replyTimeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? defaultCommandTimeout))
+    const cmd = yield* connect(url, `${name}:cmd`)
+    const notify = yield* connect(url, `${name}:notify`)
     const scope = yield* Effect.scope
-    const notifier = makeNotifier({ connections: Effect.succeed({ blocking: notify, control: cmd }), failed: Effect.void }, scope)
+    const notifier = makeNotifier({
+      connections: Effect.succeed({ blocking: notify, control: cmd }),
+      failed: Effect.void,
+      replyTimeoutMs
+    }, scope)
     yield* Effect.forkScoped(runNotifier(notifier))
-    const service = makeService({ conn: cmd, notifier, bySlot: oneSlot, waitReplicas: undefined, redirected: undefined })
-    return { service, client: cmd }
+    const service = makeService({ conn: cmd, notifier, bySlot: oneSlot, waitReplicas: undefined, redirected: undefined, replyTimeoutMs })
+    return { service, client: cmd, replyTimeoutMs }
   })
 
 /** A single node or an ioredis `Cluster`: both route `call`, `multi` and `pipeline` themselves. */
@@ -102,6 +106,8 @@ export interface Transport {
   readonly waitReplicas: { readonly replicas: number; readonly timeoutMs: number } | undefined
   /** Runs after a write came back redirected (cluster: the slot map is refreshed before a retry). */
   readonly redirected: (() => Promise<void>) | undefined
+  /** How long a call on `conn` waits for its reply before failing with `Unavailable` (`replyWithin`). */
+  readonly replyTimeoutMs: number
 }
 
 const oneSlot = (keys: ReadonlyArray<string>): ReadonlyArray<ReadonlyArray<string>> => [keys]
@@ -116,7 +122,8 @@ export const runNotifier = (notifier: Notifier): Effect.Effect<never> =>
 
 /** The service over a transport (see the module doc). */
 export const makeService = (transport: Transport): Service => {
-    const { bySlot, conn: cmd, notifier, waitReplicas } = transport
+    const { bySlot, conn: cmd, notifier, replyTimeoutMs, waitReplicas } = transport
+    const timed = <A>(reply: Promise<A>): Promise<A> => replyWithin(reply, replyTimeoutMs)
     /**
      * Readers (group, consumer and keys) whose last read was short, with the generations taken
      * before it. Such a read took everything appended before it began, and the notifier reports
@@ -125,16 +132,18 @@ export const makeService = (transport: Transport): Service => {
      * round trip per event fewer).
      */
     const shortReads = new Map<string, ReadonlyArray<Generation>>()
-    const send = <A>(command: string, args: Args, parse: (reply: unknown) => A) => call(cmd, command, args, parse)
+    const send = <A>(command: string, args: Args, parse: (reply: unknown) => A) =>
+      attempt(command, () => timed(cmd.call(command, args)).then(parse))
     const script = <A>(s: Scripts.Script, keys: ReadonlyArray<string>, args: Args, parse: (reply: unknown) => A) =>
-      evalScript((command, full) => cmd.call(command, full), s, keys, args, parse)
+      evalScript((command, full) => timed(cmd.call(command, full)), s, keys, args, parse)
 
     /**
      * A write that adds entries: with `waitReplicas`, pipelined with `WAIT` on the same connection
      * (WAIT counts the replicas that have every earlier write of its connection).
      */
     const durable = waitReplicas === undefined ? undefined : (command: string, args: Args): Promise<unknown> =>
-      writeThenWait(cmd, [command, ...args], waitReplicas, transport.redirected)
+      // WAIT may take its own timeout on top of the reply's.
+      replyWithin(writeThenWait(cmd, [command, ...args], waitReplicas, transport.redirected), replyTimeoutMs + waitReplicas.timeoutMs)
     const sendDurable = <A>(command: string, args: Args, parse: (reply: unknown) => A) =>
       durable === undefined ? send(command, args, parse) : attempt(command, () => durable(command, args).then(parse))
 
@@ -195,7 +204,7 @@ export const makeService = (transport: Transport): Service => {
         if (pushFields(args, fields) === 0) return Effect.fail(invalid("XADD", "an entry needs at least one field"))
         queued.push(args)
       }
-      return attempt("MULTI", () => cmd.multi(queued).exec()).pipe(
+      return attempt("MULTI", () => timed(cmd.multi(queued).exec())).pipe(
         Effect.flatMap((replies) => parseExec(replies, commands.length))
       )
     }
@@ -286,7 +295,7 @@ export const makeService = (transport: Transport): Service => {
 
       createGroup: (key, group, startId = "$") =>
         attempt("XGROUP", () =>
-          cmd.call("XGROUP", ["CREATE", key, group, startId, "MKSTREAM"]).then(
+          timed(cmd.call("XGROUP", ["CREATE", key, group, startId, "MKSTREAM"])).then(
             () => undefined,
             // The group already exists: creating it is idempotent.
             (error) => replyStartsWith(error, "BUSYGROUP") ? undefined : Promise.reject(error)
@@ -294,7 +303,7 @@ export const makeService = (transport: Transport): Service => {
 
       destroyGroup: (key, group) =>
         attempt("XGROUP", () =>
-          cmd.call("XGROUP", ["DESTROY", key, group]).then(
+          timed(cmd.call("XGROUP", ["DESTROY", key, group])).then(
             (reply) => asInteger(reply) > 0,
             // No stream, so no group either.
             (error) => replyStartsWith(error, "ERR The XGROUP subcommand requires the key to exist")
@@ -377,21 +386,21 @@ export const makeService = (transport: Transport): Service => {
 
       info: (key) =>
         attempt("XINFO", () =>
-          cmd.call("XINFO", ["STREAM", key]).then(
+          timed(cmd.call("XINFO", ["STREAM", key])).then(
             (reply) => parseStreamInfo(key, reply),
             (error) => noSuchKey(error) ? undefined : Promise.reject(error)
           )),
 
       groups: (key) =>
         attempt("XINFO", () =>
-          cmd.call("XINFO", ["GROUPS", key]).then(
+          timed(cmd.call("XINFO", ["GROUPS", key])).then(
             parseGroups,
             (error) => noSuchKey(error) ? noGroups : Promise.reject(error)
           )),
 
       consumers: (key, group) =>
         attempt("XINFO", () =>
-          cmd.call("XINFO", ["CONSUMERS", key, group]).then(
+          timed(cmd.call("XINFO", ["CONSUMERS", key, group])).then(
             parseConsumers,
             // Without a stream there is no group: report it as such, like a missing group.
             (error) =>
@@ -529,21 +538,13 @@ export const connectionOptions = {
   connectTimeout: 5000
 } as const
 
-const connect = (
-  url: string,
-  connectionName: string,
-  commandTimeout: number | undefined
-): Effect.Effect<Redis, RedisStreamError, Scope.Scope> => {
+const connect = (url: string, connectionName: string): Effect.Effect<Redis, RedisStreamError, Scope.Scope> => {
   // ioredis prints 'error' events that nobody listens to; every error that matters reaches the
   // promise of a command. The last one explains a failed connect ("Connection is closed" does not).
   let lastError: unknown
   return Effect.acquireRelease(
     Effect.sync(() =>
-      new Redis(url, {
-        ...connectionOptions,
-        connectionName,
-        ...(commandTimeout === undefined ? {} : { commandTimeout })
-      }).on("error", (error: unknown) => {
+      new Redis(url, { ...connectionOptions, connectionName }).on("error", (error: unknown) => {
         lastError = error
       })
     ),
@@ -565,6 +566,28 @@ export const disconnect = (conn: Redis): Effect.Effect<void> =>
 
 export const attempt = <A>(command: string, run: () => Promise<A>): Effect.Effect<A, RedisStreamError> =>
   Effect.tryPromise({ try: run, catch: (cause) => toError(command, cause) })
+
+/**
+ * `reply`, or a failure (kind `Unavailable` through `attempt`) when it has not come within `ms`:
+ * a connection that hangs without closing. The command stays in ioredis' queue; a late reply is
+ * dropped. The bus times each call rather than using ioredis' `commandTimeout`, which arms a timer
+ * per command and deletes a property from each command when it clears it: a `publishBatch` (one
+ * MULTI of 100 XADDs, 102 commands) spent about a quarter of its CPU on that.
+ */
+export const replyWithin = <A>(reply: Promise<A>, ms: number): Promise<A> =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no reply from Redis within ${ms} ms (the command timeout)`)), ms)
+    reply.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        reject(error)
+      }
+    )
+  })
 
 const call = <A>(conn: Connection, command: string, args: Args, parse: (reply: unknown) => A) =>
   attempt(command, () => conn.call(command, args).then(parse))
@@ -749,9 +772,13 @@ export interface NotifierLink {
   readonly connections: Effect.Effect<{ readonly blocking: Redis; readonly control: Connection }, RedisStreamError>
   /** Runs after a round failed, before the backoff (a cluster refreshes its slot map). */
   readonly failed: Effect.Effect<void>
+  /** The reply timeout of calls on the control connection (`replyWithin`). */
+  readonly replyTimeoutMs: number
 }
 
 export const makeNotifier = (link: NotifierLink, scope: Scope.Scope): Notifier => {
+  const unblockCall = (control: Connection, client: number) =>
+    attempt("CLIENT", () => replyWithin(control.call("CLIENT", ["UNBLOCK", client]), link.replyTimeoutMs).then(asInteger))
   const watches = new Map<string, Watch>()
   /** The connections of the current round (see `NotifierLink`). */
   let notify: Redis | undefined
@@ -797,7 +824,7 @@ export const makeNotifier = (link: NotifierLink, scope: Scope.Scope): Notifier =
   const unblock = (round: number, attempts: number): Effect.Effect<void> =>
     Effect.suspend(() => {
       if (blockedRound !== round || clientId === undefined || cmd === undefined) return Effect.void
-      return call(cmd, "CLIENT", ["UNBLOCK", clientId], asInteger).pipe(
+      return unblockCall(cmd, clientId).pipe(
         Effect.flatMap((unblocked) =>
           unblocked === 1 || attempts <= 1
             ? Effect.void
@@ -932,7 +959,7 @@ export const makeNotifier = (link: NotifierLink, scope: Scope.Scope): Notifier =
       Effect.onInterrupt(() =>
         clientId === undefined || cmd === undefined
           ? Effect.void
-          : Effect.ignore(call(cmd, "CLIENT", ["UNBLOCK", clientId], asInteger))
+          : Effect.ignore(unblockCall(cmd, clientId))
       )
     )
 
