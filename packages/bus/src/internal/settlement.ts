@@ -231,8 +231,9 @@ const settleRetry = Schedule.exponential("50 millis", 2).pipe(
  * Event ids an idempotent subscription is running or completed in this process, so a second copy
  * of an event (read before the first copy's done-marker landed) is not run again. A copy can only
  * slip past the marker check while the first copy's ack is on its way, so only the latest
- * completions matter: they are kept in two generations of at least `capacity` ids each, and the
- * older generation is dropped whole when the newer one fills. Running ids are never forgotten.
+ * completions matter: they are kept in two generations, the newer one dropping the older whole
+ * when it reaches `capacity` ids, so at least the latest `capacity` completions (and at most twice
+ * that) are known. Running ids are never forgotten.
  *
  * Two generations instead of an eviction ring: a ring deletes one id per completion, and each
  * lookup in a large set is a cache miss on a busy process (the ring's four set operations per
