@@ -95,7 +95,10 @@ describe("Envelope", () => {
           "2026-01-31T12:00:00.000Z",
           "2026-01-31T12:00:00Z",
           "2024-02-29T23:59:59.123456+02:00",
-          "2026-12-31T00:00:00-05:30"
+          "2000-02-29T00:00:00Z",
+          "2026-12-31T00:00:00-05:30",
+          "2026-09-30T00:00:00Z",
+          "0001-01-01T00:00:00Z"
         ]
       ) assert.isTrue(isTimestamp(valid), valid)
     })
@@ -111,6 +114,8 @@ describe("Envelope", () => {
           "2026-02-29T00:00:00Z",
           "2100-02-29T00:00:00Z",
           "2026-04-31T00:00:00Z",
+          "2026-11-31T00:00:00Z",
+          "1900-02-29T00:00:00Z",
           "2026-01-31T24:00:00Z",
           "2026-01-31T12:00:00.Z",
           "1700000000000"
@@ -131,6 +136,9 @@ describe("Envelope", () => {
     it("accepts a W3C traceparent", () => {
       assert.isTrue(isTraceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))
       assert.isTrue(isTraceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"))
+      // Zeros are allowed, only not all of an id; `f` is allowed in the version, only not `ff`.
+      assert.isTrue(isTraceparent("fe-00000000000000000000000000000001-0000000000000001-01"))
+      assert.isTrue(isTraceparent("0f-10000000000000000000000000000000-1000000000000000-01"))
     })
 
     it("rejects version ff, all-zero ids, uppercase hex and wrong lengths", () => {
@@ -139,6 +147,7 @@ describe("Envelope", () => {
           "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
           "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
           "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+          "ff-00000000000000000000000000000000-0000000000000000-00",
           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
           "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
