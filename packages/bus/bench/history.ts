@@ -2,30 +2,35 @@
  * The `history` section of `npm run bench` (real Redis and PostgreSQL; needs DATABASE_URL). One
  * round, on one stream of `events` events:
  *
- * 1. `publishBatch` (100 per batch) without a store, then with the PostgreSQL store and its
- *    archiver running in the same process (the order flips every round), and how long after the
- *    last publish the archive holds every event (the archiver's lag);
+ * 1. `publishBatch` (100 per batch) without a store; with the PostgreSQL store and its archiver
+ *    running in the same process; and with the archiver in a process of its own started at nice
+ *    19 (`archiver-process.ts`; the publisher runs `history: { archiver: false }`). The order
+ *    flips every round. For both archiver layouts: how long after the last publish the archive
+ *    holds every event (the archiver's lag);
  * 2. replay of the whole stream from Redis into a group, with the store (jobs and `PENDING` rows
  *    in PostgreSQL) and without one (jobs in Redis), and how long after the job completed the
  *    store holds every `PENDING` row;
  * 3. the stream emptied, replay of the same events from the archive.
  *
- * Each round uses a PostgreSQL schema of its own, dropped at the end of the round (also on failure).
+ * Each round uses PostgreSQL schemas of its own (the own-process archiver writes to a second one),
+ * dropped at the end of the round (also on failure).
  */
 import { PgClient } from "@effect/sql-pg"
 import { Effect, type Layer, Logger, Redacted } from "effect"
 import { SqlClient } from "effect/sql"
 import { readdirSync, readFileSync } from "node:fs"
-import { EventBus, EventStore, type History, Keys, Publisher, RedisStream, Replay } from "../src/index.ts"
+import { EventBus, EventStore, History, Keys, Publisher, RedisStream, Replay } from "../src/index.ts"
 import { BenchTick, context } from "./bus.ts"
-import { connect, payload, redisUrl } from "./lib.ts"
+import { connect, payload, redisUrl, startChild } from "./lib.ts"
 
 export interface HistoryRound {
-  /** publishBatch events/s without a store and with the archiver running. */
+  /** publishBatch events/s without a store, with the archiver in this process, with it in its own. */
   readonly publishWithout: number
   readonly publishWith: number
-  /** ms from the last publish until the archive held every event. */
+  readonly publishWithOwn: number
+  /** ms from the last publish until the archive held every event (archiver here / in its own process). */
   readonly archiveLagMs: number
+  readonly archiveLagOwnMs: number
   /** Replay events/s (job started → completed). */
   readonly replayRedisStore: number
   readonly replayRedisNoStore: number
@@ -76,34 +81,69 @@ export const round = (options: {
   readonly log: (message: string) => void
 }): Promise<HistoryRound> => {
   const { databaseUrl, events, log, schema } = options
+  const ownSchema = `${schema}_own`
   const store = EventStore.layerPg({ url: databaseUrl, schema })
   const sql = PgClient.layer({ url: Redacted.make(databaseUrl) })
-  const count = (where: string) =>
+  const count = (where: string, inSchema = schema) =>
     Effect.flatMap(SqlClient.SqlClient, (s) =>
       Effect.map(
-        s<{ readonly n: number }>`SELECT count(*)::float8 AS n FROM ${s(schema)}.${s(where)}`,
+        s<{ readonly n: number }>`SELECT count(*)::float8 AS n FROM ${s(inSchema)}.${s(where)}`,
         (rows) => rows[0]?.n ?? 0
       ))
 
   const program = Effect.gen(function*() {
-    // --- publishBatch without and with the archiver ---------------------------------------
-    const rates: Record<"with" | "without", number> = { with: 0, without: 0 }
+    // --- publishBatch without a store, with the archiver here, with it in its own process ---
+    const rates = { without: 0, with: 0, own: 0 }
     let archiveLagMs = 0
+    let archiveLagOwnMs = 0
     const storePrefix = `${options.prefix}:store`
-    for (const side of options.round % 2 === 0 ? (["without", "with"] as const) : (["with", "without"] as const)) {
+    const sides = ["without", "with", "own"] as const
+    for (const side of options.round % 2 === 0 ? sides : [...sides].reverse()) {
       if (side === "without") {
         rates.without = yield* publish(events).pipe(Effect.provide(busLayer(`${options.prefix}:plain`, undefined)), Effect.scoped)
-        continue
+      } else if (side === "with") {
+        yield* Effect.gen(function*() {
+          // The replay target: a group that exists before the events.
+          const redis = yield* RedisStream.RedisStream
+          yield* redis.createGroup(Keys.main(storePrefix), "target", "$")
+          rates.with = yield* publish(events)
+          archiveLagMs = yield* waitForCount(count("events"), events)
+        }).pipe(Effect.provide(busLayer(storePrefix, store)), Effect.scoped)
+      } else {
+        const ownPrefix = `${options.prefix}:own`
+        const ownStore = EventStore.layerPg({ url: databaseUrl, schema: ownSchema })
+        yield* Effect.gen(function*() {
+          const archiver = yield* Effect.acquireRelease(
+            Effect.sync(() =>
+              startChild("archiver-process.ts", { prefix: ownPrefix, databaseUrl, schema: ownSchema, archiveBatch: 1000 }, {
+                timeoutMs: 600_000,
+                priority: 19
+              })
+            ),
+            (child) => Effect.sync(child.kill)
+          )
+          // Up once its group exists (its store's migrations run before the archiver starts).
+          const redis = yield* RedisStream.RedisStream
+          const main = Keys.main(ownPrefix)
+          yield* Effect.raceFirst(
+            Effect.gen(function*() {
+              while (!(yield* Effect.orDie(redis.groups(main))).some((g) => g.name === History.archiverGroup)) {
+                yield* Effect.sleep("20 millis")
+              }
+            }),
+            Effect.flatMap(Effect.promise(() => archiver.exited.then(() => "", (e: Error) => e.message)), (why) =>
+              Effect.die(new Error(`the archiver process stopped before its group existed: ${why}`)))
+          )
+          rates.own = yield* publish(events)
+          archiveLagOwnMs = yield* waitForCount(count("events", ownSchema), events)
+        }).pipe(Effect.provide(busLayer(ownPrefix, ownStore, { archiver: false })), Effect.scoped)
       }
-      yield* Effect.gen(function*() {
-        // The replay target: a group that exists before the events.
-        const redis = yield* RedisStream.RedisStream
-        yield* redis.createGroup(Keys.main(storePrefix), "target", "$")
-        rates.with = yield* publish(events)
-        archiveLagMs = yield* waitForCount(count("events"), events)
-      }).pipe(Effect.provide(busLayer(storePrefix, store)), Effect.scoped)
     }
-    log(`    publishBatch ${Math.round(rates.without)} ev/s without a store, ${Math.round(rates.with)} ev/s with the archiver; archive lag ${Math.round(archiveLagMs)} ms`)
+    log(
+      `    publishBatch ${Math.round(rates.without)} ev/s without a store; with the archiver here ${Math.round(rates.with)} ev/s (archive lag ${
+        Math.round(archiveLagMs)
+      } ms), in its own process ${Math.round(rates.own)} ev/s (lag ${Math.round(archiveLagOwnMs)} ms)`
+    )
 
     // --- replay from Redis, with the store and without ------------------------------------
     const { pendingLagMs, redisStore } = yield* Effect.gen(function*() {
@@ -131,7 +171,9 @@ export const round = (options: {
     return {
       publishWithout: rates.without,
       publishWith: rates.with,
+      publishWithOwn: rates.own,
       archiveLagMs,
+      archiveLagOwnMs,
       replayRedisStore: redisStore,
       replayRedisNoStore: redisNoStore,
       replayArchive,
@@ -141,7 +183,7 @@ export const round = (options: {
 
   return Effect.runPromise(program.pipe(
     Effect.ensuring(
-      Effect.flatMap(SqlClient.SqlClient, (s) => s`DROP SCHEMA IF EXISTS ${s(schema)} CASCADE`).pipe(Effect.ignore)
+      Effect.flatMap(SqlClient.SqlClient, (s) => s`DROP SCHEMA IF EXISTS ${s(schema)}, ${s(ownSchema)} CASCADE`).pipe(Effect.ignore)
     ),
     Effect.provide(sql),
     // The bus's Info lines (replay started / completed) would interleave with the bench's output.

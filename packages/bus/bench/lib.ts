@@ -4,6 +4,7 @@
  * not pay for what they measure against.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { setPriority } from "node:os"
 import { setTimeout as sleep } from "node:timers/promises"
 import { EventId } from "@hyvve/schema"
 import { type Cluster, Redis } from "ioredis"
@@ -342,7 +343,12 @@ export interface Child {
 export const startChild = (
   script: string,
   config: Record<string, unknown>,
-  options: { readonly timeoutMs: number; readonly nodeArgs?: ReadonlyArray<string> | undefined }
+  options: {
+    readonly timeoutMs: number
+    readonly nodeArgs?: ReadonlyArray<string> | undefined
+    /** A nice value (0–19) for the child, as `nice -n` would give it. */
+    readonly priority?: number | undefined
+  }
 ): Child => {
   const path = new URL(script, import.meta.url).pathname
   const child = spawn(
@@ -351,6 +357,7 @@ export const startChild = (
     { stdio: ["pipe", "pipe", "pipe"] }
   )
   live.add(child)
+  if (options.priority !== undefined && child.pid !== undefined) setPriority(child.pid, options.priority)
   const messages: Array<Record<string, unknown>> = []
   const waiting: Array<{ kind: string; resolve: (m: Record<string, unknown>) => void }> = []
   let stderr = ""

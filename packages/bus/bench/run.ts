@@ -248,7 +248,8 @@ const names = {
   clusterBackend: "ours      cluster append, no reader waiting",
   clusterBackendWaiting: "ours      cluster append, readers waiting on every master",
   historyPlain: "ours      publishBatch (100/batch), no store",
-  historyArchiver: "ours      publishBatch, archiver to PostgreSQL running",
+  historyArchiver: "ours      publishBatch, archiver in this process",
+  historyArchiverOwn: "ours      publishBatch, archiver process at nice 19",
   replayRedisStore: "ours      replay from Redis into a group, store",
   replayRedisNoStore: "ours      replay from Redis into a group, no store",
   replayArchive: "ours      replay from the archive into a group"
@@ -285,7 +286,7 @@ let failurePrefix: string | undefined
 /** Per round: extra RedisStream calls per failed event. */
 const failureTrips: Array<number> = []
 /** Per round: the archive's lag behind publishBatch and the PENDING rows' behind a replay, ms. */
-const historyLags = { archive: [] as Array<number>, pending: [] as Array<number> }
+const historyLags = { archive: [] as Array<number>, archiveOwn: [] as Array<number>, pending: [] as Array<number> }
 const databaseUrl = process.env["DATABASE_URL"]
 const fmtCalls = (calls: Calls) =>
   Array.from(calls).sort((a, b) => b[1] - a[1]).map(([name, n]) => `${name} ${n}`).join(", ")
@@ -393,10 +394,12 @@ try {
           })
           sample(names.historyPlain).eps.push(result.publishWithout)
           sample(names.historyArchiver).eps.push(result.publishWith)
+          sample(names.historyArchiverOwn).eps.push(result.publishWithOwn)
           sample(names.replayRedisStore).eps.push(result.replayRedisStore)
           sample(names.replayRedisNoStore).eps.push(result.replayRedisNoStore)
           sample(names.replayArchive).eps.push(result.replayArchive)
           historyLags.archive.push(result.archiveLagMs)
+          historyLags.archiveOwn.push(result.archiveLagOwnMs)
           historyLags.pending.push(result.pendingLagMs)
         } finally {
           await deleteKeys(admin, prefix)
@@ -646,6 +649,13 @@ try {
     ratioLabel: "/plain ",
     target: "≥ 0.90× no store",
     verdict: `${atLeast(archiverRatio, 0.9)}; archive lag ${fmtInt(median(historyLags.archive))} ms after the last publish`
+  })
+  const ownRatio = ratio(names.historyArchiverOwn, names.historyPlain, "eps")
+  row(names.historyArchiverOwn, {
+    ratio: ownRatio,
+    ratioLabel: "/plain ",
+    target: "≥ 0.90× no store",
+    verdict: `${atLeast(ownRatio, 0.9)}; archive lag ${fmtInt(median(historyLags.archiveOwn))} ms after the last publish`
   })
   const atLeastEps = (name: string, floor: number) => atLeast(eps(name), floor)
   row(names.replayRedisStore, {

@@ -97,7 +97,11 @@ export interface Options {
   readonly statusBuffer?: number | undefined
   /** Entries per archiver batch. Defaults to 500. */
   readonly archiveBatch?: number | undefined
-  /** Run the archiver in this process. Defaults to true. */
+  /**
+   * Run the archiver in this process. Defaults to true. Publish-heavy services turn it off and run
+   * the archiver in a process of its own at a lower CPU priority (a bus layer with the store and
+   * nothing else, started with `nice`): it then takes the CPU the publishers leave.
+   */
   readonly archiver?: boolean | undefined
 }
 
