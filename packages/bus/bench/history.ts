@@ -126,20 +126,22 @@ export const round = (options: {
             ),
             (child) => Effect.sync(child.kill)
           )
-          // Up once its group exists (its store's migrations run before the archiver starts).
           const redis = yield* RedisStream.RedisStream
           const main = Keys.main(ownPrefix)
-          yield* Effect.raceFirst(
-            Effect.gen(function*() {
-              while (!(yield* Effect.orDie(redis.groups(main))).some((g) => g.name === History.archiverGroup)) {
-                yield* Effect.sleep("20 millis")
-              }
-            }),
-            Effect.flatMap(Effect.promise(() => archiver.exited.then(() => "", (e: Error) => e.message)), (why) =>
-              Effect.die(new Error(`the archiver process stopped before its group existed: ${why}`)))
+          const measured = Effect.gen(function*() {
+            // Up once its group exists (its store's migrations run before the archiver starts).
+            while (!(yield* Effect.orDie(redis.groups(main))).some((g) => g.name === History.archiverGroup)) {
+              yield* Effect.sleep("20 millis")
+            }
+            rates.own = yield* publish(events)
+            archiveLagOwnMs = yield* waitForCount(count("events", ownSchema), events)
+          })
+          // Whatever stops the archiver process (it never exits by itself) ends the round.
+          const stopped = Effect.flatMap(
+            Effect.promise(() => archiver.exited.then(() => "it exited", (e: Error) => e.message)),
+            (why) => Effect.die(new Error(`the archiver process stopped: ${why}`))
           )
-          rates.own = yield* publish(events)
-          archiveLagOwnMs = yield* waitForCount(count("events", ownSchema), events)
+          yield* Effect.raceFirst(measured, stopped)
         }).pipe(Effect.provide(busLayer(ownPrefix, ownStore, { archiver: false })), Effect.scoped)
       }
     }
