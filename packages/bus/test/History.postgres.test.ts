@@ -96,7 +96,17 @@ describe("History on Redis and PostgreSQL", () => {
         yield* Wait.until("the writers notice", Effect.map(History.status, (s) => s.storeError !== undefined), "20 seconds")
         yield* pg.start
 
-        yield* Wait.until("the store caught up", Effect.map(completed, (n) => n === 60), "30 seconds")
+        // The archiver and the status writer back off independently (up to 5 s each): wait for both
+        // in PostgreSQL itself.
+        const archivedRows = Effect.map(
+          Effect.orElseSucceed(store.events({}, { limit: 1000 }), () => ({ events: [] })),
+          (page) => page.events.length
+        )
+        yield* Wait.until(
+          "the store caught up: 60 deliveries completed and 60 events archived",
+          Effect.zipWith(completed, archivedRows, (done, rows) => done === 60 && rows === 60),
+          "30 seconds"
+        )
         const all = [...before, ...during]
         let archived = 0
         for (const id of all) if (Option.isSome(yield* store.event(id))) archived++
