@@ -42,7 +42,8 @@ describe("npm run demo", () => {
       let stderr = ""
       child.stdout.on("data", (chunk) => (stdout += String(chunk)))
       child.stderr.on("data", (chunk) => (stderr += String(chunk)))
-      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+      // "close", not "exit": the last stdout chunk can arrive after "exit".
+      const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
       yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
       const dashboard = yield* Effect.promise(async () => {
         for (let i = 0; i < 600 && !stdout.includes("serving with live traffic"); i++) await new Promise((r) => setTimeout(r, 50))

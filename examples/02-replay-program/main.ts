@@ -10,7 +10,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Consumer, EventBus, EventStore, Publisher, RedisStream, Replay } from "@hyvve/bus"
 import { ApprovalApproved, ApprovalRequested } from "@hyvve/schema"
 import { PgClient } from "@effect/sql-pg"
-import { Console, Effect, Layer, Option, Redacted, References, Stream } from "effect"
+import { Console, Effect, Layer, Option, Redacted, References, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 
 const prefix = `hyvve-replay-example-${process.pid}`
@@ -68,14 +68,25 @@ const program = Effect.gen(function*() {
     yield* Console.log("4. no DATABASE_URL: no event store (the job lived in Redis)")
     return
   }
-  const page = yield* store.events({ tenantId: "ws_2", types: [ApprovalApproved.type] }, { limit: 1 })
-  const first = page.events[0]
-  if (first === undefined) return
-  const detail = yield* store.event(first.id)
-  if (Option.isSome(detail)) {
-    const deliveries = detail.value.deliveries.map((d) => `${d.group}:${d.status}×${d.attempts}`).join(", ")
-    yield* Console.log(`4. event ${first.type} of ${first.tenantId}: ${deliveries}`)
+  // The archiver and the status writer work off the hot path: give them a moment to land the
+  // first approval of ws_2 and both groups' outcomes.
+  const firstApproval = Effect.gen(function*() {
+    const page = yield* store.events({ tenantId: "ws_2", types: [ApprovalApproved.type] }, { limit: 1 })
+    const first = page.events[0]
+    return first === undefined ? Option.none() : yield* store.event(first.id)
+  })
+  const stored = (detail: Option.Option<EventStore.EventDetail>) =>
+    Option.isSome(detail) && detail.value.deliveries.length === 2 && detail.value.deliveries.every((d) => d.status === "COMPLETED")
+  const detail = yield* firstApproval.pipe(
+    Effect.repeat({ until: stored, schedule: Schedule.spaced("50 millis"), times: 200 })
+  )
+  if (Option.isNone(detail)) {
+    yield* Console.log("4. the event store has not archived ws_2's approvals yet")
+    return
   }
+  const first = detail.value.event
+  const deliveries = detail.value.deliveries.map((d) => `${d.group}:${d.status}×${d.attempts}`).join(", ")
+  yield* Console.log(`4. event ${first.type} of ${first.tenantId}: ${deliveries}`)
   const trace = yield* store.trace(first.correlationId)
   yield* Console.log(`   trace ${first.correlationId}: ${trace.roots.map((r) => r.event.type).join(", ")}`)
   const audit = yield* store.auditLog({ subject: jobId })

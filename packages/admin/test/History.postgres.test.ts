@@ -31,22 +31,32 @@ const traffic = Effect.gen(function*() {
   yield* Ref.set(handler.failing, false)
   const store = yield* EventStore.EventStore
   const ids: Array<string> = []
+  const published: Array<string> = []
   for (const tenantId of ["ws_a", "ws_b", "ws_a"]) {
     const context = { tenantId, userId: "usr_1", correlationId: "cor_shared" }
-    yield* Publisher.publish(
-      ApprovalRequested,
-      { approvalId: `apr_${tenantId}`, workspaceId: tenantId, requestedById: "agt_1", kind: "content" },
-      context
+    published.push(
+      yield* Publisher.publish(
+        ApprovalRequested,
+        { approvalId: `apr_${tenantId}`, workspaceId: tenantId, requestedById: "agt_1", kind: "content" },
+        context
+      )
     )
     ids.push(
       yield* Publisher.publish(ApprovalApproved, { approvalId: `apr_${tenantId}`, decidedById: "usr_1", decision: "approved" }, context)
     )
   }
+  published.push(...ids)
+  // The status writer and the archiver are independent: wait for the deliveries and for every event's row.
+  const archived = Effect.map(
+    Effect.forEach(published, (id) => store.event(id)),
+    (found) => found.every(Option.isSome)
+  )
   yield* Fixture.waitUntil(
-    "the approvals handled and their deliveries stored",
-    Effect.map(
+    "the approvals handled, their deliveries stored and all six events archived",
+    Effect.zipWith(
       store.statusCounts(Fixture.group),
-      (counts) => counts.find((c) => c.status === "COMPLETED")?.count === 3
+      archived,
+      (counts, all) => counts.find((c) => c.status === "COMPLETED")?.count === 3 && all
     ),
     "20 seconds"
   )

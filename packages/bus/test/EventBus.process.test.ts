@@ -59,7 +59,7 @@ describe("EventBus with consumer processes killed by SIGKILL (real Redis)", () =
       const h = yield* Harness.make(Harness.redisBackend(), { realTime: true }, "sigkill-retry")
       const publisher = yield* h.node()
       const file = yield* recordFile
-      const common = { redisUrl, prefix: h.prefix, recordFile: file, mode: "fail-once", retryMs: 1_500, claimTimeoutMs: 500 } as const
+      const common = { redisUrl, prefix: h.prefix, recordFile: file, mode: "fail-once", retryMs: 5_000, claimTimeoutMs: 500 } as const
       const first = yield* Processes.start({ ...common, consumer: "proc-1" })
       const id = yield* publisher.run(Publisher.publish(OrderPlaced, order(1), ctx()))
       const handled = () => Processes.readRecord(file)
@@ -94,6 +94,8 @@ describe("EventBus with consumer processes killed by SIGKILL (real Redis)", () =
 
       yield* Processes.start({ ...common, consumer: "proc-2" })
       yield* h.waitUntil("the retry after the restart", () => handled().some((l) => l.group === "flaky" && l.outcome === "ok"), "15 seconds")
+      // The retry's ack, then a quiet second in which a duplicate would show.
+      yield* h.waitUntil("the retry acked", Effect.map(h.pendingCount("flaky"), (n) => n === 0))
       yield* h.advance("1500 millis")
       const lines = handled()
       assert.deepStrictEqual(

@@ -43,7 +43,13 @@ describe("History (memory)", () => {
       control.setAvailable(true)
 
       const store = yield* EventStore.EventStore
-      yield* Wait.until("the writers caught up", Effect.map(storeSize, (s) => s.events === 20 && s.deliveries === 20))
+      // A delivery's row exists from its first outcome (PROCESSING): wait for the final statuses too.
+      const final = Effect.map(store.statusCounts("billing"), (counts) =>
+        counts.find((c) => c.status === "COMPLETED")?.count === 19 && counts.find((c) => c.status === "DLQ")?.count === 1)
+      yield* Wait.until(
+        "the writers caught up",
+        Effect.zipWith(storeSize, final, (s, settled) => s.events === 20 && s.deliveries === 20 && settled)
+      )
       for (const id of [...first, ...second]) {
         const detail = yield* store.event(id)
         assert.isTrue(Option.isSome(detail), `event ${id} archived`)

@@ -44,7 +44,14 @@ describe("Topology migration (redis)", () => {
       yield* old.run(Consumer.handle(OrderPlaced, handler, options))
       const handledOld = yield* publish(old, 0, 40)
       yield* h.waitUntil("the first 40 attempted", () => handledOld.every((id) => succeeded.has(id) || failed.has(id)))
-      yield* h.waitUntil("their failures scheduled", Effect.map(old.pending(group), (n) => n === 8))
+      yield* h.waitUntil("the successes acked", Effect.map(old.pending(group), (n) => n === 8))
+      // The retry schedule is written in its own step after the acks: wait for it in Redis.
+      const scheduledOld = Effect.flatMap(
+        h.redis.range({ key: main, start: "-", end: "+" }),
+        (entries) =>
+          Effect.map(h.redis.scores(`${main}:retry:${group}`, entries.map((e) => e.id)), (s) => s.filter((d) => d !== undefined).length)
+      )
+      yield* h.waitUntil("their failures scheduled", Effect.map(scheduledOld, (n) => n === 8))
       yield* old.close
       // A backlog nobody read yet, five of it taken by a consumer that then died.
       const publisher = yield* h.node()

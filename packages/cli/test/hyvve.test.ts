@@ -108,7 +108,8 @@ layer(Fixture.layer("cli"), { excludeTestServices: true, timeout: "60 seconds" }
       })
       let stdout = ""
       child.stdout.on("data", (chunk) => (stdout += String(chunk)))
-      const exited = new Promise<number | null>((resolve) => child.on("exit", resolve))
+      // "close", not "exit": the last stdout chunk can arrive after "exit".
+      const exited = new Promise<number | null>((resolve) => child.on("close", resolve))
       let done = false
       void exited.then(() => (done = true))
       // The tail starts at the stream's end when it connects: publish until it prints one.
