@@ -1,7 +1,8 @@
 /**
  * Issue 7, fault 2: duplicates after a short Redis outage while every consumer is alive. Four
  * consumer processes (`fixtures/loadConsumerProcess.ts`, concurrency 16, reads of 4) share one
- * group; 32 events are read, spread over the four, and their handlers run for 6 s each. Meanwhile
+ * group; 32 events are read, spread over the four, and their handlers run for 9 s each (slack for a
+ * loaded machine: the restart must fit inside it). Meanwhile
  * a private Redis (AOF) is stopped for 2.5 s — a little longer than the 2 s claim timeout, so the
  * held entries look idle when it comes back — and started again with its data. The handlers all
  * finish (and ack) after Redis is back, so no ack is lost: a second run of any event can only
@@ -52,7 +53,7 @@ describe("fault 2: a short outage with every consumer alive (processes, private 
           CONSUMER: name,
           RECORD_FILE: files[i]!,
           GROUPS: "slow:0:16",
-          DELAY_MS: "6000",
+          DELAY_MS: "9000",
           CLAIM_TIMEOUT_MS: "2000",
           // Small reads spread the 32 entries over the four consumers: each holds some.
           BATCH_SIZE: "4",
@@ -70,8 +71,8 @@ describe("fault 2: a short outage with every consumer alive (processes, private 
 
       yield* h.waitUntil("every event handled", () => tally.missing("slow", ids).length === 0, "30 seconds")
       yield* h.waitUntil("nothing left pending", Effect.map(h.pendingCount("slow"), (n) => n === 0), "15 seconds")
-      // A duplicate run would record up to 6 s after its claim: absence needs that long to show.
-      yield* Effect.sleep("6500 millis")
+      // A duplicate run would record up to 9 s after its claim: absence needs that long to show.
+      yield* Effect.sleep("9500 millis")
       const duplicates = tally.duplicates("slow")
       yield* Effect.sync(() =>
         console.info(

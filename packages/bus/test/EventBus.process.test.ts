@@ -27,7 +27,7 @@ describe("EventBus with consumer processes killed by SIGKILL (real Redis)", () =
       const h = yield* Harness.make(Harness.redisBackend(), { realTime: true }, "sigkill")
       const publisher = yield* h.node()
       const file = yield* recordFile
-      const common = { redisUrl, prefix: h.prefix, recordFile: file, mode: "slow", delayMs: 10, claimTimeoutMs: 1_000 } as const
+      const common = { redisUrl, prefix: h.prefix, recordFile: file, mode: "slow", delayMs: 20, claimTimeoutMs: 1_000 } as const
       const first = yield* Processes.start({ ...common, consumer: "proc-1" })
       const ids = yield* publisher.run(Publisher.publishBatch(orders(0, 200)))
       const handled = () => Processes.readRecord(file)
