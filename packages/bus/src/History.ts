@@ -9,7 +9,8 @@
  * statement (idempotent on the event id), then acks it: the envelopes go to the store as they
  * were read, spliced into one JSON array text that PostgreSQL parses. While the store is
  * unavailable it keeps the batch and retries on a backoff (from 100 ms to 5 s), reading nothing
- * new, so entries wait in Redis, unacked, and it catches up when the store answers. A crash loses
+ * new, so entries wait in Redis, unacked, and it catches up when the store answers: the first
+ * write that lands after an outage, either writer's, ends the other's backoff wait. A crash loses
  * nothing: its pending entries are archived again at restart, and those of a dead archiver are
  * claimed after `claimTimeout`. Entries without a readable envelope are acked and counted (the
  * consumers dead-letter them with the parse error); a batch the store rejects is written entry by
@@ -30,7 +31,7 @@
  *
  * @since 0.2.0
  */
-import { Clock, Context, Duration, Effect, Fiber, Layer, Metric, Option, Queue, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, Latch, Layer, Metric, Option, Queue, Schedule } from "effect"
 import * as BusConfig from "./BusConfig.ts"
 import * as DeliveryLog from "./DeliveryLog.ts"
 import * as EventStore from "./EventStore.ts"
@@ -170,6 +171,15 @@ export const layer = (
         }
       })
 
+      // Open while the store answers. Each writer backs off on its own schedule, so without this
+      // the second writer would wait out its current step (up to 5 s) after the store is back.
+      const answering = Latch.makeUnsafe(true)
+      const untilAnswering = backoff.pipe(
+        Schedule.modifyDelay(({ duration }) =>
+          Effect.as(Effect.raceFirst(Effect.sleep(duration), answering.await), Duration.zero)
+        )
+      )
+
       // Writes until it lands: the store's unavailability is waited out, a rejection is returned.
       const persist = <A>(what: string, write: Effect.Effect<A, EventStore.EventStoreError>) =>
         write.pipe(
@@ -177,6 +187,7 @@ export const layer = (
             Effect.suspend(() => {
               const first = storeError === undefined
               storeError = error.message
+              answering.closeUnsafe()
               return first ?
                 Effect.logWarning(`event store unavailable; ${what} backs off and catches up`).pipe(
                   Effect.annotateLogs({ ...annotations, error: error.message })
@@ -184,11 +195,12 @@ export const layer = (
                 Effect.void
             })
           ),
-          Supervision.retry({ schedule: backoff, while: (error) => error.isRetryable }),
+          Supervision.retry({ schedule: untilAnswering, while: (error) => error.isRetryable }),
           Effect.tap(() =>
             Effect.suspend(() => {
               if (storeError === undefined) return Effect.void
               storeError = undefined
+              answering.openUnsafe()
               return Effect.logInfo("event store answers again").pipe(Effect.annotateLogs(annotations))
             })
           )

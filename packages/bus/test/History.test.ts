@@ -2,10 +2,11 @@
  * The history writers on the in-memory bus and store (real time, short timings): everything
  * published is archived and every delivery outcome recorded; a store outage stops neither
  * publishing nor delivery, and the writers catch up; a retention the archiver fell behind is a
- * recorded gap, and an idle archiver records none.
+ * recorded gap, and an idle archiver records none. Under `TestClock`: after an outage, the first
+ * write that lands ends the other writer's backoff wait.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { BusConfig, Consumer, EventBus, EventStore, Health, History, Publisher, RedisStream, Retry, Topology } from "@hyvve/bus"
+import { BusConfig, Consumer, EventBus, EventStore, Health, History, Publisher, RedisStream, Retry, Testing, Topology } from "@hyvve/bus"
 import { ApprovalApproved } from "@hyvve/schema"
 import { Effect, Layer, Option } from "effect"
 import { OrderPlaced, orders, testCatalog } from "./fixtures/events.ts"
@@ -154,4 +155,36 @@ describe("History (memory)", () => {
       // Every outcome is accounted for: written or dropped (PROCESSING and COMPLETED per event).
       assert.strictEqual(final.written + final.dropped, 40)
     }).pipe(Effect.provide(bus({}, { statusBuffer: 5 }))), 30_000)
+})
+
+describe("History (memory, TestClock)", () => {
+  it.effect("after an outage, the first write that lands ends the other writer's backoff: both catch up at the same instant", () =>
+    Effect.gen(function*() {
+      const control = yield* EventStore.MemoryControl
+      let handled = 0
+      yield* Consumer.handle(OrderPlaced, () => Effect.sync(() => void handled++), { group: "billing" })
+      control.setAvailable(false)
+      yield* Publisher.publishBatch(orders(0, 3))
+      yield* Testing.waitUntil("handled during the outage", Effect.sync(() => handled === 3))
+      // Twenty seconds down: both writers' backoff steps have grown to seconds, each on its own jitter.
+      for (let i = 0; i < 200; i++) yield* Testing.advance("100 millis")
+      assert.deepStrictEqual(yield* storeSize, { events: 0, deliveries: 0 }, "nothing written during the outage")
+      assert.isDefined((yield* History.status).storeError)
+
+      control.setAvailable(true)
+      const archived = Effect.map(storeSize, (s) => s.events === 3)
+      const recorded = Effect.map(storeSize, (s) => s.deliveries === 3)
+      yield* Testing.waitUntil("one writer's retry lands", Effect.zipWith(archived, recorded, (a, b) => a || b), {
+        within: "10 seconds"
+      })
+      // Without moving the clock, the other writer's wait ends too.
+      yield* Testing.settle
+      assert.deepStrictEqual(yield* storeSize, { events: 3, deliveries: 3 })
+      const store = yield* EventStore.EventStore
+      yield* Testing.waitUntil(
+        "final statuses",
+        Effect.map(store.statusCounts("billing"), (counts) => counts.find((c) => c.status === "COMPLETED")?.count === 3)
+      )
+      assert.isUndefined((yield* History.status).storeError)
+    }).pipe(Effect.provide(Layer.merge(EventBus.layerMemory({}, { store: EventStore.layerMemory }), EventStore.layerMemory))))
 })
