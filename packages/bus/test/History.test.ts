@@ -186,5 +186,5 @@ describe("History (memory, TestClock)", () => {
         Effect.map(store.statusCounts("billing"), (counts) => counts.find((c) => c.status === "COMPLETED")?.count === 3)
       )
       assert.isUndefined((yield* History.status).storeError)
-    }).pipe(Effect.provide(Layer.merge(EventBus.layerMemory({}, { store: EventStore.layerMemory }), EventStore.layerMemory))))
+    }).pipe(Effect.provide(bus())))
 })
