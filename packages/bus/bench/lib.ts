@@ -122,7 +122,7 @@ export const parseFlags = (argv: ReadonlyArray<string>): Flags => {
   }
   return {
     quick,
-    rounds: rounds ?? 3,
+    rounds: rounds ?? 5,
     eventsLong: eventsLong ?? (quick ? 100_000 : 1_000_000),
     only,
     cpuProfDir
@@ -158,6 +158,37 @@ export const median = (values: ReadonlyArray<number>): number => {
   if (finite.length === 0) return Number.NaN
   const mid = finite.length >> 1
   return finite.length % 2 === 1 ? finite[mid]! : (finite[mid - 1]! + finite[mid]!) / 2
+}
+
+/** A confidence interval for a median: the order statistics `[low, high]` and their coverage. */
+export interface MedianInterval {
+  readonly low: number
+  readonly high: number
+  /** The probability that the interval holds the true median (exact, whatever the distribution). */
+  readonly coverage: number
+}
+
+/**
+ * A distribution-free confidence interval for the median of `values`: the narrowest pair of order
+ * statistics `[x(k), x(n+1-k)]` whose coverage, `1 - 2 * P(Binomial(n, 1/2) < k)`, is at least
+ * `level`. Undefined when even min–max covers less (fewer than 5 values at 90 %: min–max covers
+ * 75 % of the time with 3).
+ */
+export const medianInterval = (values: ReadonlyArray<number>, level = 0.9): MedianInterval | undefined => {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b)
+  const n = sorted.length
+  // P(Binomial(n, 1/2) <= i), accumulated term by term.
+  let term = 2 ** -n
+  let below = 0
+  let best: MedianInterval | undefined
+  for (let k = 1; 2 * k <= n + 1; k++) {
+    below += term // now P(X <= k - 1)
+    term = (term * (n - k + 1)) / k
+    const coverage = 1 - 2 * below
+    if (coverage < level) break
+    best = { low: sorted[k - 1]!, high: sorted[n - k]!, coverage }
+  }
+  return best
 }
 
 // ---------------------------------------------------------------------------------------------
