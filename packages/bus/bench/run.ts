@@ -600,6 +600,16 @@ try {
     if (interval.high < floor) return `MISS (${range})`
     return `${atLeast(value, floor)}, within noise (${range})`
   }
+  /** A row whose events/s ratio to `base` has a floor: the median ratio and its verdict (`after` appended). */
+  const floorRow = (name: string, base: string, floor: number, options: { readonly ratioLabel?: string; readonly target: string; readonly after?: string }) => {
+    const values = ratios(name, base, "eps")
+    row(name, {
+      ratio: median(values),
+      ...(options.ratioLabel === undefined ? {} : { ratioLabel: options.ratioLabel }),
+      target: options.target,
+      verdict: `${ratioAtLeast(values, floor)}${options.after ?? ""}`
+    })
+  }
   const latencyVerdict = (name: string, p50Max: number, p99Max: number) => {
     const a = p(name, "p50")
     const b = p(name, "p99")
@@ -608,8 +618,7 @@ try {
   }
 
   row(names.xadd)
-  const publishRatios = ratios(names.publishBatch, names.xadd, "eps")
-  row(names.publishBatch, { ratio: median(publishRatios), target: "≥ 0.70× raw XADD", verdict: ratioAtLeast(publishRatios, 0.7) })
+  floorRow(names.publishBatch, names.xadd, 0.7, { target: "≥ 0.70× raw XADD" })
   row(names.rawSingle, { latency: true })
   row(names.single, {
     latency: true,
@@ -619,11 +628,9 @@ try {
     verdict: latencyVerdict(names.single, 0.3, 1)
   })
   row(names.rawDrain)
-  const drainRatios = ratios(names.drain1, names.rawDrain, "eps")
-  row(names.drain1, { ratio: median(drainRatios), target: "≥ 0.60× raw drain", verdict: ratioAtLeast(drainRatios, 0.6) })
+  floorRow(names.drain1, names.rawDrain, 0.6, { target: "≥ 0.60× raw drain" })
   row(names.drain64, { ratio: ratio(names.drain64, names.rawDrain, "eps"), target: "(no target)" })
-  const idemRatios = ratios(names.drainIdem, names.drain1, "eps")
-  row(names.drainIdem, { ratio: median(idemRatios), ratioLabel: "/c=1 ", target: "≥ 0.80× drain c=1", verdict: ratioAtLeast(idemRatios, 0.8) })
+  floorRow(names.drainIdem, names.drain1, 0.8, { ratioLabel: "/c=1 ", target: "≥ 0.80× drain c=1" })
   row(names.failPlain)
   const trips = median(failureTrips)
   row(names.failOnce, {
@@ -634,8 +641,7 @@ try {
   })
   row(names.rawE2e)
   row(names.e2e1, { ratio: ratio(names.e2e1, names.rawE2e, "eps"), target: "(no target)" })
-  const e2eRatios = ratios(names.e2e64, names.rawE2e, "eps")
-  row(names.e2e64, { ratio: median(e2eRatios), target: "≥ 0.70× raw e2e", verdict: ratioAtLeast(e2eRatios, 0.7) })
+  floorRow(names.e2e64, names.rawE2e, 0.7, { target: "≥ 0.70× raw e2e" })
   row(names.rawE2eLatency, { latency: true })
   for (const name of [names.e2eLatency1, names.e2eLatency64]) {
     row(name, {
@@ -665,20 +671,13 @@ try {
     })
   }
   row(names.historyPlain)
-  const archiverRatios = ratios(names.historyArchiver, names.historyPlain, "eps")
-  row(names.historyArchiver, {
-    ratio: median(archiverRatios),
-    ratioLabel: "/plain ",
-    target: "≥ 0.90× no store",
-    verdict: `${ratioAtLeast(archiverRatios, 0.9)}; archive lag ${fmtInt(median(historyLags.archive))} ms after the last publish`
-  })
-  const ownRatios = ratios(names.historyArchiverOwn, names.historyPlain, "eps")
-  row(names.historyArchiverOwn, {
-    ratio: median(ownRatios),
-    ratioLabel: "/plain ",
-    target: "≥ 0.90× no store",
-    verdict: `${ratioAtLeast(ownRatios, 0.9)}; archive lag ${fmtInt(median(historyLags.archiveOwn))} ms after the last publish`
-  })
+  for (const [name, lags] of [[names.historyArchiver, historyLags.archive], [names.historyArchiverOwn, historyLags.archiveOwn]] as const) {
+    floorRow(name, names.historyPlain, 0.9, {
+      ratioLabel: "/plain ",
+      target: "≥ 0.90× no store",
+      after: `; archive lag ${fmtInt(median(lags))} ms after the last publish`
+    })
+  }
   const atLeastEps = (name: string, floor: number) => atLeast(eps(name), floor)
   row(names.replayRedisStore, {
     target: "≥ 50,000 events/s",
