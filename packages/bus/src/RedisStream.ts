@@ -150,7 +150,7 @@ export interface ReplayCopy {
   readonly routes: ReadonlyMap<string, ReadonlyArray<number>>
   /** Only entries whose `tenant` field is this one are copied (the others are skipped). */
   readonly tenant?: string | undefined
-  /** Set as the copies' `replay` field and as `jobId` of the marker spliced into their envelope. */
+  /** Set as the copies' `replay` field, from which readers derive the event's replay marker. */
   readonly jobId: string
   /**
    * Written with the copies, in the same atomic step: field `field` of hash `key` becomes
@@ -478,10 +478,10 @@ export class RedisStream extends Context.Service<
     }) => Effect.Effect<ReadonlyArray<string>, RedisStreamError>
     /**
      * Copies a replay batch inside the server (`ReplayCopy`): each entry whose `type` routes it to
-     * some targets (and whose `tenant` matches) is appended to them with its `event`, `type` and
-     * `tenant` fields and `replay: jobId`, its envelope given the marker
-     * `"replay":{"jobId","originalEventId"}` (the event keeps its id), and the progress is written,
-     * all atomically: the payloads never travel to the client and back.
+     * some targets (and whose `tenant` matches) is appended to them with its `event` (byte for
+     * byte), `type` and `tenant` fields and `replay: jobId`, and the progress is written, all
+     * atomically: the payloads never travel to the client and back. Readers give such an entry's
+     * event the marker `{ jobId, originalEventId: <its id> }` (the event keeps its id).
      */
     readonly copyForReplay: (options: ReplayCopy) => Effect.Effect<ReplayCopied, RedisStreamError>
     /** Values of `fields` in the hash `key` (`HMGET`), undefined where absent, in order. */

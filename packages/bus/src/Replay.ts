@@ -8,9 +8,11 @@
  *   `cancel`, `resume`, `get`, `list`.
  * - **Never re-published to everyone**: events are appended to the target groups' private
  *   redeliver streams (the mechanism DLQ re-drives use), so other groups never see them. They
- *   keep their id and correlation id and carry the typed replay marker
- *   (`{ jobId, originalEventId }` in the envelope, plus a `replay` field on the entry); handlers
- *   that pass `replays: "skip"` ack them unhandled.
+ *   keep their id and correlation id and carry the typed replay marker `{ jobId, originalEventId }`.
+ *   On the wire the entry's `replay` field names the job; the envelope carries the marker too,
+ *   except in copies made by the server (`RedisStream.copyForReplay`), whose envelopes stay as
+ *   published and whose readers derive the marker from the field. Handlers that pass
+ *   `replays: "skip"` ack them unhandled.
  * - **Source**: the Redis main stream within retention and the event store beyond it, in entry-id
  *   order, a batch at a time (`batchSize`, 200 by default): never a whole range in memory. `from`
  *   and `to` (ms, inclusive) are positions in the stream (entry ids are append times). A batch

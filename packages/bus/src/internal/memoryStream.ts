@@ -667,9 +667,8 @@ const build = (enforceSlots: boolean): RedisStream.RedisStream["Service"] => {
           stop = { _tag: "Entry", id: entry.id }
           break
         }
-        const marked = `${event.slice(0, -1)},"replay":{"jobId":${JSON.stringify(o.jobId)},"originalEventId":"${id}"}}`
         for (let t = 0; t < o.targets.length; t++) {
-          if (to.includes(t)) xadd(o.targets[t]!, { event: marked, type, tenant, replay: o.jobId }, undefined, now)
+          if (to.includes(t)) xadd(o.targets[t]!, { event, type, tenant, replay: o.jobId }, undefined, now)
         }
         copied.push({ eventId: id, type, tenant })
       }

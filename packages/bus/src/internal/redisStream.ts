@@ -451,7 +451,6 @@ export const makeService = (transport: Transport): Service => {
           o.end,
           o.count,
           o.jobId,
-          JSON.stringify(o.jobId),
           o.tenant === undefined ? "0" : "1",
           o.tenant ?? "",
           o.progress.field,

@@ -44,6 +44,7 @@ import type * as RedisStream from "../RedisStream.ts"
 import * as Retry from "../Retry.ts"
 import type * as Topology from "../Topology.ts"
 import * as DlqEntry from "./dlqEntry.ts"
+import * as ReplayMarker from "./replayMarker.ts"
 import * as Supervision from "./supervision.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -445,9 +446,12 @@ export const make = (options: {
   const deadLetterAt = (s: Settled, error: Retry.FailureInfo, now: number) => {
     const { entry } = s
     const from = origin(entry)
+    const text = entry.fields["event"]
+    // A server-copied replay keeps its marker in the dead letter's envelope, as other replays do.
+    const marked = text === undefined ? undefined : ReplayMarker.markedText(text, entry.fields["replay"], s.eventId)
     const letter: DlqEntry.DeadLetter = {
       // An entry without an envelope is kept whole, as the JSON of its fields.
-      event: entry.fields["event"] ?? JSON.stringify(entry.fields),
+      event: marked ?? text ?? JSON.stringify(entry.fields),
       error,
       movedAt: now,
       group,
@@ -467,7 +471,7 @@ export const make = (options: {
         fields: DlqEntry.encode(letter),
         trim: { minId: `${Math.max(0, now - dlqRetentionMs)}-0` },
         // The event as it is in the stream, byte for byte (text read back would replace invalid UTF-8).
-        copyFrom: { key: entry.key, id: entry.id, fields: ["event"] }
+        ...(marked === undefined ? { copyFrom: { key: entry.key, id: entry.id, fields: ["event"] } } : {})
       },
       { _tag: "XAck", key: entry.key, group, ids: [entry.id] },
       ...(entry.key === inboxKey ? [{ _tag: "XDel", key: entry.key, ids: [entry.id] } as const] : []),

@@ -54,6 +54,7 @@ import type { Delivery } from "../Delivery.ts"
 import * as RedisStream from "../RedisStream.ts"
 import * as Retry from "../Retry.ts"
 import type * as Topology from "../Topology.ts"
+import * as ReplayMarker from "./replayMarker.ts"
 import * as Settlement from "./settlement.ts"
 import * as Supervision from "./supervision.ts"
 
@@ -313,7 +314,7 @@ export const make = (
       if (eventType === undefined) {
         return { _tag: "Poison", tag: "UnknownEventType", message: `no event type "${raw.value.type}" in the catalog` }
       }
-      const decoded = EventType.fromRaw(eventType, raw.value)
+      const decoded = EventType.fromRaw(eventType, ReplayMarker.marked(raw.value, entry.fields["replay"]))
       return Exit.isFailure(decoded) ? poisonOf(decoded) : { _tag: "Event", event: decoded.value }
     }
 

@@ -1068,7 +1068,7 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         assert.strictEqual((yield* Effect.flip(rs.pendingSummary(stream, "g"))).kind, "NoGroup")
       }))
 
-    it.effect("copyForReplay copies routed entries with the marker spliced in, stops where it cannot decide, records progress", () =>
+    it.effect("copyForReplay copies routed entries byte for byte with the job in their replay field, stops where it cannot decide, records progress", () =>
       Effect.gen(function*() {
         const { key, rs } = yield* fixture("replaycopy")
         const source = key("main")
@@ -1104,11 +1104,11 @@ export const suite = (name: string, backend: Layer.Layer<RedisStream.RedisStream
         assert.strictEqual(first.cursor, ids[3])
         assert.isFalse(first.exhausted)
         assert.deepStrictEqual(first.copied.map((c) => [c.eventId, c.type, c.tenant]), [["e1", "t.one", "A"], ["e2", "t.two", "A"], ["e4", "t.one", "A"]])
-        const marked = (id: string) => `{"id":"${id}","type":"x","data":{"n":1},"replay":{"jobId":"job-1","originalEventId":"${id}"}}`
+        // The envelope as published: readers derive the marker from the `replay` field.
         const inA = yield* rs.range({ key: a, start: "-", end: "+" })
         assert.deepStrictEqual(inA.map((e) => e.fields), [
-          { event: marked("e1"), type: "t.one", tenant: "A", replay: "job-1" },
-          { event: marked("e4"), type: "t.one", tenant: "A", replay: "job-1" }
+          { event: envelope("e1"), type: "t.one", tenant: "A", replay: "job-1" },
+          { event: envelope("e4"), type: "t.one", tenant: "A", replay: "job-1" }
         ])
         assert.deepStrictEqual((yield* rs.range({ key: b, start: "-", end: "+" })).map((e) => JSON.parse(e.fields["event"]!).id), ["e1", "e2", "e4"])
         assert.deepStrictEqual(yield* rs.hashGet(progress, ["job-1"]), [JSON.stringify({ cursor: ids[3], scanned: 9, matched: 5 })])
